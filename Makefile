@@ -1,0 +1,60 @@
+# Warden: `make demo` to try it, `make test` to prove it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+
+.PHONY: help venv services stop migrate seed demo test test-fast chromium lint bench clean messages
+
+help:
+	@echo "make demo      set everything up and serve web + worker + beat on http://localhost:8000/"
+	@echo "make test      set everything up and run the whole test suite"
+	@echo "make services  start the project-local PostgreSQL and Redis (background)"
+	@echo "make stop      stop them"
+
+$(STAMP): requirements/base.txt requirements/test.txt requirements/local.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/local.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services:
+	@scripts/services.sh start
+
+stop:
+	@scripts/services.sh stop
+
+migrate: venv services
+	$(PY) manage.py migrate_schemas --noinput -v 0
+	$(PY) manage.py sync_periodic_tasks
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+demo: seed
+	@scripts/demo.sh
+
+chromium:
+	@scripts/chromium.sh
+
+test: venv services chromium
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv services
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check apps config tests bench
+
+messages: venv
+	$(PY) manage.py compilemessages -l pl --ignore=.venv
+
+bench: venv services
+	@echo "see bench/README.md"
+
+clean: stop
+	rm -rf .run

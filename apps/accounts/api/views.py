@@ -1,0 +1,40 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from apps.accounts.services import token_issue
+from apps.core.errors import ApplicationError
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "login"
+    rate = "20/min"
+
+
+class AuthTokenApi(APIView):
+    """Exchange email and password for this tenant's API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [LoginThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, email=data.validated_data["email"], password=data.validated_data["password"])
+        if user is None or not user.is_active:
+            raise ApplicationError("Email or password is wrong.", status=400)
+        token = token_issue(user=user)
+        return Response(self.OutputSerializer({"token": token.key}).data)

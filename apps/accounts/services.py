@@ -1,0 +1,130 @@
+"""Every write to people, roles, teams and tokens goes through here."""
+
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from apps.core.errors import ApplicationError
+
+from .models import Role, Team, TeamMembership, User
+
+
+def _sync_staff(user: User) -> None:
+    # The admin site is for tenant admins; is_staff mirrors the role.
+    user.is_staff = user.role == Role.ADMIN
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    role: Role | str = Role.REQUESTER,
+    password: str | None = None,
+    full_name: str = "",
+    actor: User | None = None,
+    validate: bool = True,
+) -> User:
+    email = User.objects.normalize_email(email).strip().lower()
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.")
+    if User.objects.filter(email__iexact=email).exists():
+        raise ApplicationError(f"A user with email {email} already exists.")
+    user = User(email=email, role=role, full_name=full_name)
+    _sync_staff(user)
+    try:
+        user.full_clean(exclude=["password"])
+        if password and validate:
+            validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError("; ".join(exc.messages)) from exc
+    user.set_password(password)
+    user.save()
+    _audit(actor, "user.created", user, {"email": user.email, "role": user.role})
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: Role | str, actor: User | None = None) -> User:
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.")
+    previous = user.role
+    if previous == role:
+        return user
+    user.role = role
+    _sync_staff(user)
+    user.save(update_fields=["role", "is_staff"])
+    _audit(actor, "user.role_changed", user, {"from": previous, "to": role})
+    return user
+
+
+@transaction.atomic
+def user_set_password(*, user: User, password: str, actor: User | None = None) -> User:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError("; ".join(exc.messages)) from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _audit(actor, "user.password_set", user, {})
+    return user
+
+
+@transaction.atomic
+def team_create(*, name: str, lead: User | None = None, actor: User | None = None) -> Team:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A team needs a name.")
+    if Team.objects.filter(name__iexact=name).exists():
+        raise ApplicationError(f"A team named {name!r} already exists.")
+    team = Team.objects.create(name=name, lead=lead)
+    _audit(actor, "team.created", team, {"name": name, "lead": lead.pk if lead else None})
+    if lead is not None:
+        team_add_member(team=team, user=lead, actor=actor)
+    return team
+
+
+@transaction.atomic
+def team_add_member(*, team: Team, user: User, actor: User | None = None) -> TeamMembership:
+    membership, created = TeamMembership.objects.get_or_create(team=team, user=user)
+    if created:
+        _audit(actor, "team.member_added", team, {"user": user.pk})
+    return membership
+
+
+@transaction.atomic
+def team_remove_member(*, team: Team, user: User, actor: User | None = None) -> None:
+    deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
+    if team.lead_id == user.pk:
+        team.lead = None
+        team.save(update_fields=["lead"])
+    if deleted:
+        _audit(actor, "team.member_removed", team, {"user": user.pk})
+
+
+@transaction.atomic
+def team_set_lead(*, team: Team, lead: User | None, actor: User | None = None) -> Team:
+    previous = team.lead_id
+    team.lead = lead
+    team.save(update_fields=["lead"])
+    if lead is not None:
+        team_add_member(team=team, user=lead, actor=actor)
+    _audit(actor, "team.lead_changed", team, {"from": previous, "to": lead.pk if lead else None})
+    return team
+
+
+@transaction.atomic
+def token_issue(*, user: User, actor: User | None = None) -> Token:
+    """The user's API token, created on first use. One token per user."""
+    token, created = Token.objects.get_or_create(user=user)
+    if created:
+        _audit(actor or user, "token.issued", user, {})
+    return token
+
+
+def _audit(actor: User | None, action: str, target, payload: dict) -> None:
+    from apps.audit.services import audit_record
+
+    audit_record(actor=actor, action=action, target=target, payload=payload)

@@ -1,0 +1,5 @@
+from django.contrib.admin.apps import AdminConfig
+
+
+class WardenAdminConfig(AdminConfig):
+    default_site = "apps.core.admin.WardenAdminSite"

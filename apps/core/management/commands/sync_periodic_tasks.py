@@ -1,0 +1,11 @@
+from django.core.management.base import BaseCommand
+
+from apps.core import periodic
+
+
+class Command(BaseCommand):
+    help = "Write the periodic tasks declared in code to django-celery-beat's schedule."
+
+    def handle(self, *args, **opts):
+        names = periodic.sync()
+        self.stdout.write(f"periodic tasks: {', '.join(names) or '(none)'}")

@@ -1,0 +1,134 @@
+"""RFC 9457 problem details for every API error, and HTML/JSON error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import request_id
+from .errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(status_code: int, detail: str, *, title: str | None = None, **extra) -> dict:
+    body = {
+        "type": "about:blank",
+        "title": title or TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+        "request_id": request_id.get(),
+    }
+    body.update(extra)
+    return body
+
+
+def problem_response(status_code: int, detail: str, *, title: str | None = None, headers=None, **extra) -> JsonResponse:
+    response = JsonResponse(
+        problem(status_code, detail, title=title, **extra), status=status_code, content_type=PROBLEM_CONTENT_TYPE
+    )
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _flatten(detail) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub, msgs in _flatten(value).items():
+                    out[f"{key}.{sub}"] = msgs
+            elif isinstance(value, list):
+                out[key] = [str(v) if not isinstance(v, dict) else str(v) for v in value]
+            else:
+                out[key] = [str(value)]
+        return out
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(v) for v in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def exception_handler(exc, context) -> Response | None:
+    """DRF exception handler: every error becomes application/problem+json."""
+    if isinstance(exc, ApplicationError):
+        body = problem(exc.status, exc.message, title=exc.title)
+        if exc.errors:
+            body["errors"] = exc.errors
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled API error", exc_info=exc)
+        return Response(
+            problem(500, "The server failed to handle this request. Quote the request id when reporting it."),
+            status=500,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    headers = {k: v for k, v in response.items()}
+    if isinstance(exc, exceptions.ValidationError):
+        body = problem(400, "The request has invalid fields.", errors=_flatten(exc.detail))
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        body = problem(response.status_code, str(detail))
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        body["retry_after"] = int(exc.wait)
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    for key, value in headers.items():
+        response[key] = value
+    return response
+
+
+def wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return request.path.startswith("/api/") or "json" in accept and "html" not in accept
+
+
+def error_page(request: HttpRequest, status_code: int, detail: str, *, title: str | None = None) -> HttpResponse:
+    if wants_json(request):
+        return problem_response(status_code, detail, title=title)
+    context = {"status": status_code, "title": title or TITLES.get(status_code, "Error"), "detail": detail}
+    return render(request, "errors/error.html", context, status=status_code)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_page(request, 404, "There is nothing at this address.")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_page(request, 403, "You may not see this page.")
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_page(request, 400, "The request could not be understood.")
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    return error_page(request, 500, "The server failed to handle this request. Quote the request id when reporting it.")

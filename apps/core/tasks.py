@@ -1,0 +1,71 @@
+"""Base classes for Celery tasks.
+
+`tenant_task` tasks always run inside a tenant schema. The tenant travels in the
+`_schema_name` header stamped at send time by tenant-schemas-celery, so they must be
+enqueued from tenant context. One sent from the public schema is refused at send time;
+one that still arrives without a tenant (a hand-crafted message, an old client) is
+refused and logged by the worker, never run in the public schema.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import Reject
+from django.db import connection
+from tenant_schemas_celery.task import TenantTask
+
+logger = logging.getLogger(__name__)
+
+PUBLIC = "public"
+
+
+class TenantContextMissing(RuntimeError):
+    pass
+
+
+def _schema_from_headers(options: dict) -> str | None:
+    headers = options.get("headers") or {}
+    return headers.get("_schema_name")
+
+
+class TenantOnlyTask(TenantTask):
+    abstract = True
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        schema = _schema_from_headers(options) or connection.schema_name
+        if schema == PUBLIC:
+            logger.error("refused to enqueue tenant task %s without a tenant", self.name)
+            raise TenantContextMissing(f"{self.name} must be enqueued inside a tenant context")
+        return super().apply_async(args, kwargs, **options)
+
+    def __call__(self, *args, **kwargs):
+        if connection.schema_name == PUBLIC:
+            logger.error("refused to run tenant task %s (id %s) in the public schema", self.name, self.request.id)
+            raise Reject(f"{self.name} arrived without a tenant", requeue=False)
+        from apps.tenants import residency
+
+        if not residency.may_serve(connection.tenant):
+            logger.error(
+                "refused to run tenant task %s for %s: residency forbids region %s",
+                self.name, connection.schema_name, residency.deployment_region(),
+            )
+            residency.audit_refusal(kind="task", detail=self.name)
+            raise residency.ResidencyViolation(connection.tenant, residency.deployment_region())
+        return super().__call__(*args, **kwargs)
+
+
+def tenant_task(*args, **kwargs):
+    """`@tenant_task` = `@shared_task(base=TenantOnlyTask)`."""
+    kwargs.setdefault("base", TenantOnlyTask)
+    return shared_task(*args, **kwargs)
+
+
+@tenant_task(name="core.ping")
+def ping(token: str = "") -> str:
+    """Round-trip check: notes the schema it ran in under a tenant-prefixed cache key."""
+    from django.core.cache import cache
+
+    cache.set(f"core.ping:{token}", connection.schema_name, timeout=300)
+    return connection.schema_name

@@ -1,0 +1,19 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.accounts import permissions
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Tenant landing page: who you are and where to go."""
+    if not request.user.is_authenticated:
+        return redirect("account_login")
+    return render(
+        request,
+        "core/home.html",
+        {"is_agent": permissions.is_agent(request.user), "is_admin": permissions.is_tenant_admin(request.user)},
+    )
+
+
+def platform_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/platform_home.html")

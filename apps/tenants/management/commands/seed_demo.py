@@ -1,0 +1,11 @@
+from django.core.management.base import BaseCommand
+
+from apps.tenants.demo import seed_demo
+
+
+class Command(BaseCommand):
+    help = "Provision the demo tenants acme (eu) and globex (us) with users. Idempotent."
+
+    def handle(self, *args, **opts):
+        for item in seed_demo():
+            self.stdout.write(f"demo tenant {item['tenant'].slug}: {len(item['logins'])} logins")

@@ -1,0 +1,70 @@
+"""Data residency: which deployment (WARDEN_REGION) may serve which tenant."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from apps.core.problems import error_page
+
+logger = logging.getLogger(__name__)
+
+
+class ResidencyViolation(Exception):
+    def __init__(self, tenant, region: str):
+        super().__init__(
+            f"tenant {tenant.slug!r} may be served only from {', '.join(tenant.effective_allowed_regions)}; "
+            f"this deployment is {region!r}"
+        )
+        self.tenant = tenant
+        self.region = region
+
+
+def deployment_region() -> str:
+    return settings.WARDEN_REGION
+
+
+def enforced() -> bool:
+    return bool(settings.WARDEN_RESIDENCY_ENFORCED)
+
+
+def region_allowed(tenant, region: str | None = None) -> bool:
+    """May a deployment in `region` (default: this one) process `tenant`'s data?"""
+    return (region or deployment_region()) in tenant.effective_allowed_regions
+
+
+def may_serve(tenant) -> bool:
+    """This deployment may serve `tenant` (always true when enforcement is off locally)."""
+    return not enforced() or region_allowed(tenant)
+
+
+def check_residency(tenant) -> None:
+    """Raise ResidencyViolation when this deployment may not serve `tenant` (fail-closed)."""
+    if not may_serve(tenant):
+        raise ResidencyViolation(tenant, deployment_region())
+
+
+def audit_refusal(*, kind: str, detail: str) -> None:
+    """Record a refusal in the tenant's own chain (the connection is in its schema)."""
+    try:
+        from apps.audit.services import audit_record_system
+
+        audit_record_system(
+            action="residency.refused",
+            payload={"kind": kind, "detail": detail[:200], "deployment_region": deployment_region()},
+        )
+    except Exception:  # noqa: BLE001 - the refusal stands even if the audit write fails
+        logger.exception("residency: could not audit the refusal")
+
+
+def residency_refused(request: HttpRequest, tenant) -> HttpResponse:
+    logger.warning("residency: refused %s for tenant %s in region %s", request.path, tenant.slug, deployment_region())
+    audit_refusal(kind="request", detail=request.path)
+    return error_page(
+        request,
+        403,
+        f"This organisation's data may not be served from the {deployment_region()} region.",
+        title="Data residency",
+    )

@@ -1,0 +1,8 @@
+"""One environment reader for every settings module."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()

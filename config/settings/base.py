@@ -1,0 +1,261 @@
+"""Settings shared by every environment. Everything that varies comes from the environment."""
+
+from django.utils.translation import gettext_lazy as _
+
+from config.env import BASE_DIR, env
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+
+# --- Warden ---------------------------------------------------------------------------
+WARDEN_BASE_DOMAIN = env("WARDEN_BASE_DOMAIN", default="localhost")
+WARDEN_REGION = env("WARDEN_REGION", default="eu")
+WARDEN_REGIONS = ("eu", "us")
+# Refuse tenants whose allowed regions exclude WARDEN_REGION (docs/decisions/0004-residency.md).
+WARDEN_RESIDENCY_ENFORCED = env.bool("WARDEN_RESIDENCY_ENFORCED", default=True)
+WARDEN_AUDIT_SIGNING_KEY = env("WARDEN_AUDIT_SIGNING_KEY", default="")
+WARDEN_AUDIT_KEY_ID = env("WARDEN_AUDIT_KEY_ID", default="k1")
+WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=100)
+WARDEN_AUDIT_CHECKPOINT_MINUTES = env.int("WARDEN_AUDIT_CHECKPOINT_MINUTES", default=60)
+# Fernet key(s) for secrets stored in the database (connector credentials), comma-separated,
+# newest first so keys can be rotated (MultiFernet).
+WARDEN_SECRETS_KEY = env("WARDEN_SECRETS_KEY", default="")
+# The migrated schema new tenants are cloned from (see docs/decisions/0002-tenant-cloning.md).
+TENANT_BASE_SCHEMA = "_warden_base"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+
+# --- Apps -----------------------------------------------------------------------------
+# Placement is fixed on day one (docs/decisions/0001-app-placement.md): moving an app
+# between these lists later needs a fake-zero migration procedure.
+SHARED_APPS = [
+    "apps.tenants",  # first, so its migrate_schemas/migrate override django_tenants'
+    "django_tenants",
+    "django.contrib.contenttypes",  # public only: one set of content-type ids
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "apps.core.admin_config.WardenAdminConfig",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "apps.accounts",  # platform admins in public, tenant users in each tenant schema
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "django_celery_beat",
+    "django_prometheus",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "apps.core",
+]
+TENANT_APPS = [
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "apps.core.admin_config.WardenAdminConfig",
+    "apps.accounts",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "rest_framework.authtoken",
+    "apps.audit",
+    "apps.policies",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenant"
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIDMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.tenants.middleware.TenantMiddleware",
+    "apps.tenants.middleware.TenantAccessMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "apps.accounts.middleware.MfaRequiredMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.tenants.context_processors.tenant",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# --- Data -----------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://warden@127.0.0.1:54329/warden")}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Never a transaction-mode pooler: see docs/decisions/0003-no-transaction-pooling.md.
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Every key carries the schema of the current tenant.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "TIMEOUT": 300,
+    }
+}
+
+# --- Auth -----------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Warden"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+
+# --- API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.IsTenantMember"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.problems.exception_handler",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Warden API",
+    "DESCRIPTION": "Versioned API of the Warden ITSM governance portal.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- i18n -----------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("pl", _("Polish"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+# --- Files ----------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / ".run" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".run" / "media"))
+MEDIA_URL = "/media/"
+# Per-tenant prefix, computed on every call from the current schema (django-tenants).
+MULTITENANT_RELATIVE_MEDIA_ROOT = "tenants/%s"
+STORAGES = {
+    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Email ----------------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Warden <warden@localhost>")
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_TIME_LIMIT = 5 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_TENANT_CACHE_SECONDS = 30
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Logging --------------------------------------------------------------------------
+LOG_FORMAT = env("LOG_FORMAT", default="text")  # text | json
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "apps.core.logging.RequestIDFilter"},
+        "tenant": {"()": "django_tenants.log.TenantContextFilter"},
+    },
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s [%(request_id)s] [%(schema_name)s] %(name)s: %(message)s"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(schema_name)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id", "tenant"],
+            "formatter": LOG_FORMAT,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"level": "INFO"},
+    },
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+PROMETHEUS_EXPORT_MIGRATIONS = False

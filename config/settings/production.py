@@ -1,0 +1,50 @@
+"""Production: everything from the environment; refuses to start when unsafe."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+LOG_FORMAT = "json"
+LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
+
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"  # noqa: F405
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+
+_INSECURE_MARKERS = ("insecure", "dev-only", "test-only", "change-me")
+
+
+def _problems() -> list[str]:
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG must be off")
+    if not SECRET_KEY:
+        problems.append("SECRET_KEY is not set")
+    elif len(SECRET_KEY) < 50 or any(m in SECRET_KEY for m in _INSECURE_MARKERS):
+        problems.append("SECRET_KEY is a default or too short (50+ random characters)")
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS is not set")
+    if not env("DATABASE_URL", default=""):
+        problems.append("DATABASE_URL is not set")
+    if not env("REDIS_URL", default=""):
+        problems.append("REDIS_URL is not set")
+    if not WARDEN_SECRETS_KEY:  # noqa: F405
+        problems.append("WARDEN_SECRETS_KEY is not set")
+    if not env("WARDEN_AUDIT_SIGNING_KEY", default=""):
+        problems.append("WARDEN_AUDIT_SIGNING_KEY is not set")
+    if WARDEN_REGION not in WARDEN_REGIONS:  # noqa: F405
+        problems.append(f"WARDEN_REGION must be one of {', '.join(WARDEN_REGIONS)}")  # noqa: F405
+    return problems
+
+
+if _problems():
+    raise ImproperlyConfigured("Warden refuses to start in production: " + "; ".join(_problems()) + ".")

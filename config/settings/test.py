@@ -1,0 +1,34 @@
+"""Test runs: real PostgreSQL and Redis, fast hashing, in-memory mail."""
+
+from .base import *  # noqa: F403
+from .base import WARDEN_BASE_DOMAIN, env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key"
+ALLOWED_HOSTS = [WARDEN_BASE_DOMAIN, f".{WARDEN_BASE_DOMAIN}", "testserver", "127.0.0.1"]
+WARDEN_SECRETS_KEY = "dGVzdC1vbmx5LXdhcmRlbi1zZWNyZXRzLWtleS0zMmI="
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("REDIS_URL", default="redis://127.0.0.1:63799/15"),
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "KEY_PREFIX": "test",
+    }
+}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:63799/14")
+STORAGES = {
+    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+ACCOUNT_RATE_LIMITS = False
+WARDEN_AUDIT_SIGNING_KEY = "test-only-audit-signing-key"
+WARDEN_AUDIT_KEY_ID = "test-k1"
+WARDEN_RESIDENCY_ENFORCED = True
+WARDEN_REGION = "eu"
+CELERY_TASK_TENANT_CACHE_SECONDS = 0
+# The live server in browser tests serves static files without collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,18 @@
+"""URLs of the platform host (<WARDEN_BASE_DOMAIN>): platform admin, health, metrics."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core import views as core_views
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("", core_views.platform_home, name="home"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
+handler400 = "apps.core.problems.handler400"
+handler403 = "apps.core.problems.handler403"
+handler404 = "apps.core.problems.handler404"
+handler500 = "apps.core.problems.handler500"

@@ -1,0 +1,30 @@
+"""URLs of a tenant host (<slug>.<WARDEN_BASE_DOMAIN>)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+
+api_v1 = [
+    path("auth/", include("apps.accounts.api.urls")),
+    path("audit/", include("apps.audit.api.urls")),
+    path("policies/", include("apps.policies.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("", core_views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
+handler400 = "apps.core.problems.handler400"
+handler403 = "apps.core.problems.handler403"
+handler404 = "apps.core.problems.handler404"
+handler500 = "apps.core.problems.handler500"

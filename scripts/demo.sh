@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Serve web + Celery worker + Celery beat in the foreground; Ctrl-C stops all three.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=.venv/bin/python
+PORT="${PORT:-8000}"
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
+export WARDEN_PUBLIC_PORT="$PORT"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo; echo "stopping web, worker and beat"
+  kill "${pids[@]}" 2>/dev/null
+  wait 2>/dev/null
+  echo "PostgreSQL and Redis keep running: 'make stop' stops them."
+}
+trap stop_all INT TERM EXIT
+
+$PY -m celery -A config worker -l warning --concurrency 2 -n "warden@%h" &
+pids+=($!)
+$PY -m celery -A config beat -l warning &
+pids+=($!)
+$PY manage.py runserver "127.0.0.1:$PORT" --noreload &
+pids+=($!)
+sleep 2
+$PY manage.py demo_banner --port "$PORT"
+wait -n "${pids[@]}"

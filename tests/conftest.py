@@ -1,0 +1,184 @@
+"""Test infrastructure: real PostgreSQL and Redis, tenant schemas built once per run.
+
+Tenants (created once per session, committed):
+  alpha  schema t_alpha  host alpha.localhost  region eu
+  beta   schema t_beta   host beta.localhost   region eu
+Each has users admin@<slug>.test, agent@<slug>.test, agent2@<slug>.test,
+requester@<slug>.test, requester2@<slug>.test (password PASSWORD), and teams
+"Desk" (agent, lead) and "Ops" (agent2).
+
+Most tests use the `tenant` fixture: a rolled-back transaction with the connection in
+t_alpha. Tests that need committed data or several connections (concurrency) use
+`fresh_tenant`: a throwaway tenant cloned for that test and dropped afterwards.
+`@pytest.mark.django_db(transaction=True)` is refused: Django's flush would wipe the
+public schema's tenant rows that every other test relies on.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django_tenants.utils import schema_context
+from rest_framework.test import APIClient
+
+PASSWORD = "correct-horse-battery-staple"
+TENANTS = {"alpha": "eu", "beta": "eu"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+            raise pytest.UsageError(
+                f"{item.nodeid}: use the `fresh_tenant` fixture instead of django_db(transaction=True)"
+            )
+
+
+def _seed_tenant(slug: str, region: str):
+    from apps.accounts.models import Role, Team, User
+    from apps.accounts.services import team_add_member, team_create, user_create
+    from apps.tenants.services import tenant_provision
+
+    result = tenant_provision(
+        slug=slug, name=slug.title(), region=region, admin_email=f"admin@{slug}.test", admin_password=PASSWORD
+    )
+    with schema_context(result.tenant.schema_name):
+        admin = User.objects.get(email=f"admin@{slug}.test")
+        if not User.objects.filter(email=f"agent@{slug}.test").exists():
+            agent = user_create(email=f"agent@{slug}.test", role=Role.AGENT, password=PASSWORD, validate=False)
+            agent2 = user_create(email=f"agent2@{slug}.test", role=Role.AGENT, password=PASSWORD, validate=False)
+            for local in ("requester", "requester2"):
+                user_create(email=f"{local}@{slug}.test", role=Role.REQUESTER, password=PASSWORD, validate=False)
+            team_create(name="Desk", lead=agent, actor=admin)
+            team_add_member(team=team_create(name="Ops", actor=admin), user=agent2, actor=admin)
+        assert Team.objects.count() >= 2
+    return result.tenant
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        for slug, region in TENANTS.items():
+            _seed_tenant(slug, region)
+        connection.set_schema_to_public()
+
+
+def _tenant(slug: str):
+    from apps.tenants.models import Tenant
+
+    return Tenant.objects.get(slug=slug)
+
+
+@pytest.fixture
+def tenant(db):
+    """Tenant alpha, with the connection in its schema for the test."""
+    connection.set_schema_to_public()
+    current = _tenant("alpha")
+    connection.set_tenant(current)
+    yield current
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def other_tenant(tenant):
+    connection.set_schema_to_public()
+    other = _tenant("beta")
+    connection.set_tenant(tenant)
+    return other
+
+
+@pytest.fixture
+def fresh_tenant(django_db_setup, django_db_blocker):
+    """A committed throwaway tenant (for concurrency tests); dropped afterwards."""
+    from apps.tenants.models import Domain, Tenant
+    from apps.tenants.services import tenant_provision
+
+    slug = f"tx-{uuid.uuid4().hex[:10]}"
+    with django_db_blocker.unblock():
+        created = tenant_provision(
+            slug=slug, name="Throwaway", region="eu", admin_email=f"admin@{slug}.test", admin_password=PASSWORD
+        ).tenant
+        connection.set_tenant(created)
+        try:
+            yield created
+        finally:
+            connection.set_schema_to_public()
+            with connection.cursor() as cur:
+                cur.execute(f'DROP SCHEMA IF EXISTS "{created.schema_name}" CASCADE')
+            Domain.objects.filter(tenant_id=created.pk).delete()
+            Tenant.objects.filter(pk=created.pk).delete()
+
+
+def _user(email: str):
+    from apps.accounts.models import User
+
+    return User.objects.get(email=email)
+
+
+@pytest.fixture
+def admin_user(tenant):
+    return _user("admin@alpha.test")
+
+
+@pytest.fixture
+def agent_user(tenant):
+    return _user("agent@alpha.test")
+
+
+@pytest.fixture
+def agent2_user(tenant):
+    return _user("agent2@alpha.test")
+
+
+@pytest.fixture
+def requester_user(tenant):
+    return _user("requester@alpha.test")
+
+
+@pytest.fixture
+def requester2_user(tenant):
+    return _user("requester2@alpha.test")
+
+
+@pytest.fixture
+def users(admin_user, agent_user, requester_user):
+    return {"admin": admin_user, "agent": agent_user, "requester": requester_user}
+
+
+TENANT_HOST = "alpha.localhost"
+OTHER_HOST = "beta.localhost"
+PLATFORM_HOST = "localhost"
+
+
+@pytest.fixture
+def api_client(tenant):
+    """Anonymous API client on tenant alpha's host."""
+    return APIClient(HTTP_HOST=TENANT_HOST)
+
+
+@pytest.fixture
+def api_as(tenant):
+    """`api_as(user)`: an API client authenticated with the user's real token."""
+    from apps.accounts.services import token_issue
+
+    def make(user, host: str = TENANT_HOST) -> APIClient:
+        client = APIClient(HTTP_HOST=host)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def web_as(tenant):
+    """`web_as(user)`: a Django test client with a real session for the user."""
+    from django.test import Client
+
+    def make(user, host: str = TENANT_HOST) -> Client:
+        client = Client(HTTP_HOST=host)
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return make

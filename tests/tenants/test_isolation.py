@@ -1,0 +1,93 @@
+"""Isolation by construction: nothing one tenant holds means anything on another."""
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django_tenants.utils import schema_context
+
+from apps.accounts.models import User
+from apps.core.tasks import TenantContextMissing, ping
+
+OTHER = "beta.localhost"
+
+
+def test_session_cookie_from_one_tenant_means_nothing_on_another(web_as, agent_user):
+    client = web_as(agent_user)
+    assert client.get("/", HTTP_ACCEPT="text/html").status_code == 200
+    cookie = client.cookies["sessionid"].value
+    from django.test import Client
+
+    other = Client(HTTP_HOST=OTHER)
+    other.cookies["sessionid"] = cookie
+    response = other.get("/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_token_from_one_tenant_is_rejected_on_another(api_as, admin_user):
+    mine = api_as(admin_user)
+    assert mine.get("/api/v1/audit/events/").status_code == 200
+    elsewhere = api_as(admin_user, host=OTHER)
+    response = elsewhere.get("/api/v1/audit/events/")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_users_live_in_tenant_schemas_and_contenttypes_only_in_public(tenant, other_tenant):
+    assert User.objects.filter(email="agent@alpha.test").exists()
+    assert not User.objects.filter(email="agent@beta.test").exists()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'django_content_type'"
+        )
+        assert {row[0] for row in cur.fetchall()} == {"public"}
+        cur.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name IN "
+            "('django_session', 'authtoken_token', 'account_emailaddress', 'mfa_authenticator') "
+            "AND table_schema = %s",
+            [tenant.schema_name],
+        )
+        assert len(cur.fetchall()) == 4
+
+
+def test_cache_keys_carry_the_tenant(tenant, other_tenant):
+    cache.set("colour", "blue")
+    with schema_context(other_tenant.schema_name):
+        assert cache.get("colour") is None
+        cache.set("colour", "red")
+    assert cache.get("colour") == "blue"
+    key = cache.make_key("colour")
+    assert key.startswith(f"{tenant.schema_name}:")
+
+
+def test_media_paths_are_computed_per_tenant_per_call(tenant, other_tenant):
+    name = default_storage.save("probe.txt", ContentFile(b"alpha"))
+    alpha_path = default_storage.path(name)
+    with schema_context(other_tenant.schema_name):
+        assert not default_storage.exists(name)
+        beta_path = default_storage.path(name)
+    assert f"/tenants/{tenant.schema_name}/" in alpha_path
+    assert f"/tenants/{other_tenant.schema_name}/" in beta_path
+    default_storage.delete(name)
+
+
+def test_tenant_task_sent_without_tenant_is_refused(db, caplog):
+    connection.set_schema_to_public()
+    with pytest.raises(TenantContextMissing):
+        ping.delay()
+    assert "without a tenant" in caplog.text
+
+
+def test_worker_refuses_to_run_a_tenant_task_in_public(db, caplog):
+    from celery.exceptions import Reject
+
+    connection.set_schema_to_public()
+    with pytest.raises(Reject):
+        ping.apply(headers={"_schema_name": "public"}, throw=True).get()
+    assert "public schema" in caplog.text
+
+
+def test_tenant_task_runs_in_its_tenant(tenant):
+    assert ping.apply().get() == tenant.schema_name

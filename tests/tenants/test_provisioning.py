@@ -1,0 +1,121 @@
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django_tenants.utils import schema_context
+
+from apps.accounts.models import Role, User
+from apps.tenants import schema as schemas
+from apps.tenants.models import Domain, Tenant
+from apps.tenants.services import tenant_provision
+
+
+def _provision(capsys, *args):
+    call_command("provision_tenant", *args)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_provision_tenant_prints_json_and_is_idempotent(db, capsys):
+    args = ["--slug", "delta", "--name", "Delta Ltd", "--region", "us", "--admin-email", "Boss@Delta.test",
+            "--admin-password", "a-long-enough-password"]
+    first = _provision(capsys, *args)
+    assert first["created"] is True
+    assert first["admin_created"] is True
+    assert first["schema"] == "t_delta"
+    assert first["domain"] == "delta.localhost"
+    second = _provision(capsys, *args)
+    assert second["created"] is False
+    assert second["admin_created"] is False
+    assert Tenant.objects.filter(slug="delta").count() == 1
+    assert Domain.objects.filter(domain="delta.localhost").count() == 1
+    with schema_context("t_delta"):
+        admin = User.objects.get(email="boss@delta.test")
+        assert admin.role == Role.ADMIN
+        assert admin.is_staff
+        assert admin.check_password("a-long-enough-password")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--slug", "Bad_Slug!", "--name", "X", "--region", "eu"], "slug"),
+        (["--slug", "public", "--name", "X", "--region", "eu"], "reserved"),
+        (["--slug", "alpha", "--name", "Alpha", "--region", "us"], "already exists in region"),
+    ],
+)
+def test_provision_tenant_rejects_bad_input_with_one_line(db, args, message):
+    with pytest.raises(CommandError) as excinfo:
+        call_command("provision_tenant", *args, "--admin-email", "a@b.test")
+    assert message in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_unknown_region_is_refused_by_the_parser(db):
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("provision_tenant", "--slug", "zeta", "--name", "Z", "--region", "mars", "--admin-email", "a@b.test")
+
+
+def test_clone_keeps_named_unique_constraints(tenant):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+            "WHERE n.nspname = %s AND contype = 'u'",
+            [tenant.schema_name],
+        )
+        names = {row[0] for row in cur.fetchall()}
+    assert "accounts_membership_unique" in names
+
+
+def test_clone_catalog_equals_base_catalog(tenant):
+    assert schemas.schema_catalog(tenant.schema_name) == schemas.schema_catalog(schemas.base_schema_name())
+
+
+def test_restore_constraint_names_renames_what_clone_changed(db):
+    # Emulate the clone's renaming on a scratch copy, then restore.
+    connection.set_schema_to_public()
+    with connection.cursor() as cur:
+        cur.execute("CREATE SCHEMA scratch_a; CREATE TABLE scratch_a.t (a int, b int, CONSTRAINT my_name UNIQUE (a, b))")
+        cur.execute("CREATE SCHEMA scratch_b; CREATE TABLE scratch_b.t (a int, b int, CONSTRAINT t_a_b_key UNIQUE (a, b))")
+    assert schemas.restore_constraint_names(source="scratch_a", target="scratch_b") == 1
+    assert schemas.schema_catalog("scratch_a")["constraints"] == schemas.schema_catalog("scratch_b")["constraints"]
+
+
+def test_refuses_to_clone_while_base_is_behind(db):
+    connection.set_schema_to_public()
+    base = schemas.base_schema_name()
+    with connection.cursor() as cur:
+        cur.execute(f'DELETE FROM "{base}".django_migrations WHERE app = %s AND name = %s', ["accounts", "0001_initial"])
+    with pytest.raises(schemas.BaseSchemaNotReady, match="accounts.0001_initial"):
+        tenant_provision(slug="behind", name="Behind", region="eu", admin_email="a@behind.test")
+    assert not Tenant.objects.filter(slug="behind").exists()
+    assert not schemas.schema_exists("t_behind")
+
+
+def test_migrate_schemas_keeps_base_current(db):
+    connection.set_schema_to_public()
+    assert schemas.pending_base_migrations() == []
+
+
+@pytest.mark.slow
+def test_cloned_tenant_catalog_equals_a_migrated_tenant(django_db_setup, django_db_blocker):
+    """A schema built by replaying every migration looks exactly like a cloned tenant."""
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        with connection.cursor() as cur:
+            cur.execute('DROP SCHEMA IF EXISTS "ref_migrated" CASCADE; CREATE SCHEMA "ref_migrated"')
+        try:
+            from django_tenants.migration_executors import get_executor
+
+            executor = get_executor()(args=(), options={"verbosity": 0, "interactive": False, "database": "default"})
+            executor.run_migrations(tenants=["ref_migrated"])
+            connection.set_schema_to_public()
+            migrated = schemas.schema_catalog("ref_migrated")
+            cloned = schemas.schema_catalog("t_alpha")
+            for kind in migrated:
+                assert migrated[kind] == cloned[kind], kind
+        finally:
+            connection.set_schema_to_public()
+            with connection.cursor() as cur:
+                cur.execute('DROP SCHEMA IF EXISTS "ref_migrated" CASCADE')
