@@ -6,6 +6,7 @@ PY=.venv/bin/python
 PORT="${PORT:-8000}"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
 export WARDEN_PUBLIC_PORT="$PORT"
+export WARDEN_WORKER_METRICS_PORT="${WARDEN_WORKER_METRICS_PORT:-9808}"
 
 pids=()
 stop_all() {

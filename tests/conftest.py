@@ -59,6 +59,9 @@ def _seed_tenant(slug: str, region: str):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    from django.core.cache import cache
+
+    cache.clear()  # the test Redis database: nothing left over from an earlier run
     with django_db_blocker.unblock():
         for slug, region in TENANTS.items():
             _seed_tenant(slug, region)

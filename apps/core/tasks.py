@@ -16,6 +16,8 @@ from celery.exceptions import Reject
 from django.db import connection
 from tenant_schemas_celery.task import TenantTask
 
+from . import request_id
+
 logger = logging.getLogger(__name__)
 
 PUBLIC = "public"
@@ -38,6 +40,9 @@ class TenantOnlyTask(TenantTask):
         if schema == PUBLIC:
             logger.error("refused to enqueue tenant task %s without a tenant", self.name)
             raise TenantContextMissing(f"{self.name} must be enqueued inside a tenant context")
+        headers = dict(options.get("headers") or {})
+        headers.setdefault("request_id", request_id.get())
+        options["headers"] = headers
         return super().apply_async(args, kwargs, **options)
 
     def __call__(self, *args, **kwargs):
@@ -53,7 +58,12 @@ class TenantOnlyTask(TenantTask):
             )
             residency.audit_refusal(kind="task", detail=self.name)
             raise residency.ResidencyViolation(connection.tenant, residency.deployment_region())
-        return super().__call__(*args, **kwargs)
+        incoming = getattr(self.request, "request_id", None) or (self.request.headers or {}).get("request_id")
+        token = request_id.set(incoming or self.request.id)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            request_id.reset(token)
 
 
 def tenant_task(*args, **kwargs):

@@ -28,17 +28,19 @@ class TenantCreateForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            result = services.tenant_provision(
-                slug=cleaned["slug"], name=cleaned["name"], region=cleaned["region"],
-                admin_email=cleaned["admin_email"], admin_password=cleaned.get("admin_password") or None,
-            )
-        except ApplicationError as exc:
-            raise ValidationError(exc.errors or exc.message) from exc
-        self.provisioned = result.tenant
+        if not self.errors:
+            try:
+                services.validate_new_tenant(slug=cleaned["slug"], name=cleaned["name"], region=cleaned["region"])
+            except ApplicationError as exc:
+                raise ValidationError(exc.errors or exc.message) from exc
         return cleaned
+
+    def provision(self) -> Tenant:
+        data = self.cleaned_data
+        return services.tenant_provision(
+            slug=data["slug"], name=data["name"], region=data["region"],
+            admin_email=data["admin_email"], admin_password=data.get("admin_password") or None,
+        ).tenant
 
 
 class DomainInline(admin.TabularInline):
@@ -114,7 +116,7 @@ class TenantAdmin(PlatformOnly, WardenModelAdmin):
 
     def save_form(self, request, form, change):
         if not change:
-            return form.provisioned
+            return form.provision()
         return super().save_form(request, form, change)
 
     def save_related(self, request, form, formsets, change):

@@ -20,6 +20,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
+from django_tenants.utils import get_public_schema_name, schema_context
 
 
 class BaseSchemaNotReady(RuntimeError):
@@ -85,7 +86,8 @@ _CONSTRAINTS_SQL = """
 
 def _unique_constraints(schema: str) -> dict[tuple[str, str], list[str]]:
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    with connection.cursor() as cur:
+    # pg_get_*def() qualify names relative to the search path: read from public only.
+    with schema_context(get_public_schema_name()), connection.cursor() as cur:
         cur.execute(_CONSTRAINTS_SQL, [schema])
         for table, name, definition in cur.fetchall():
             found[(table, definition)].append(name)
@@ -137,7 +139,7 @@ _CATALOG_QUERIES = {
 def schema_catalog(schema: str) -> dict[str, list[tuple[str, ...]]]:
     """A schema's structure with its own name factored out, for comparing two schemas."""
     catalog: dict[str, list[tuple[str, ...]]] = {}
-    with connection.cursor() as cur:
+    with schema_context(get_public_schema_name()), connection.cursor() as cur:
         for kind, sql in _CATALOG_QUERIES.items():
             cur.execute(sql, [schema])
             catalog[kind] = sorted(

@@ -54,6 +54,11 @@ def schema_name_for(slug: str) -> str:
     return "t_" + slug.replace("-", "_")
 
 
+def validate_new_tenant(*, slug: str, name: str, region: str) -> None:
+    """The checks provisioning makes before touching anything (for forms)."""
+    _validate(slug.strip().lower(), name, region)
+
+
 def _validate(slug: str, name: str, region: str) -> None:
     errors: dict[str, list[str]] = {}
     try:

@@ -1,7 +1,13 @@
 """Test runs: real PostgreSQL and Redis, fast hashing, in-memory mail."""
 
+import os
+
 from .base import *  # noqa: F403
-from .base import WARDEN_BASE_DOMAIN, env
+from .base import DATABASES, WARDEN_BASE_DOMAIN, env
+
+# One test database per pytest process, so that concurrent runs in one checkout
+# (several developers' sessions, a benchmark) never drop each other's database.
+DATABASES["default"]["TEST"] = {"NAME": env("WARDEN_TEST_DB", default=f"test_warden_{os.getpid()}")}
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key"

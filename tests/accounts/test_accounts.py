@@ -105,7 +105,9 @@ def test_mfa_is_required_for_admins_when_the_tenant_says_so(tenant, web_as, admi
     response = admin_client.get("/admin/")
     assert response.status_code == 302
     assert "/accounts/2fa/totp/activate/" in response["Location"]
-    assert admin_client.get(response["Location"]).status_code == 200
+    enrol = admin_client.get(response["Location"], follow=True)
+    assert enrol.status_code == 200
+    assert enrol.request["PATH_INFO"].startswith("/accounts/")
     agent_client = Client(HTTP_HOST=HOST)
     agent_client.post("/accounts/login/", {"login": "agent@alpha.test", "password": PASSWORD})
     assert agent_client.get("/", HTTP_ACCEPT="text/html").status_code == 200

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,10 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def worker(django_db_setup, django_db_blocker, tmp_path):
     db = settings.DATABASES["default"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "WARDEN_WORKER_METRICS_PORT": str(metrics_port),
     }
     log = tmp_path / "worker.log"
     with log.open("w") as out:
@@ -41,7 +47,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path):
             assert proc.poll() is None, log.read_text()
             time.sleep(0.2)
         assert "ready" in log.read_text(), log.read_text()
-        yield log
+        yield log, metrics_port
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -60,6 +66,7 @@ def _wait_for(key: str, schema: str, seconds: float = 20.0):
 
 @pytest.mark.slow
 def test_real_worker_runs_tenant_tasks_in_their_tenant_and_refuses_tenantless_ones(worker, django_db_blocker):
+    worker, metrics_port = worker
     token = uuid.uuid4().hex
     with django_db_blocker.unblock():
         with schema_context("t_alpha"):
@@ -79,3 +86,6 @@ def test_real_worker_runs_tenant_tasks_in_their_tenant_and_refuses_tenantless_on
             time.sleep(0.1)
         assert "refused to run tenant task core.ping" in worker.read_text()
         assert _wait_for(f"core.ping:{orphan}", "public", seconds=0.5) is None
+
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()  # noqa: S310
+    assert 'warden_celery_tasks_total{outcome="success",task="core.ping"} 1.0' in metrics

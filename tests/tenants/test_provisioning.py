@@ -106,10 +106,7 @@ def test_cloned_tenant_catalog_equals_a_migrated_tenant(django_db_setup, django_
         with connection.cursor() as cur:
             cur.execute('DROP SCHEMA IF EXISTS "ref_migrated" CASCADE; CREATE SCHEMA "ref_migrated"')
         try:
-            from django_tenants.migration_executors import get_executor
-
-            executor = get_executor()(args=(), options={"verbosity": 0, "interactive": False, "database": "default"})
-            executor.run_migrations(tenants=["ref_migrated"])
+            call_command("migrate_schemas", "--tenant", "--schema=ref_migrated", verbosity=0, interactive=False)
             connection.set_schema_to_public()
             migrated = schemas.schema_catalog("ref_migrated")
             cloned = schemas.schema_catalog("t_alpha")
