@@ -54,7 +54,8 @@ def live_url(django_db_setup):
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=1)  # noqa: S310
+            probe = urllib.request.Request(f"http://127.0.0.1:{port}/health/", headers={"Host": "localhost"})
+            urllib.request.urlopen(probe, timeout=1)  # noqa: S310
             break
         except OSError:
             time.sleep(0.2)

@@ -6,7 +6,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "correct-horse-battery-staple"
 
 
-@pytest.mark.parametrize(("locale", "signed_in_text"), [("en-GB", "Signed in as"), ("pl-PL", "Zalogowano jako")])
+@pytest.mark.parametrize(("locale", "signed_in_text"), [("en-GB", "Welcome to Alpha"), ("pl-PL", "Witaj w Alpha")])
 def test_agent_signs_in_and_out_in_a_real_browser(live_url, page_factory, locale, signed_in_text):
     page = page_factory(locale=locale)
     base = live_url.format(slug="alpha")
@@ -15,7 +15,7 @@ def test_agent_signs_in_and_out_in_a_real_browser(live_url, page_factory, locale
     screenshot(page, f"login-{locale}")
     page.fill("input[name=login]", "agent@alpha.test")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(base + "/")
     assert signed_in_text in page.text_content("main")
     screenshot(page, f"home-{locale}")
@@ -26,8 +26,8 @@ def test_wrong_password_shows_a_form_error(live_url, page_factory):
     page.goto(live_url.format(slug="alpha") + "/accounts/login/")
     page.fill("input[name=login]", "agent@alpha.test")
     page.fill("input[name=password]", "not-the-password")
-    page.click("button[type=submit]")
-    assert "not correct" in page.text_content("form").lower()
+    page.click("main button[type=submit]")
+    assert "not correct" in page.text_content("main form").lower()
 
 
 def test_narrow_screen_has_no_horizontal_scroll(live_url, page_factory):
