@@ -205,6 +205,23 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Attachments: limits, allowed types (sniffed from content) and the scanner (docs/attachments.md).
+WARDEN_ATTACHMENT_MAX_BYTES = env.int("WARDEN_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+WARDEN_ATTACHMENT_ALLOWED_TYPES = [  # same as apps.core.files.DEFAULT_ALLOWED
+    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "text/plain", "text/csv", "application/json",
+]
+WARDEN_ATTACHMENT_SCANNER = env("WARDEN_ATTACHMENT_SCANNER", default="apps.core.files.EicarScanner")
+WARDEN_CLAMD = {
+    "host": env("WARDEN_CLAMD_HOST", default="127.0.0.1"),
+    "port": env.int("WARDEN_CLAMD_PORT", default=3310),
+    "socket": env("WARDEN_CLAMD_SOCKET", default=""),  # a socket path wins over host/port
+    "timeout": env.float("WARDEN_CLAMD_TIMEOUT", default=30.0),
+}
+
 # --- Email ----------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Warden <warden@localhost>")

@@ -20,6 +20,14 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # no
 STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"  # noqa: F405
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 
+if WARDEN_ATTACHMENT_SCANNER.endswith("EicarScanner"):  # noqa: F405
+    import warnings
+
+    warnings.warn(
+        "WARDEN_ATTACHMENT_SCANNER is the EICAR-only test scanner: set apps.core.files.ClamdScanner",
+        stacklevel=1,
+    )
+
 _INSECURE_MARKERS = ("insecure", "dev-only", "test-only", "change-me")
 
 

@@ -139,7 +139,10 @@ class ClamdScanner:
         """For readiness checks: raises ScannerUnavailable unless clamd answers PONG."""
         deadline = _Deadline(self.timeout)
         with self._connect(deadline) as sock:
-            self._send(sock, b"zPING\0", deadline)
+            try:
+                self._send(sock, b"zPING\0", deadline)
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise ScannerUnavailable(f"lost clamd at {self.address}: {exc}") from exc
             reply = self._receive(sock, deadline)
         if reply != "PONG":
             raise ScannerUnavailable(f"clamd at {self.address} answered {reply!r} to PING")
