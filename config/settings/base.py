@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.accounts.middleware.MfaRequiredMiddleware",
+    "apps.core.idempotency.IdempotencyMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -171,6 +172,20 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.core.throttling.UserRateThrottle",
+        "apps.core.throttling.IPRateThrottle",
+        "apps.core.throttling.WriteRateThrottle",
+    ],
+    "NUM_PROXIES": env.int("WARDEN_NUM_PROXIES", default=0),  # the number of proxies in front, in production
+}
+# Idempotency-Key (docs/api-idempotency.md) and API rate limits (429 + Retry-After).
+WARDEN_IDEMPOTENCY_LOCK_SECONDS = env.int("WARDEN_IDEMPOTENCY_LOCK_SECONDS", default=60)
+WARDEN_IDEMPOTENCY_TTL_SECONDS = env.int("WARDEN_IDEMPOTENCY_TTL_SECONDS", default=24 * 60 * 60)
+WARDEN_API_RATES = {
+    "user": env("WARDEN_API_RATE_USER", default="600/min"),
+    "ip": env("WARDEN_API_RATE_IP", default="300/min"),
+    "write": env("WARDEN_API_RATE_WRITE", default="120/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",

@@ -5,6 +5,9 @@ import os
 from .base import *  # noqa: F403
 from .base import DATABASES, WARDEN_BASE_DOMAIN, env
 
+# Tests keep their Redis data in database 15, away from development data.
+REDIS_URL = env("WARDEN_TEST_REDIS_URL", default="redis://127.0.0.1:63799/15")
+
 # One test database per pytest process, so that concurrent runs in one checkout
 # (several developers' sessions, a benchmark) never drop each other's database.
 DATABASES["default"]["TEST"] = {"NAME": env("WARDEN_TEST_DB", default=f"test_warden_{os.getpid()}")}
@@ -18,7 +21,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env("REDIS_URL", default="redis://127.0.0.1:63799/15"),
+        "LOCATION": REDIS_URL,
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
         "KEY_PREFIX": "test",
@@ -38,3 +41,5 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 0
 # The live server in browser tests serves static files without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The seeded users are shared by the whole suite; rate-limit tests set their own rates.
+WARDEN_API_RATES = {"user": None, "ip": None, "write": None}

@@ -37,4 +37,5 @@ class AuthTokenApi(APIView):
         if user is None or not user.is_active:
             raise ApplicationError("Email or password is wrong.", status=400)
         token = token_issue(user=user)
-        return Response(self.OutputSerializer({"token": token.key}).data)
+        # A credential: never cached, and never kept for Idempotency-Key replays.
+        return Response(self.OutputSerializer({"token": token.key}).data, headers={"Cache-Control": "no-store"})
