@@ -61,6 +61,10 @@ def _seed_tenant(slug: str, region: str):
 def django_db_setup(django_db_setup, django_db_blocker):
     from django.core.cache import cache
 
+    from django.conf import settings
+
+    # Never seed a non-test database (e.g. when only committed-data tests are selected).
+    assert settings.DATABASES["default"]["NAME"].startswith("test_"), settings.DATABASES["default"]["NAME"]
     cache.clear()  # the test Redis database: nothing left over from an earlier run
     with django_db_blocker.unblock():
         for slug, region in TENANTS.items():

@@ -24,3 +24,23 @@ class RequestIDMiddleware:
             return response
         finally:
             request_id.reset(token)
+
+
+class ApplicationErrorMiddleware:
+    """HTML views: an ApplicationError that escapes a view becomes an error page with its
+    status (a policy denial is persisted first, see problems.persist_denial)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from .errors import ApplicationError
+        from .problems import error_page, persist_denial
+
+        if not isinstance(exception, ApplicationError):
+            return None
+        persist_denial(exception)
+        return error_page(request, exception.status, exception.message, title=exception.title)

@@ -74,6 +74,7 @@ def _flatten(detail) -> dict[str, list[str]]:
 
 def exception_handler(exc, context) -> Response | None:
     """DRF exception handler: every error becomes application/problem+json."""
+    persist_denial(exc)
     if isinstance(exc, ApplicationError):
         body = problem(exc.status, exc.message, title=exc.title)
         if exc.errors:
@@ -104,6 +105,20 @@ def exception_handler(exc, context) -> Response | None:
     for key, value in headers.items():
         response[key] = value
     return response
+
+
+def persist_denial(exc: BaseException) -> None:
+    """A policy denial recorded inside a transaction that then rolled back is written
+    again here, at the edge, once the transaction is gone (apps.policies)."""
+    from apps.policies.decisions import PolicyDenied
+
+    if isinstance(exc, PolicyDenied):
+        from apps.policies.services import policy_denial_persist
+
+        try:
+            policy_denial_persist(exc)
+        except Exception:  # noqa: BLE001 - the 403 stands; say loudly that the record is missing
+            logger.exception("could not persist a policy denial")
 
 
 def wants_json(request: HttpRequest) -> bool:

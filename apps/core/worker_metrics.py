@@ -43,3 +43,11 @@ def _serve(**kwargs) -> None:
         address = os.environ.get("WARDEN_WORKER_METRICS_ADDR", "127.0.0.1")
         start_http_server(int(port), addr=address)
         logger.info("worker metrics on http://%s:%s/metrics", address, port)
+
+
+@signals.task_failure.connect
+def _persist_policy_denial(exception=None, **kwargs) -> None:
+    from apps.core.problems import persist_denial
+
+    if exception is not None:
+        persist_denial(exception)

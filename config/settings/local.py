@@ -9,7 +9,7 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-do-not-use-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[WARDEN_BASE_DOMAIN, f".{WARDEN_BASE_DOMAIN}", "127.0.0.1"])
 WARDEN_SECRETS_KEY = env("WARDEN_SECRETS_KEY", default="ZGV2LW9ubHktd2FyZGVuLXNlY3JldHMta2V5LTMyYiE=")
-WARDEN_AUDIT_SIGNING_KEY = env("WARDEN_AUDIT_SIGNING_KEY", default="dev-only-audit-signing-key")
+WARDEN_AUDIT_SIGNING_KEY = env("WARDEN_AUDIT_SIGNING_KEY", default="dev-only-audit-signing-key-0123456789abcdef")
 # One local machine stands in for every regional deployment, so residency is enforced
 # only when WARDEN_REGION is set explicitly (docs/decisions/0004-residency.md).
 WARDEN_RESIDENCY_ENFORCED = env.bool("WARDEN_RESIDENCY_ENFORCED", default="WARDEN_REGION" in os.environ)

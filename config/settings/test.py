@@ -33,7 +33,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ACCOUNT_RATE_LIMITS = False
-WARDEN_AUDIT_SIGNING_KEY = "test-only-audit-signing-key"
+WARDEN_AUDIT_SIGNING_KEY = "test-only-audit-signing-key-0123456789abcdef"
 WARDEN_AUDIT_KEY_ID = "test-k1"
 WARDEN_RESIDENCY_ENFORCED = True
 WARDEN_REGION = "eu"

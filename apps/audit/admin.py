@@ -1,0 +1,68 @@
+"""Read-only admin for the audit chain: nobody adds, changes or deletes events here."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.db import connection
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.admin import ReadOnlyModelAdmin
+
+from .models import AuditCheckpoint, AuditEvent
+
+
+class _TenantOnly:
+    """The audit tables exist only in tenant schemas: hide them on the platform admin."""
+
+    def has_module_permission(self, request) -> bool:
+        return connection.schema_name != "public" and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return connection.schema_name != "public" and super().has_view_permission(request, obj)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(_TenantOnly, ReadOnlyModelAdmin):
+    list_display = ["seq", "created_at", "actor_label", "action", "target"]
+    list_filter = ["action", "actor_label"]
+    search_fields = ["action", "actor_label", "target_type", "target_id", "request_id"]
+    ordering = ["-seq"]
+    list_per_page = 50
+    show_full_result_count = False
+    actions = None
+    fields = [
+        "seq",
+        "created_at",
+        "actor_id",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "payload_display",
+        "request_id",
+        "prev_hash",
+        "hash",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("target"))
+    def target(self, obj: AuditEvent) -> str:
+        return obj.target_label
+
+    @admin.display(description=_("payload"))
+    def payload_display(self, obj: AuditEvent) -> str:
+        data = obj.payload_data
+        text = obj.payload_text if data is None else json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_TenantOnly, ReadOnlyModelAdmin):
+    list_display = ["seq", "created_at", "key_id", "algorithm", "hash"]
+    ordering = ["-seq"]
+    actions = None
+    fields = ["seq", "hash", "created_at", "key_id", "algorithm", "signature"]
+    readonly_fields = fields

@@ -1,0 +1,265 @@
+"""Appending to the tenant's audit chain, and signing checkpoints.
+
+Every other service calls `audit_record` (or `audit_record_system`) inside its own
+transaction, so the business write and its audit event commit or roll back together.
+An append locks the chain head until that transaction ends: call it once the write has
+been validated, as late as is natural, to keep the lock short.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from apps.core import request_id
+
+from . import keys
+from .models import AuditCheckpoint, AuditEvent, AuditHead
+from .payloads import AuditPayloadError, canonical_payload
+from .verify import CHECKPOINT_ALGORITHM, GENESIS_HASH, checkpoint_signature, event_hash, format_timestamp
+
+logger = logging.getLogger(__name__)
+
+_ACTION = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
+SYSTEM = "system"
+PUBLIC_SCHEMA = "public"
+
+
+class AuditUnavailable(RuntimeError):
+    """Audit events can only be written inside a tenant schema."""
+
+
+def _checkpoint_every() -> int:
+    return int(getattr(settings, "WARDEN_AUDIT_CHECKPOINT_EVERY", 100))
+
+
+def _checkpoint_minutes() -> int:
+    return int(getattr(settings, "WARDEN_AUDIT_CHECKPOINT_MINUTES", 60))
+
+
+def tenant_id() -> str:
+    """The tenant id bound into every hash: the current schema name."""
+    schema = connection.schema_name
+    if not schema or schema == PUBLIC_SCHEMA:
+        raise AuditUnavailable("audit events live in tenant schemas; call this inside tenant_context() or a tenant request")
+    return schema
+
+
+def tenant_is_metadata_only() -> bool:
+    """Whether the current tenant keeps connector content as metadata only.
+
+    Unknown (no tenant row for the schema) counts as metadata-only, the safe default.
+    """
+    from apps.tenants.models import DataMode, Tenant
+
+    mode = getattr(connection.tenant, "data_mode", None)
+    if mode is None:  # a FakeTenant from schema_context(): ask the public table
+        mode = Tenant.objects.filter(schema_name=connection.schema_name).values_list("data_mode", flat=True).first()
+    return mode != DataMode.FULL_CONTENT
+
+
+_EVENT_COLUMNS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "payload",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+
+
+def _tables() -> tuple[str, str]:
+    quote = connection.ops.quote_name
+    return quote(AuditEvent._meta.db_table), quote(AuditHead._meta.db_table)
+
+
+def _lock_head(cursor) -> tuple[int, str]:
+    """(seq, hash) of the head, locked until the transaction ends."""
+    _, head_table = _tables()
+    cursor.execute(f"SELECT seq, hash FROM {head_table} WHERE id = 1 FOR UPDATE")  # noqa: S608
+    row = cursor.fetchone()
+    if row is None:
+        # Normally created by the migration; tolerate a schema created otherwise. If
+        # events exist, the restarted seq collides with seq 1 and the append fails loudly.
+        cursor.execute(
+            f"INSERT INTO {head_table} (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",  # noqa: S608
+            [GENESIS_HASH],
+        )
+        cursor.execute(f"SELECT seq, hash FROM {head_table} WHERE id = 1 FOR UPDATE")  # noqa: S608
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
+
+
+def _insert_and_advance(cursor, event: AuditEvent) -> None:
+    """INSERT the event and move the head to it, in one statement (one round trip)."""
+    event_table, head_table = _tables()
+    cursor.execute(
+        f"WITH appended AS (INSERT INTO {event_table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))}) RETURNING seq, hash, created_at) "
+        f"UPDATE {head_table} SET seq = appended.seq, hash = appended.hash, updated_at = appended.created_at "
+        "FROM appended WHERE id = 1",
+        [getattr(event, name) for name in _EVENT_COLUMNS],
+    )
+
+
+def _target_ref(target: models.Model | None) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    if not isinstance(target, models.Model):
+        raise AuditPayloadError(f"target must be a model instance, not {type(target).__name__}")
+    if target.pk is None:
+        raise AuditPayloadError(f"target {target!r} is not saved yet; record the event after saving it")
+    return target._meta.label_lower, str(target.pk)
+
+
+def _append(
+    *,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    target: models.Model | None,
+    payload: Mapping | None,
+) -> AuditEvent:
+    if not isinstance(action, str) or len(action) > 100 or not _ACTION.match(action):
+        raise AuditPayloadError(f"action {action!r} must look like 'ticket.transitioned' (lower case, dotted)")
+    label = (actor_label or SYSTEM)[:320]
+    target_type, target_id = _target_ref(target)
+    schema = tenant_id()
+    data = canonical_payload(payload, metadata_only=tenant_is_metadata_only())
+    rid = request_id.get()[:128]
+    # savepoint=False: inside a caller's transaction any failure here dooms that whole
+    # transaction (no business write commits without its event); alone, it is one.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Raw SQL on one cursor: this section holds the tenant's head lock, so every
+        # round trip saved here is throughput for all writers of the tenant.
+        head_seq, head_hash = _lock_head(cursor)
+        seq = head_seq + 1
+        created_at = timezone.now()
+        event = AuditEvent(
+            seq=seq,
+            created_at=created_at,
+            actor_id=actor_id,
+            actor_label=label,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            payload=data,
+            request_id=rid,
+            prev_hash=head_hash,
+        )
+        event.hash = event_hash(
+            tenant_id=schema,
+            seq=seq,
+            prev_hash=head_hash,
+            created_at=format_timestamp(created_at),
+            actor_id=actor_id,
+            actor_label=label,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            request_id=rid,
+            payload=data,
+        )
+        _insert_and_advance(cursor, event)
+        event._state.adding, event._state.db = False, connection.alias
+        every = _checkpoint_every()
+        if every > 0 and seq % every == 0:
+            _checkpoint_write(schema=schema, seq=seq, digest=event.hash, now=created_at)
+    return event
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    target=None,
+    payload: dict | None = None,
+    actor_label: str | None = None,
+) -> AuditEvent:
+    """Append an event done by `actor` (a User, or None for the system).
+
+    `target` is a saved model instance (stored as "app_label.model" and its pk).
+    `payload` is a dict of ints, strings, bools, None, lists and dicts (Decimals,
+    datetimes, UUIDs and enums are turned into strings; floats are refused with
+    AuditPayloadError, a ValueError). Secrets are redacted; in metadata-only tenants
+    free-text fields are replaced by their digest. Runs in the caller's transaction.
+    """
+    actor_pk = getattr(actor, "pk", None) if actor is not None else None
+    if actor_label is None:
+        if actor is None:
+            actor_label = SYSTEM
+        elif actor_pk is None:
+            actor_label = "anonymous"
+        else:
+            actor_label = getattr(actor, "email", "") or f"user:{actor_pk}"
+    return _append(actor_id=actor_pk, actor_label=actor_label, action=action, target=target, payload=payload)
+
+
+def audit_record_system(
+    *,
+    action: str,
+    payload: dict | None = None,
+    actor_label: str = SYSTEM,
+    target=None,
+) -> AuditEvent:
+    """Append an event done by the system or the platform (`actor_label` "platform:...")."""
+    return _append(actor_id=None, actor_label=actor_label, action=action, target=target, payload=payload)
+
+
+def _checkpoint_write(*, schema: str, seq: int, digest: str, now: datetime) -> AuditCheckpoint:
+    key_id, key = keys.signing_key()
+    checkpoint = AuditCheckpoint(
+        seq=seq,
+        hash=digest,
+        created_at=now,
+        key_id=key_id,
+        signature=checkpoint_signature(key=key, tenant_id=schema, seq=seq, hash=digest),
+        algorithm=CHECKPOINT_ALGORITHM,
+    )
+    checkpoint.save(force_insert=True)
+    return checkpoint
+
+
+def audit_checkpoint_create(*, now: datetime | None = None) -> AuditCheckpoint | None:
+    """Sign the current head now (e.g. before an evidence export).
+
+    Returns the checkpoint covering the head: a new one, the existing one if the head
+    is already signed, or None for an empty chain.
+    """
+    schema = tenant_id()
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_seq, head_hash = _lock_head(cursor)
+        if head_seq == 0:
+            return None
+        last = AuditCheckpoint.objects.order_by("-seq").first()
+        if last is not None and last.seq >= head_seq:
+            return last
+        return _checkpoint_write(schema=schema, seq=head_seq, digest=head_hash, now=now or timezone.now())
+
+
+def audit_checkpoint_if_due(*, now: datetime | None = None) -> AuditCheckpoint | None:
+    """Sign the head if events are unsigned and the last checkpoint is older than
+    WARDEN_AUDIT_CHECKPOINT_MINUTES (or there is none). Called by a periodic task."""
+    now = now or timezone.now()
+    schema = tenant_id()
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_seq, head_hash = _lock_head(cursor)
+        last = AuditCheckpoint.objects.order_by("-seq").first()
+        if head_seq == 0 or (last is not None and last.seq >= head_seq):
+            return None
+        if last is not None and last.created_at > now - timedelta(minutes=_checkpoint_minutes()):
+            return None
+        checkpoint = _checkpoint_write(schema=schema, seq=head_seq, digest=head_hash, now=now)
+    logger.info("audit checkpoint signed at seq %s", checkpoint.seq)
+    return checkpoint

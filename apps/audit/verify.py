@@ -1,0 +1,556 @@
+"""Verify a Warden audit chain. Python standard library only, no Django, no ORM.
+
+This module is the single definition of the audit chain format: the service that
+appends events imports its hashing and checkpoint functions from here, and the same
+file is meant to ship unchanged inside an evidence pack as a stand-alone
+`verify_pack.py` (run `python verify.py segment.json`).
+
+Format (docs/audit.md has the full description):
+
+* Every event is hashed as SHA-256 over a sequence of length-prefixed fields
+  (8-byte big-endian length, then the bytes):
+
+      "warden.audit.v1", tenant id, seq, prev_hash, created_at, actor_id,
+      actor_label, action, target_type, target_id, request_id, payload
+
+  Text is UTF-8; seq and actor_id are ASCII decimal (actor_id empty when none);
+  prev_hash is the previous event's hash as 64 lower-case hex characters (64 zeros
+  for seq 1); created_at is `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC); payload is the
+  stored RFC 8785 canonical JSON bytes.
+* A checkpoint signs (HMAC-SHA256) the length-prefixed fields
+  "warden.audit.checkpoint.v1", tenant id, seq, hash.
+
+Payloads use the float-free subset of JSON, so RFC 8785 reduces to: no whitespace,
+object members sorted by the UTF-16 code units of their names, integers in
+[-(2**53-1), 2**53-1] written in decimal, and strings escaped minimally (only `"`, `\\`
+and the C0 controls; \\b \\f \\n \\r \\t short forms, other controls as lower-case
+\\u00xx; everything else literal UTF-8).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+SEGMENT_FORMAT = "warden.audit.segment.v1"
+EVENT_DOMAIN_TAG = b"warden.audit.v1"
+CHECKPOINT_DOMAIN_TAG = b"warden.audit.checkpoint.v1"
+CHECKPOINT_ALGORITHM = "hmac-sha256"
+GENESIS_HASH = "0" * 64
+MAX_SAFE_INTEGER = 2**53 - 1
+
+# Failure classes, in the words the operator sees.
+GAP = "gap"
+PREV_HASH_MISMATCH = "prev_hash_mismatch"
+HASH_MISMATCH = "hash_mismatch"
+NON_CANONICAL_PAYLOAD = "non_canonical_payload"
+CHECKPOINT_SIGNATURE = "checkpoint_signature"
+CHECKPOINT_HEAD = "checkpoint_head"
+TRUNCATED = "truncated"
+FAILURES = (
+    GAP,
+    PREV_HASH_MISMATCH,
+    HASH_MISMATCH,
+    NON_CANONICAL_PAYLOAD,
+    CHECKPOINT_SIGNATURE,
+    CHECKPOINT_HEAD,
+    TRUNCATED,
+)
+
+KeyLookup = Callable[[str], "bytes | None"]
+
+
+# --- RFC 8785 canonical JSON (float-free subset) ----------------------------------------
+
+
+class NonCanonicalError(ValueError):
+    """A value that has no canonical form here, or bytes that are not canonical."""
+
+
+_STRING_ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
+_STRING_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+
+
+def _encode_string(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: not I-JSON
+        raise NonCanonicalError("strings must be valid Unicode (no lone surrogates)") from exc
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+def _utf16_key(name: str) -> bytes:
+    # Big-endian UTF-16 bytes compare exactly like sequences of UTF-16 code units.
+    return name.encode("utf-16-be")
+
+
+def _emit(value: object, out: list[str], depth: int) -> None:
+    if depth > 200:
+        raise NonCanonicalError("nested too deeply")
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise NonCanonicalError(f"integer {value} is outside +/-(2**53-1); store it as a string")
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        raise NonCanonicalError("floats are not allowed in audit payloads; use an integer or a string")
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _emit(item, out, depth + 1)
+        out.append("]")
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise NonCanonicalError(f"object keys must be strings, not {type(key).__name__}")
+        out.append("{")
+        for index, key in enumerate(sorted(value, key=_utf16_key)):
+            if index:
+                out.append(",")
+            out.append(_encode_string(key))
+            out.append(":")
+            _emit(value[key], out, depth + 1)
+        out.append("}")
+    else:
+        raise NonCanonicalError(f"{type(value).__name__} has no JSON form")
+
+
+def canonicalize(value: object) -> bytes:
+    """RFC 8785 bytes of a float-free JSON value (dict, list, str, int, bool, None)."""
+    out: list[str] = []
+    _emit(value, out, 0)
+    return "".join(out).encode("utf-8")
+
+
+def _reject_float(text: str) -> object:
+    raise NonCanonicalError(f"number {text} is not an integer")
+
+
+def _reject_constant(text: str) -> object:
+    raise NonCanonicalError(f"{text} is not JSON")
+
+
+def _unique_members(pairs: list[tuple[str, object]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise NonCanonicalError(f"duplicate member name {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_canonical(data: bytes) -> object:
+    """Parse `data`, insisting that it is exactly the canonical form of its value."""
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(
+            text,
+            parse_float=_reject_float,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_members,
+        )
+    except NonCanonicalError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise NonCanonicalError(f"not JSON: {exc}") from exc
+    if canonicalize(value) != data:
+        raise NonCanonicalError("JSON is not in RFC 8785 canonical form")
+    return value
+
+
+def check_payload(data: bytes) -> dict:
+    """A stored payload: canonical JSON of an object."""
+    value = parse_canonical(data)
+    if not isinstance(value, dict):
+        raise NonCanonicalError("payload must be a JSON object")
+    return value
+
+
+# --- hashing and checkpoint messages ----------------------------------------------------
+
+
+def _field(data: bytes) -> bytes:
+    return len(data).to_bytes(8, "big") + data
+
+
+def _text(value: object) -> bytes:
+    # surrogatepass: malformed input must hash to *something* (and then mismatch),
+    # never crash the verifier.
+    return str(value).encode("utf-8", "surrogatepass")
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The hashed form of created_at: UTC, microseconds, `Z`."""
+    if moment.tzinfo is None:
+        raise ValueError("created_at must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: UP017 (runs on 3.9+)
+
+
+def event_hash(
+    *,
+    tenant_id: str,
+    seq: int,
+    prev_hash: str,
+    created_at: str,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    request_id: str,
+    payload: bytes,
+) -> str:
+    """Hex SHA-256 of one event (see the module docstring for the exact layout)."""
+    digest = hashlib.sha256()
+    for part in (
+        EVENT_DOMAIN_TAG,
+        _text(tenant_id),
+        _text(seq),
+        _text(prev_hash),
+        _text(created_at),
+        b"" if actor_id is None else _text(actor_id),
+        _text(actor_label),
+        _text(action),
+        _text(target_type),
+        _text(target_id),
+        _text(request_id),
+        bytes(payload),
+    ):
+        digest.update(_field(part))
+    return digest.hexdigest()
+
+
+def checkpoint_message(*, tenant_id: str, seq: int, hash: str) -> bytes:  # noqa: A002
+    return b"".join(_field(p) for p in (CHECKPOINT_DOMAIN_TAG, _text(tenant_id), _text(seq), _text(hash)))
+
+
+def checkpoint_signature(*, key: bytes, tenant_id: str, seq: int, hash: str) -> str:  # noqa: A002
+    message = checkpoint_message(tenant_id=tenant_id, seq=seq, hash=hash)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+# --- the verifier -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None
+    failure: str | None
+    message: str
+    rows_checked: int
+    checkpoints_verified: int
+    signatures_checked: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for an operator."""
+        if self.ok:
+            return (
+                f"OK head_seq={self.head_seq} head_hash={self.head_hash} "
+                f"rows={self.rows_checked} checkpoints_verified={self.checkpoints_verified}"
+                + ("" if self.signatures_checked else " (checkpoint signatures NOT checked: no key)")
+            )
+        return f"FAIL seq={self.first_bad_seq} failure={self.failure}: {self.message}"
+
+
+class _Failed(Exception):
+    def __init__(self, failure: str, seq: int | None, message: str):
+        super().__init__(message)
+        self.failure, self.seq, self.message = failure, seq, message
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _payload_bytes(row: Mapping) -> bytes:
+    if "payload_b64" in row:
+        return base64.b64decode(str(row["payload_b64"]), validate=True)
+    payload = row.get("payload")
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogatepass")
+    raise ValueError("row has no payload")
+
+
+def _key_lookup(keys: Mapping[str, bytes | str] | KeyLookup | None) -> KeyLookup | None:
+    if keys is None:
+        return None
+    if callable(keys):
+        return keys
+
+    def lookup(key_id: str) -> bytes | None:
+        key = keys.get(key_id)
+        return key.encode("utf-8") if isinstance(key, str) else key
+
+    return lookup
+
+
+class ChainVerifier:
+    """Feed rows in the order they were read; `finish()` says whether the chain holds.
+
+    Rows and checkpoints are mappings in the export form (docs/audit.md): row keys
+    seq, created_at, actor_id, actor_label, action, target_type, target_id,
+    request_id, payload (str or bytes) or payload_b64, prev_hash, hash; checkpoint
+    keys seq, hash, key_id, signature, algorithm.
+
+    `start_seq` is the first seq expected (1 for a whole chain). A segment that starts
+    later is anchored on the signed checkpoint at `start_seq - 1` if there is one,
+    else on `anchor_hash`, else on its first row's prev_hash (unverifiable, trusted).
+    `head` is the unsigned {seq, hash} the database says is the last event; when given,
+    the chain must end exactly there. `keys` maps key id -> HMAC key (or is a lookup
+    function); without keys, checkpoint signatures are not checked but checkpoint
+    hashes still are.
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        checkpoints: Iterable[Mapping] = (),
+        keys: Mapping[str, bytes | str] | KeyLookup | None = None,
+        start_seq: int = 1,
+        anchor_hash: str | None = None,
+        head: Mapping | None = None,
+    ):
+        self.tenant_id = tenant_id
+        self.start_seq = start_seq
+        self._lookup = _key_lookup(keys)
+        self._head = head
+        self._expected = start_seq
+        self._prev: str | None = GENESIS_HASH if start_seq == 1 else anchor_hash
+        self._last_seq = start_seq - 1
+        self._rows = 0
+        self._verified = 0
+        self._error: _Failed | None = None
+        ordered = sorted(checkpoints, key=lambda c: _as_int(c.get("seq")) or 0)
+        self._pending = [c for c in ordered if (_as_int(c.get("seq")) or 0) >= start_seq]
+        try:
+            for cp in ordered:
+                cp_seq = _as_int(cp.get("seq")) or 0
+                if cp_seq >= start_seq:
+                    break
+                self._check_signature(cp)
+                if cp_seq == start_seq - 1:
+                    if self._prev is not None and self._prev != cp.get("hash"):
+                        raise _Failed(
+                            CHECKPOINT_HEAD,
+                            cp_seq,
+                            f"signed checkpoint at seq {cp_seq} does not match the segment's anchor hash",
+                        )
+                    self._prev = str(cp.get("hash"))
+                    self._verified += 1
+        except _Failed as failed:
+            self._error = failed
+
+    # -- checks
+
+    def _check_signature(self, cp: Mapping) -> None:
+        seq = _as_int(cp.get("seq"))
+        if seq is None:
+            raise _Failed(CHECKPOINT_SIGNATURE, None, "checkpoint without a valid seq")
+        if self._lookup is None:
+            return
+        if cp.get("algorithm") != CHECKPOINT_ALGORITHM:
+            raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} uses unknown algorithm {cp.get('algorithm')!r}")
+        key = self._lookup(str(cp.get("key_id")))
+        if not key:
+            raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} is signed with unknown key {cp.get('key_id')!r}")
+        expected = checkpoint_signature(key=key, tenant_id=self.tenant_id, seq=seq, hash=str(cp.get("hash")))
+        if not hmac.compare_digest(expected.encode("ascii"), _text(cp.get("signature"))):
+            raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} has an invalid signature")
+
+    def _check_row(self, row: Mapping) -> None:
+        seq = _as_int(row.get("seq"))
+        if seq != self._expected:
+            found = "no valid seq" if seq is None else f"seq {seq}"
+            raise _Failed(GAP, self._expected, f"expected seq {self._expected}, found {found}")
+        prev = row.get("prev_hash")
+        if self._prev is None:  # segment with nothing to anchor it: trust its first link
+            self._prev = str(prev)
+        if prev != self._prev:
+            raise _Failed(PREV_HASH_MISMATCH, seq, f"seq {seq} does not link to the hash of seq {seq - 1}")
+        try:
+            payload = _payload_bytes(row)
+            check_payload(payload)
+        except (ValueError, binascii.Error) as exc:
+            raise _Failed(NON_CANONICAL_PAYLOAD, seq, f"seq {seq} payload: {exc}") from None
+        computed = event_hash(
+            tenant_id=self.tenant_id,
+            seq=seq,
+            prev_hash=str(prev),
+            created_at=str(row.get("created_at")),
+            actor_id=row.get("actor_id"),  # type: ignore[arg-type]
+            actor_label=str(row.get("actor_label")),
+            action=str(row.get("action")),
+            target_type=str(row.get("target_type")),
+            target_id=str(row.get("target_id")),
+            request_id=str(row.get("request_id")),
+            payload=payload,
+        )
+        if computed != row.get("hash"):
+            raise _Failed(HASH_MISMATCH, seq, f"seq {seq} does not hash to its stored hash")
+        self._prev = computed
+        self._last_seq = seq
+        self._expected = seq + 1
+        self._rows += 1
+        while self._pending and (_as_int(self._pending[0].get("seq")) or 0) <= seq:
+            cp = self._pending.pop(0)
+            self._check_signature(cp)
+            if cp.get("hash") != computed:
+                raise _Failed(
+                    CHECKPOINT_HEAD,
+                    seq,
+                    f"signed checkpoint at seq {seq} does not match the chain (history up to seq {seq} was rewritten)",
+                )
+            self._verified += 1
+
+    # -- public
+
+    def feed(self, row: Mapping) -> bool:
+        """Check one row; False once the chain has failed (stop feeding then)."""
+        if self._error is not None:
+            return False
+        try:
+            self._check_row(row)
+        except _Failed as failed:
+            self._error = failed
+            return False
+        return True
+
+    def finish(self) -> VerifyResult:
+        if self._error is None:
+            try:
+                self._finish_checks()
+            except _Failed as failed:
+                self._error = failed
+        err = self._error
+        return VerifyResult(
+            ok=err is None,
+            head_seq=self._last_seq,
+            head_hash=self._prev or "",
+            first_bad_seq=None if err is None else err.seq,
+            failure=None if err is None else err.failure,
+            message="chain intact" if err is None else err.message,
+            rows_checked=self._rows,
+            checkpoints_verified=self._verified,
+            signatures_checked=self._lookup is not None,
+        )
+
+    def _finish_checks(self) -> None:
+        end = self._last_seq
+        for cp in self._pending:  # checkpoints beyond the last row
+            self._check_signature(cp)
+        if self._pending:
+            last_cp = max(_as_int(c.get("seq")) or 0 for c in self._pending)
+            raise _Failed(TRUNCATED, end + 1, f"chain ends at seq {end} but a signed checkpoint exists at seq {last_cp}")
+        if self._head is None:
+            return
+        head_seq = _as_int(self._head.get("seq"))
+        if head_seq is None or head_seq > end:
+            raise _Failed(TRUNCATED, end + 1, f"chain ends at seq {end} but the head record says seq {head_seq}")
+        if head_seq < end:
+            raise _Failed(CHECKPOINT_HEAD, head_seq + 1, f"events after seq {head_seq}, where the head record ends")
+        if head_seq >= self.start_seq and self._head.get("hash") != self._prev:
+            raise _Failed(CHECKPOINT_HEAD, head_seq, f"the head record's hash does not match seq {head_seq}")
+
+
+def verify_rows(
+    rows: Iterable[Mapping],
+    *,
+    tenant_id: str,
+    checkpoints: Iterable[Mapping] = (),
+    keys: Mapping[str, bytes | str] | KeyLookup | None = None,
+    start_seq: int = 1,
+    anchor_hash: str | None = None,
+    head: Mapping | None = None,
+) -> VerifyResult:
+    """Verify `rows` (in read order). Stops reading at the first failure."""
+    verifier = ChainVerifier(
+        tenant_id=tenant_id,
+        checkpoints=checkpoints,
+        keys=keys,
+        start_seq=start_seq,
+        anchor_hash=anchor_hash,
+        head=head,
+    )
+    for row in rows:
+        if not verifier.feed(row):
+            break
+    return verifier.finish()
+
+
+def verify_segment(segment: Mapping, *, keys: Mapping[str, bytes | str] | KeyLookup | None = None) -> VerifyResult:
+    """Verify an exported segment (the dict `audit_export_segment()` returns)."""
+    if segment.get("format") != SEGMENT_FORMAT:
+        raise ValueError(f"not a Warden audit segment (format {segment.get('format')!r})")
+    since = _as_int(segment.get("since_seq"))
+    if since is None or since < 1:
+        raise ValueError("segment has no valid since_seq")
+    return verify_rows(
+        segment.get("rows") or [],
+        tenant_id=str(segment.get("tenant_id")),
+        checkpoints=segment.get("checkpoints") or [],
+        keys=keys,
+        start_seq=since,
+        anchor_hash=segment.get("anchor_hash"),
+        head=segment.get("head"),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python verify.py SEGMENT.json [--key KEY_ID=ENV_VAR ...] [--json]`.
+
+    Exit 0 when intact, 1 when not, 2 on unusable input. Keys are read from the named
+    environment variables so they never appear on a command line.
+    """
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="Verify a Warden audit chain segment.")
+    parser.add_argument("segment", help="JSON file written by the Warden evidence export")
+    parser.add_argument("--key", action="append", default=[], metavar="KEY_ID=ENV_VAR")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    keys: dict[str, bytes] = {}
+    for spec in args.key:
+        key_id, _, env_name = spec.partition("=")
+        if not env_name or env_name not in os.environ:
+            print(f"error: --key {spec}: environment variable not set", file=sys.stderr)
+            return 2
+        keys[key_id] = os.environ[env_name].encode("utf-8")
+    try:
+        with open(args.segment, encoding="utf-8") as handle:
+            segment = json.load(handle)
+        result = verify_segment(segment, keys=keys or None)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.line())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

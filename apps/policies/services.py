@@ -1,0 +1,365 @@
+"""The policy decision point, and every write to the tenant's policies.
+
+Callers (every service that writes) use two functions:
+
+    decision = policy_require(actor, Action.TICKET_TRANSITION, ticket, {"to": "open"})
+    decision = decide(actor, "connector.write", proposal, {"connector": "servicenow"})
+
+Both evaluate the rule set in force, consume caps, write one `DecisionLog` row and,
+for a denial (or an allow when the tenant audits allows), one audit event: all in the
+caller's transaction. Anything that goes wrong while evaluating denies (fail closed)
+with the reason "evaluation error: <ExceptionClass>" and a `policy.error` audit event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name
+
+from apps.core.errors import ApplicationError
+
+from . import engine, selectors
+from .actions import ACTIONS, Action, UnknownAction
+from .baseline import BASELINE_COMMENT, BASELINE_RULES
+from .caps import cap_counters_prune, caps_take_all
+from .decisions import DRY_RUN, ENFORCE, Decision, PolicyDenied
+from .facts import LiveFacts, resource_ref
+from .models import DecisionLog, Mode, Outcome, PolicyRule, PolicySet, PolicyVersion
+from .simulation import MAX_DAYS
+from .subjects import KIND_USER, Integration, actor_kind, actor_label
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Decision",
+    "Integration",
+    "PolicyDenied",
+    "decide",
+    "policy_denial_persist",
+    "policy_housekeeping",
+    "policy_install_baseline",
+    "policy_publish",
+    "policy_require",
+    "policy_rules_validate",
+    "policy_settings_update",
+    "policy_version_restore",
+]
+
+AUDIT_DENIED = "policy.denied"
+AUDIT_ALLOWED = "policy.allowed"
+AUDIT_ERROR = "policy.error"
+AUDIT_PUBLISHED = "policy.published"
+AUDIT_SETTINGS_CHANGED = "policy.settings_changed"
+
+NO_POLICY = "no policy installed"
+NO_TENANT = "no tenant: policies live in tenant schemas"
+CAP_EXCEEDED = "cap exceeded"
+
+
+# --- Deciding -------------------------------------------------------------------------
+
+
+def decide(actor, action: str, resource=None, context: dict | None = None) -> Decision:
+    """The verdict of the tenant's rules on `actor` doing `action` to `resource`.
+
+    Never raises for a policy reason: it returns a Decision (denied on any error).
+    In dry-run mode `allowed` is True and `would_allow` is the real verdict.
+    """
+    decision, _ = _decide(actor, action, resource, context)
+    return decision
+
+
+def policy_require(actor, action: str, resource=None, context: dict | None = None) -> Decision:
+    """`decide()`, raising PolicyDenied (403) when the decision does not allow."""
+    decision, record = _decide(actor, action, resource, context)
+    if not decision.allowed:
+        raise PolicyDenied(decision, str(action), record=record)
+    return decision
+
+
+def _decide(actor, action: str, resource, context: dict | None) -> tuple[Decision, dict[str, Any]]:
+    action = str(action)
+    if connection.schema_name == get_public_schema_name():
+        logger.warning("policy decision on %s asked in the public schema: denied", action)
+        return Decision(False, (NO_TENANT,), (), None, ENFORCE, False), {}
+    policy_set = selectors.policy_set_get()
+    mode = policy_set.mode if policy_set is not None else Mode.ENFORCE
+    version = policy_set.current_version if policy_set is not None else None
+    facts: LiveFacts | None = None
+    try:
+        facts = LiveFacts(actor=actor, resource=resource, context=context)
+        verdict, outcome = _evaluate(version, action, facts)
+    except Exception as exc:  # fail closed: whatever broke, the answer is no
+        logger.warning("policy evaluation of %s failed: %r", action, exc, exc_info=True)
+        verdict = engine.Verdict(allowed=False, reasons=(f"evaluation error: {type(exc).__name__}",))
+        outcome = Outcome.ERROR
+    decision = Decision(
+        allowed=verdict.allowed or mode == DRY_RUN,
+        reasons=verdict.reasons,
+        obligations=verdict.obligations if verdict.allowed else (),
+        rule_version=version.number if version is not None else None,
+        mode=str(mode),
+        would_allow=verdict.allowed,
+    )
+    record = _record(
+        actor=actor,
+        action=action,
+        resource=resource,
+        facts=facts.snapshot() if facts is not None else {},
+        decision=decision,
+        outcome=outcome,
+        audit_allows=policy_set is not None and policy_set.audit_allows,
+    )
+    return decision, record
+
+
+def _evaluate(version: PolicyVersion | None, action: str, facts: LiveFacts) -> tuple[engine.Verdict, str]:
+    if action not in ACTIONS:
+        raise UnknownAction(action)
+    if version is None:
+        return engine.Verdict(allowed=False, reasons=(NO_POLICY,)), Outcome.DENIED
+    rules = engine.parse_rules(version.rules, known_actions=engine.ANY_ACTION)
+    verdict = engine.evaluate(rules, action, facts.read)
+    facts.top_up(engine.facts_used(rules, action))
+    if not verdict.allowed:
+        return verdict, Outcome.DENIED
+    if not caps_take_all(verdict.obligations, action, facts.read):
+        return engine.Verdict(allowed=False, reasons=(CAP_EXCEEDED,), rules=verdict.rules), Outcome.CAP_EXCEEDED
+    return verdict, Outcome.ALLOWED
+
+
+def _record(*, actor, action: str, resource, facts: dict, decision: Decision, outcome: str, audit_allows: bool) -> dict[str, Any]:
+    """One DecisionLog INSERT, and the audit event the outcome calls for."""
+    resource_type, resource_id = resource_ref(resource)
+    log_fields = {
+        "created_at": timezone.now(),
+        "actor_label": actor_label(actor)[:200],
+        "action": action[:100],
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "facts": facts,
+        "outcome": outcome,
+        "allowed": decision.allowed,
+        "reasons": list(decision.reasons),
+        "rule_version": decision.rule_version,
+        "mode": decision.mode,
+    }
+    log = DecisionLog.objects.create(**log_fields)
+    audit_action = _audit_action(outcome, decision, audit_allows)
+    payload = {
+        "decision_id": log.pk,
+        "action": action,
+        "outcome": outcome,
+        "enforced": not decision.allowed,
+        "mode": decision.mode,
+        "reasons": list(decision.reasons),
+        "rule_version": decision.rule_version,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+    }
+    if audit_action is not None:
+        _audit(actor, audit_action, target=_audit_target(resource), payload=payload)
+    return {"log_id": log.pk, "log": log_fields, "audit_action": audit_action, "payload": payload}
+
+
+def _audit_action(outcome: str, decision: Decision, audit_allows: bool) -> str | None:
+    if outcome == Outcome.ERROR:
+        return AUDIT_ERROR
+    if not decision.would_allow:
+        return AUDIT_DENIED
+    if audit_allows:
+        return AUDIT_ALLOWED
+    return None
+
+
+def _audit_target(resource) -> Model | None:
+    if isinstance(resource, Model) and resource.pk is not None:
+        return resource
+    return None
+
+
+def _audit(actor, action: str, *, target=None, payload: dict) -> None:
+    from apps.audit.services import audit_record
+
+    user = actor if _safe_kind(actor) == KIND_USER else None
+    audit_record(actor=user, action=action, target=target, payload=payload, actor_label=actor_label(actor))
+
+
+def _safe_kind(actor) -> str | None:
+    try:
+        return actor_kind(actor)
+    except TypeError:
+        return None
+
+
+def policy_denial_persist(exc: PolicyDenied) -> bool:
+    """Write a denial again when the caller's rollback took it away.
+
+    `policy_require` records a denial inside the caller's transaction; when the caller
+    lets PolicyDenied propagate out of `transaction.atomic`, that record is rolled back
+    with everything else. Edges (the API exception handler, the HTML error middleware,
+    the Celery task failure hook) call this once the transaction is gone. Returns True
+    when it wrote the records again.
+    """
+    log_id = exc.record.get("log_id")
+    if log_id is None:
+        return False
+    if connection.in_atomic_block:
+        return False
+    if DecisionLog.objects.filter(pk=log_id).exists():
+        return False
+    with transaction.atomic():
+        log = DecisionLog.objects.create(**exc.record["log"])
+        audit_action = exc.record.get("audit_action")
+        if audit_action is not None:
+            payload = {**exc.record["payload"], "decision_id": log.pk, "recorded_after_rollback": True}
+            _audit_label_only(exc.record["log"]["actor_label"], audit_action, payload)
+    exc.record["log_id"] = log.pk  # a second call finds it and does nothing
+    return True
+
+
+def _audit_label_only(label: str, action: str, payload: dict) -> None:
+    from apps.audit.services import audit_record
+
+    # The actor object may belong to the rolled-back transaction: record the label only.
+    audit_record(actor=None, action=action, target=None, payload=payload, actor_label=label)
+
+
+# --- Changing policies ----------------------------------------------------------------
+
+
+def policy_install_baseline() -> None:
+    """Give the current tenant its policy set and the baseline rules. Idempotent.
+
+    Called once per new tenant by provisioning, inside the tenant schema. A tenant
+    that already has a version in force keeps it untouched.
+    """
+    with transaction.atomic():
+        policy_set = _policy_set_locked()
+        if policy_set.current_version_id is not None:
+            return
+        rules = engine.parse_rules(BASELINE_RULES)
+        _publish(policy_set=policy_set, rules=rules, actor=None, comment=BASELINE_COMMENT)
+
+
+def policy_rules_validate(*, actor, rules: Any) -> tuple[engine.Rule, ...]:
+    """Parse and check a draft rule set; ApplicationError (with `errors`) when unusable.
+
+    Besides each rule's own validity, refuses a set that would stop `actor` (a user)
+    from changing policies again: nobody can lock the tenant's admins out by mistake.
+    """
+    try:
+        parsed = engine.parse_rules(rules)
+    except engine.RuleSetInvalid as exc:
+        raise ApplicationError(f"The rules are not valid: {exc}", errors=exc.errors) from exc
+    if _safe_kind(actor) == KIND_USER:
+        facts = LiveFacts(actor=actor, resource=None, context=None)
+        verdict = engine.evaluate(parsed, Action.POLICY_CHANGE, facts.read)
+        if not verdict.allowed:
+            message = "These rules would stop you from changing policies: keep a rule that allows you policy.change."
+            raise ApplicationError(message, errors={"rules": [message]})
+    return parsed
+
+
+def policy_publish(*, actor, rules: Any, comment: str = "") -> PolicyVersion:
+    """Make `rules` the rules in force, as a new immutable version.
+
+    Publishing rules identical to the version in force changes nothing and returns it.
+    """
+    policy_require(actor, Action.POLICY_CHANGE)
+    parsed = policy_rules_validate(actor=actor, rules=rules)
+    with transaction.atomic():
+        policy_set = _policy_set_locked()
+        return _publish(policy_set=policy_set, rules=parsed, actor=actor, comment=comment)
+
+
+def policy_version_restore(*, actor, version: PolicyVersion, comment: str = "") -> PolicyVersion:
+    """Publish an old version's rules again (as a new version: history only grows)."""
+    return policy_publish(actor=actor, rules=version.rules, comment=comment or f"Restored from v{version.number}")
+
+
+def policy_settings_update(*, actor, mode: str | None = None, audit_allows: bool | None = None) -> PolicySet:
+    """Switch between enforce and dry run, and whether allows are audited."""
+    if mode is not None and mode not in Mode.values:
+        raise ApplicationError(f"Unknown mode {mode!r}.", errors={"mode": [f"Use one of {', '.join(Mode.values)}."]})
+    policy_require(actor, Action.POLICY_CHANGE)
+    with transaction.atomic():
+        policy_set = _policy_set_locked()
+        before = {"mode": policy_set.mode, "audit_allows": policy_set.audit_allows}
+        if mode is not None:
+            policy_set.mode = mode
+        if audit_allows is not None:
+            policy_set.audit_allows = audit_allows
+        after = {"mode": policy_set.mode, "audit_allows": policy_set.audit_allows}
+        if after == before:
+            return policy_set
+        policy_set.save(update_fields=["mode", "audit_allows", "updated_at"])
+        _audit(actor, AUDIT_SETTINGS_CHANGED, payload={"from": before, "to": after})
+    return policy_set
+
+
+def _policy_set_locked() -> PolicySet:
+    policy_set, _ = PolicySet.objects.get_or_create(singleton=True)
+    return PolicySet.objects.select_for_update().get(pk=policy_set.pk)
+
+
+def _publish(*, policy_set: PolicySet, rules: tuple[engine.Rule, ...], actor, comment: str) -> PolicyVersion:
+    """Inside a transaction holding the policy set's lock: new version + working copy."""
+    canonical = engine.rules_as_json(rules)
+    current = policy_set.current_version
+    if current is not None and current.rules == canonical:
+        return current
+    number = (selectors.policy_version_latest_number() or 0) + 1
+    version = PolicyVersion.objects.create(
+        number=number,
+        rules=canonical,
+        comment=comment.strip()[:500],
+        created_by=actor if _safe_kind(actor) == KIND_USER else None,
+        created_by_label=actor_label(actor)[:200],
+    )
+    policy_set.current_version = version
+    policy_set.save(update_fields=["current_version", "updated_at"])
+    PolicyRule.objects.filter(policy_set=policy_set).delete()
+    PolicyRule.objects.bulk_create(PolicyRule.from_rule(rule, policy_set=policy_set) for rule in rules)
+    _audit(
+        actor,
+        AUDIT_PUBLISHED,
+        payload={
+            "version": number,
+            "previous_version": current.number if current is not None else None,
+            "rule_count": len(canonical),
+            "rules_sha256": _digest(canonical),
+            "version_comment": version.comment,
+        },
+    )
+    return version
+
+
+def _digest(rules: list[dict]) -> str:
+    text = json.dumps(rules, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def policy_housekeeping(*, keep_days: int | None = None) -> dict[str, int]:
+    """Retention: drop decisions older than `keep_days` and cap buckets no window needs.
+
+    `keep_days` defaults to settings.WARDEN_POLICY_DECISION_DAYS (90, the longest
+    simulation). Run per tenant by the `policies.housekeeping` beat entry.
+    """
+    if keep_days is None:
+        keep_days = int(getattr(settings, "WARDEN_POLICY_DECISION_DAYS", MAX_DAYS))
+    if keep_days < 1:
+        raise ApplicationError("Keep at least one day of decisions.")
+    now = timezone.now()
+    decisions, _ = DecisionLog.objects.filter(created_at__lt=now - timedelta(days=keep_days)).delete()
+    counters = cap_counters_prune(before=now - timedelta(seconds=engine.MAX_CAP_WINDOW) - timedelta(days=1))
+    return {"decisions": decisions, "cap_counters": counters}
