@@ -28,6 +28,8 @@ TENANTS = {"alpha": "eu", "beta": "eu"}
 
 
 def pytest_collection_modifyitems(config, items):
+    # Browser tests last: Playwright's session-wide event loop stays up until the end.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
     for item in items:
         marker = item.get_closest_marker("django_db")
         if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):

@@ -6,6 +6,7 @@ import json
 
 from django.contrib import admin
 from django.db import connection
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -47,6 +48,34 @@ class AuditEventAdmin(_TenantOnly, ReadOnlyModelAdmin):
         "hash",
     ]
     readonly_fields = fields
+
+    change_list_template = "admin/audit/auditevent/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("evidence-pack/", self.admin_site.admin_view(self.evidence_pack_view), name="audit_evidence_pack"),
+            *super().get_urls(),
+        ]
+
+    def evidence_pack_view(self, request):
+        """Download the tenant's evidence pack (POST: it appends an audit event)."""
+        from django.http import HttpResponse, HttpResponseNotAllowed
+
+        from .evidence import evidence_pack_build
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        data = evidence_pack_build(tenant=request.tenant, actor=request.user)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="evidence-{request.tenant.slug}-{stamp}.zip"'
+        return response
 
     @admin.display(description=_("target"))
     def target(self, obj: AuditEvent) -> str:

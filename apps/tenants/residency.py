@@ -68,3 +68,26 @@ def residency_refused(request: HttpRequest, tenant) -> HttpResponse:
         f"This organisation's data may not be served from the {deployment_region()} region.",
         title="Data residency",
     )
+
+
+def storage_location(tenant) -> dict:
+    """Where this tenant's files are placed: a region-specific root (bucket or prefix)."""
+    from django.core.files.storage import default_storage
+
+    return {
+        "backend": f"{type(default_storage).__module__}.{type(default_storage).__name__}",
+        "region": tenant.region,
+        "root": region_storage_root(tenant.region),
+        "prefix": f"tenants/{tenant.schema_name}/",
+    }
+
+
+def region_storage_root(region: str) -> str:
+    """The storage root for a region: `WARDEN_STORAGE_REGIONS[region]` (an S3 bucket name or
+    a filesystem directory), falling back to `<MEDIA_ROOT>/regions/<region>`."""
+    configured = getattr(settings, "WARDEN_STORAGE_REGIONS", {}) or {}
+    if region in configured:
+        return configured[region]
+    import os
+
+    return os.path.join(str(settings.MEDIA_ROOT), "regions", region)

@@ -61,6 +61,8 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "apps.audit",
     "apps.policies",
+    "apps.tickets",
+    "apps.sla",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
@@ -216,10 +218,11 @@ STATIC_ROOT = BASE_DIR / ".run" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".run" / "media"))
 MEDIA_URL = "/media/"
-# Per-tenant prefix, computed on every call from the current schema (django-tenants).
-MULTITENANT_RELATIVE_MEDIA_ROOT = "tenants/%s"
+# Tenant files: per region (a storage backend or a directory per region), then per tenant
+# (docs/decisions/0004-residency.md). Filesystem default: <MEDIA_ROOT>/regions/<region>/tenants/<schema>/.
+WARDEN_STORAGE_BACKENDS: dict = {}  # e.g. {"eu": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {...}}}
 STORAGES = {
-    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    "default": {"BACKEND": "apps.core.storage.RegionalTenantStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

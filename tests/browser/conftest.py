@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# Playwright's sync API keeps an asyncio loop in this thread; Django's async-safety check
+# takes that for an async context. Our ORM calls here are plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("WARDEN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
