@@ -61,8 +61,6 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "apps.audit",
     "apps.policies",
-    "apps.tickets",
-    "apps.sla",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
