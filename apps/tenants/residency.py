@@ -72,10 +72,11 @@ def residency_refused(request: HttpRequest, tenant) -> HttpResponse:
 
 def storage_location(tenant) -> dict:
     """Where this tenant's files are placed: a region-specific root (bucket or prefix)."""
-    from django.core.files.storage import default_storage
+    from django.core.files.storage import storages
 
+    backend = type(storages["default"])
     return {
-        "backend": f"{type(default_storage).__module__}.{type(default_storage).__name__}",
+        "backend": f"{backend.__module__}.{backend.__name__}",
         "region": tenant.region,
         "root": region_storage_root(tenant.region),
         "prefix": f"tenants/{tenant.schema_name}/",
