@@ -7,7 +7,7 @@ import logging
 
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, router
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -18,10 +18,37 @@ logger = logging.getLogger(__name__)
 _VERBS = {ADDITION: "created", CHANGE: "updated", DELETION: "deleted"}
 
 
+_GUARDED = ("has_module_permission", "has_view_permission", "has_add_permission",
+            "has_change_permission", "has_delete_permission")
+
+
+def _table_here(model) -> bool:
+    """Whether `model`'s table exists in the current schema (public or a tenant's)."""
+    return bool(router.allow_migrate_model(DEFAULT_DB_ALIAS, model))
+
+
 class WardenAdminSite(admin.AdminSite):
     site_header = "Warden administration"
     site_title = "Warden"
     index_title = "Administration"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every ModelAdmin (ours and third-party) answers "no" for a model whose table does
+        not exist in the current schema: tenant models on the platform host and public-only
+        models on a tenant host are neither listed nor reachable."""
+        super().register(model_or_iterable, admin_class, **options)
+        models = [model_or_iterable] if isinstance(model_or_iterable, type) else model_or_iterable
+        for model in models:
+            model_admin = self._registry.get(model)  # swapped models are not registered
+            if model_admin is None:
+                continue
+            for name in _GUARDED:
+                original = getattr(model_admin, name)
+
+                def guarded(*args, _original=original, _model=model, **kwargs):
+                    return _table_here(_model) and _original(*args, **kwargs)
+
+                setattr(model_admin, name, guarded)
 
     def has_permission(self, request) -> bool:
         return permissions.can_use_admin_site(request.user)

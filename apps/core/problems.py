@@ -130,7 +130,17 @@ def error_page(request: HttpRequest, status_code: int, detail: str, *, title: st
     if wants_json(request):
         return problem_response(status_code, detail, title=title)
     context = {"status": status_code, "title": title or TITLES.get(status_code, "Error"), "detail": detail}
-    return render(request, "errors/error.html", context, status=status_code)
+    try:
+        return render(request, "errors/error.html", context, status=status_code)
+    except Exception:  # noqa: BLE001 - an error page must never fail in turn
+        logger.exception("error page %s could not be rendered", status_code)
+        from django.utils.html import escape
+
+        return HttpResponse(
+            f"<!DOCTYPE html><title>{status_code}</title><h1>{status_code} {escape(context['title'])}</h1>"
+            f"<p>{escape(detail)}</p><p>Request id: {escape(request_id.get())}</p>",
+            status=status_code,
+        )
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -8,6 +8,10 @@ def home(request: HttpRequest) -> HttpResponse:
     """Tenant landing page: who you are and where to go."""
     if not request.user.is_authenticated:
         return redirect("account_login")
+    if permissions.is_agent(request.user):
+        return redirect("desk:queue")
+    if permissions.is_member(request.user):
+        return redirect("portal:list")
     return render(
         request,
         "core/home.html",

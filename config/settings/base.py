@@ -61,6 +61,7 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "apps.audit",
     "apps.policies",
+    "apps.tickets",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
@@ -75,6 +76,7 @@ TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIDMiddleware",
+    "apps.core.csp.CSPMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.tenants.middleware.TenantMiddleware",
     "apps.tenants.middleware.TenantAccessMiddleware",
@@ -106,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.tenants.context_processors.tenant",
+                "apps.tickets.ui.portal.context_processors.ui",
             ],
         },
     },

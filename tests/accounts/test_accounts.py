@@ -72,7 +72,7 @@ def test_browser_login_and_logout_are_audited(tenant):
     assert page.status_code == 200
     response = client.post("/accounts/login/", {"login": "agent@alpha.test", "password": PASSWORD})
     assert response.status_code == 302
-    assert client.get("/", HTTP_ACCEPT="text/html").status_code == 200
+    assert client.get("/desk/", HTTP_ACCEPT="text/html").status_code == 200
     assert AuditEvent.objects.filter(action="auth.login").exists()
     client.post("/accounts/logout/")
     assert AuditEvent.objects.filter(action="auth.logout").exists()
@@ -110,7 +110,7 @@ def test_mfa_is_required_for_admins_when_the_tenant_says_so(tenant, web_as, admi
     assert enrol.request["PATH_INFO"].startswith("/accounts/")
     agent_client = Client(HTTP_HOST=HOST)
     agent_client.post("/accounts/login/", {"login": "agent@alpha.test", "password": PASSWORD})
-    assert agent_client.get("/", HTTP_ACCEPT="text/html").status_code == 200
+    assert agent_client.get("/desk/", HTTP_ACCEPT="text/html").status_code == 200
 
 
 def test_role_change_is_audited_and_syncs_staff(tenant, requester_user, admin_user):
@@ -150,3 +150,10 @@ def test_admin_changes_are_audited(web_as, admin_user):
     assert response.status_code == 302, response.content[:500]
     event = AuditEvent.objects.filter(action="admin.created").latest("seq")
     assert json.loads(bytes(event.payload))["model"] == "accounts.team"
+
+
+@pytest.mark.parametrize(("email", "landing"), [("agent@alpha.test", "/desk/"), ("requester@alpha.test", "/portal/")])
+def test_home_sends_each_role_to_its_workspace(tenant, web_as, email, landing):
+    response = web_as(User.objects.get(email=email)).get("/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 302
+    assert response["Location"] == landing

@@ -35,10 +35,11 @@ def worker(django_db_setup, django_db_blocker, tmp_path):
         "WARDEN_WORKER_METRICS_PORT": str(metrics_port),
     }
     log = tmp_path / "worker.log"
+    queue = f"test-{uuid.uuid4().hex[:8]}"  # our own queue: other workers on this broker never take our messages
     with log.open("w") as out:
         proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "--pool", "solo",
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
+             "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", f"{queue}@%h", "-Q", queue],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
@@ -47,7 +48,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path):
             assert proc.poll() is None, log.read_text()
             time.sleep(0.2)
         assert "ready" in log.read_text(), log.read_text()
-        yield log, metrics_port
+        yield log, metrics_port, queue
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -66,11 +67,11 @@ def _wait_for(key: str, schema: str, seconds: float = 20.0):
 
 @pytest.mark.slow
 def test_real_worker_runs_tenant_tasks_in_their_tenant_and_refuses_tenantless_ones(worker, django_db_blocker):
-    worker, metrics_port = worker
+    worker, metrics_port, queue = worker
     token = uuid.uuid4().hex
     with django_db_blocker.unblock():
         with schema_context("t_alpha"):
-            ping.delay(token)
+            ping.apply_async(args=[token], queue=queue)
         assert _wait_for(f"core.ping:{token}", "t_alpha") == "t_alpha"
         with schema_context("t_beta"):
             assert cache.get(f"core.ping:{token}") is None
@@ -80,7 +81,7 @@ def test_real_worker_runs_tenant_tasks_in_their_tenant_and_refuses_tenantless_on
         connection.set_schema_to_public()
         from config.celery import app
 
-        app.send_task("core.ping", args=[orphan], headers={"_schema_name": "public"})
+        app.send_task("core.ping", args=[orphan], headers={"_schema_name": "public"}, queue=queue)
         deadline = time.monotonic() + 20
         while "arrived without a tenant" not in worker.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -120,3 +120,26 @@ def test_agent_is_kept_out_of_the_admin_site(web_as, agent_user):
     response = web_as(agent_user).get("/admin/")
     assert response.status_code == 302
     assert "login" in response["Location"]
+
+
+def test_each_admin_site_shows_only_the_models_of_its_schema(db, web_as):
+    from django.db import connection
+
+    connection.set_schema_to_public()
+    platform = Client(HTTP_HOST="localhost")
+    platform.force_login(_platform_admin())
+    index = platform.get("/admin/")
+    assert index.status_code == 200
+    assert b"/admin/tenants/tenant/" in index.content
+    assert b"/admin/tickets/ticket/" not in index.content
+    assert b"/admin/audit/" not in index.content
+    assert platform.get("/admin/tickets/ticket/").status_code in (403, 404, 302)
+
+    from apps.accounts.models import User
+
+    connection.set_tenant(Tenant.objects.get(slug="alpha"))
+    tenant_admin = web_as(User.objects.get(email="admin@alpha.test"))
+    index = tenant_admin.get("/admin/")
+    assert b"/admin/tickets/ticket/" in index.content
+    assert b"/admin/django_celery_beat/" not in index.content
+    assert b"/admin/tenants/tenant/" not in index.content

@@ -17,7 +17,7 @@ OTHER = "beta.localhost"
 
 def test_session_cookie_from_one_tenant_means_nothing_on_another(web_as, agent_user):
     client = web_as(agent_user)
-    assert client.get("/", HTTP_ACCEPT="text/html").status_code == 200
+    assert client.get("/desk/", HTTP_ACCEPT="text/html").status_code == 200
     cookie = client.cookies["sessionid"].value
     from django.test import Client
 

@@ -1,0 +1,1 @@
+"""Tickets: tickets, comments, attachments, categories, tags and the v1 API."""

@@ -1,0 +1,319 @@
+"""The tickets API v1. Thin: input serializer (shape) -> selector -> service -> output serializer.
+
+Visibility is decided by the selectors (another tenant's or another requester's object
+is 404), permission to act by the policies inside the services (403).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import FileResponse
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.errors import NotFound
+from apps.core.pagination import CursorPagination
+
+from .. import selectors, services
+from ..errors import CooldownActive
+from ..filters import TicketFilterSet, ticket_ordering
+from ..models import Category, Ticket
+from . import serializers as s
+from .schema import IDEMPOTENCY_KEY, TicketsAutoSchema, problems
+
+NUMBER = OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description="The ticket's number.")
+ATTACHMENT_ID = OpenApiParameter("attachment_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+class SelectorFilterBackend(DjangoFilterBackend):
+    """Documents the FilterSet's parameters; the selector has already applied them."""
+
+    def filter_queryset(self, request, queryset, view):
+        return queryset
+
+
+class TicketPagination(CursorPagination):
+    ordering = ticket_ordering(None)
+
+    def get_ordering(self, request, queryset, view):
+        return ticket_ordering(request.query_params.get("ordering"))
+
+
+class CommentPagination(CursorPagination):
+    ordering = ("created_at", "pk")
+
+
+class AttachmentPagination(CursorPagination):
+    ordering = ("created_at", "pk")
+
+
+class NamePagination(CursorPagination):
+    ordering = ("name", "pk")
+
+
+class TicketsApiView(APIView):
+    """Base: cooldowns answer 429 with Retry-After."""
+
+    schema = TicketsAutoSchema()
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, CooldownActive):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
+    def paginated(self, queryset, serializer_class, pagination_class):
+        paginator = pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        data = serializer_class(page, many=True, context={"request": self.request}).data
+        return paginator.get_paginated_response(data)
+
+
+def _ticket_output(request, number: int) -> dict:
+    ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+    return s.TicketOutputSerializer(ticket, context={"request": request}).data
+
+
+# --- Tickets ------------------------------------------------------------------------------
+
+
+class TicketCollectionApi(TicketsApiView):
+    """`GET` lists the tickets you may see; `POST` opens one."""
+
+    queryset = Ticket.objects.none()  # for schema generation only; the selector scopes the data
+    filter_backends = [SelectorFilterBackend]
+    filterset_class = TicketFilterSet
+    pagination_class = TicketPagination
+
+    @extend_schema(
+        operation_id="tickets_list",
+        responses={200: s.TicketOutputSerializer(many=True), **problems()},
+    )
+    def get(self, request):
+        tickets = selectors.ticket_list(actor=request.user, filters=request.query_params)
+        return self.paginated(tickets, s.TicketOutputSerializer, TicketPagination)
+
+    @extend_schema(
+        operation_id="tickets_create",
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.TicketCreateInputSerializer,
+        responses={201: s.TicketOutputSerializer, **problems(write=True)},
+    )
+    def post(self, request):
+        data = s.TicketCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = services.ticket_create(actor=request.user, source="api", **data.validated_data)
+        # The service's instance carries its related objects: no need to read it back.
+        return Response(s.TicketOutputSerializer(ticket).data, status=status.HTTP_201_CREATED)
+
+
+class TicketDetailApi(TicketsApiView):
+    """`GET` one ticket; `PATCH` its fields (assignee and team go through ticket_assign)."""
+
+    ASSIGN_FIELDS = ("assignee", "team")
+
+    @extend_schema(operation_id="tickets_retrieve", parameters=[NUMBER],
+                   responses={200: s.TicketOutputSerializer, **problems()})
+    def get(self, request, number: int):
+        return Response(_ticket_output(request, number))
+
+    @extend_schema(
+        operation_id="tickets_partial_update",
+        parameters=[NUMBER, IDEMPOTENCY_KEY],
+        request=s.TicketUpdateInputSerializer,
+        responses={200: s.TicketOutputSerializer, **problems(write=True)},
+    )
+    def patch(self, request, number: int):
+        data = s.TicketUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        assign = {key: fields.pop(key) for key in self.ASSIGN_FIELDS if key in fields}
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        with transaction.atomic():
+            if fields:
+                ticket = services.ticket_update(actor=request.user, ticket=ticket, **fields)
+            if assign:
+                ticket = services.ticket_assign(actor=request.user, ticket=ticket, **assign)
+        return Response(_ticket_output(request, number))
+
+
+class TicketTransitionApi(TicketsApiView):
+    @extend_schema(
+        operation_id="tickets_transition",
+        parameters=[NUMBER, IDEMPOTENCY_KEY],
+        request=s.TicketTransitionInputSerializer,
+        responses={200: s.TicketOutputSerializer, **problems(write=True)},
+    )
+    def post(self, request, number: int):
+        data = s.TicketTransitionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        services.ticket_transition(actor=request.user, ticket=ticket, **data.validated_data)
+        return Response(_ticket_output(request, number))
+
+
+# --- Comments -----------------------------------------------------------------------------
+
+
+class TicketCommentCollectionApi(TicketsApiView):
+    pagination_class = CommentPagination
+
+    @extend_schema(operation_id="tickets_comments_list", parameters=[NUMBER],
+                   responses={200: s.CommentOutputSerializer(many=True), **problems()})
+    def get(self, request, number: int):
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        comments = selectors.comment_list(actor=request.user, ticket=ticket)
+        return self.paginated(comments, s.CommentOutputSerializer, CommentPagination)
+
+    @extend_schema(
+        operation_id="tickets_comments_create",
+        parameters=[NUMBER, IDEMPOTENCY_KEY],
+        request=s.CommentCreateInputSerializer,
+        responses={201: s.CommentOutputSerializer, **problems(write=True)},
+    )
+    def post(self, request, number: int):
+        data = s.CommentCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        comment = services.comment_add(actor=request.user, ticket=ticket, **data.validated_data)
+        return Response(s.CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+# --- Attachments --------------------------------------------------------------------------
+
+
+class TicketAttachmentCollectionApi(TicketsApiView):
+    pagination_class = AttachmentPagination
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(operation_id="tickets_attachments_list", parameters=[NUMBER],
+                   responses={200: s.AttachmentOutputSerializer(many=True), **problems()})
+    def get(self, request, number: int):
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        attachments = selectors.attachment_list(actor=request.user, ticket=ticket)
+        return self.paginated(attachments, s.AttachmentOutputSerializer, AttachmentPagination)
+
+    @extend_schema(
+        operation_id="tickets_attachments_create",
+        parameters=[NUMBER, IDEMPOTENCY_KEY],
+        request={"multipart/form-data": s.AttachmentCreateInputSerializer},
+        responses={201: s.AttachmentOutputSerializer, **problems(413, 415, write=True)},
+    )
+    def post(self, request, number: int):
+        data = s.AttachmentCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        comment = None
+        if data.validated_data["comment"] is not None:
+            comment = selectors.comment_list(actor=request.user, ticket=ticket).filter(
+                pk=data.validated_data["comment"]
+            ).first()
+            if comment is None:
+                raise NotFound("That comment does not exist on this ticket.")
+        upload = data.validated_data["file"]
+        attachment = services.attachment_add(
+            actor=request.user,
+            ticket=ticket,
+            fileobj=upload,
+            filename=upload.name,
+            size=upload.size,
+            visibility=data.validated_data["visibility"],
+            comment=comment,
+        )
+        return Response(s.AttachmentOutputSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+
+class TicketAttachmentLinkApi(TicketsApiView):
+    """A signed, short-lived URL for downloading one attachment."""
+
+    @extend_schema(
+        operation_id="tickets_attachments_download_link",
+        parameters=[NUMBER, ATTACHMENT_ID],
+        responses={200: s.DownloadLinkOutputSerializer, **problems(409)},
+    )
+    def get(self, request, number: int, attachment_id: int):
+        ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        attachment = selectors.attachment_get_visible(actor=request.user, ticket=ticket, attachment_id=attachment_id)
+        link = services.attachment_download_link(actor=request.user, attachment=attachment)
+        url = request.build_absolute_uri(reverse("tickets:attachment-download", kwargs={"token": link.token}))
+        return Response(s.DownloadLinkOutputSerializer({"url": url, "expires_at": link.expires_at}).data)
+
+
+class AttachmentDownloadApi(TicketsApiView):
+    """Stream the file a signed link names (only to the user it was issued to)."""
+
+    @extend_schema(
+        operation_id="attachments_download",
+        parameters=[OpenApiParameter("token", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            **problems(409, 500),
+        },
+    )
+    def get(self, request, token: str):
+        attachment, handle = services.attachment_download(actor=request.user, token=token)
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=attachment.original_name,
+            content_type=_served_type(attachment.content_type),
+        )
+        response["Content-Length"] = str(attachment.size)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+SAFE_INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"})
+
+
+def _served_type(mime: str) -> str:
+    return mime if mime in SAFE_INLINE_TYPES else "application/octet-stream"
+
+
+# --- Categories and teams -----------------------------------------------------------------
+
+
+class CategoryCollectionApi(TicketsApiView):
+    """`GET` the active categories (all with `include_archived=true`); `POST` (admins) adds one."""
+
+    pagination_class = NamePagination
+    queryset = Category.objects.none()
+
+    @extend_schema(
+        operation_id="categories_list",
+        parameters=[OpenApiParameter("include_archived", OpenApiTypes.BOOL, OpenApiParameter.QUERY)],
+        responses={200: s.CategoryOutputSerializer(many=True), **problems()},
+    )
+    def get(self, request):
+        include = str(request.query_params.get("include_archived", "")).lower() in ("1", "true", "yes")
+        return self.paginated(
+            selectors.category_list(include_archived=include), s.CategoryOutputSerializer, NamePagination
+        )
+
+    @extend_schema(
+        operation_id="categories_create",
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.CategoryCreateInputSerializer,
+        responses={201: s.CategoryOutputSerializer, **problems(write=True)},
+    )
+    def post(self, request):
+        data = s.CategoryCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        category = services.category_create(actor=request.user, **data.validated_data)
+        return Response(s.CategoryOutputSerializer(category).data, status=status.HTTP_201_CREATED)
+
+
+class TeamListApi(TicketsApiView):
+    pagination_class = NamePagination
+
+    @extend_schema(operation_id="teams_list", responses={200: s.TeamOutputSerializer(many=True), **problems()})
+    def get(self, request):
+        return self.paginated(selectors.team_list(), s.TeamOutputSerializer, NamePagination)

@@ -1,0 +1,57 @@
+"""Constants of the tickets domain (TextChoices/IntegerChoices). No ORM queries here."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", _("New")
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending (waiting on requester)")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Level(models.IntegerChoices):
+    """Impact and urgency: 1 is the most severe."""
+
+    HIGH = 1, _("High")
+    MEDIUM = 2, _("Medium")
+    LOW = 3, _("Low")
+
+
+class Priority(models.TextChoices):
+    P1 = "P1", _("P1 - Critical")
+    P2 = "P2", _("P2 - High")
+    P3 = "P3", _("P3 - Moderate")
+    P4 = "P4", _("P4 - Low")
+
+
+class TicketSource(models.TextChoices):
+    PORTAL = "portal", _("Portal")
+    API = "api", _("API")
+    EMAIL = "email", _("Email")
+    SERVICENOW = "servicenow", _("ServiceNow")
+
+
+class ResolutionCode(models.TextChoices):
+    FIXED = "fixed", _("Fixed")
+    WORKAROUND = "workaround", _("Workaround provided")
+    ANSWERED = "answered", _("Question answered")
+    DUPLICATE = "duplicate", _("Duplicate")
+    NOT_REPRODUCIBLE = "not_reproducible", _("Could not reproduce")
+    WONT_FIX = "wont_fix", _("Will not fix")
+    USER_ERROR = "user_error", _("User error / training")
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", _("Public")
+    INTERNAL = "internal", _("Internal (agents only)")
+
+
+class ScanStatus(models.TextChoices):
+    CLEAN = "clean", _("Clean")
+    QUARANTINED = "quarantined", _("Quarantined (never downloadable)")

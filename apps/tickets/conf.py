@@ -1,0 +1,25 @@
+"""Settings of the tickets app, with their defaults (override in config/settings)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+DEFAULTS = {
+    # A ticket can be reopened again only this long after its last reopen.
+    "WARDEN_TICKETS_REOPEN_COOLDOWN_SECONDS": 600,
+    # One comment per user per this many seconds.
+    "WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS": 5,
+    "WARDEN_TICKETS_TITLE_MAX_CHARS": 200,
+    "WARDEN_TICKETS_BODY_MAX_BYTES": 50 * 1024,
+    "WARDEN_TICKETS_REASON_MAX_CHARS": 2000,
+    # Signed attachment download URLs live this long.
+    "WARDEN_TICKETS_DOWNLOAD_TTL_SECONDS": 300,
+    # PostgreSQL text search configuration; "simple" does not stem, so it suits every language.
+    "WARDEN_TICKETS_SEARCH_CONFIG": "simple",
+    "WARDEN_TICKETS_MAX_TAGS": 20,
+    "WARDEN_TICKETS_MAX_ATTACHMENTS_PER_TICKET": 50,
+}
+
+
+def get(name: str):
+    return getattr(settings, name, DEFAULTS[name])

@@ -1,0 +1,154 @@
+"""One FilterSet for tickets, used by the API and (later) the HTML lists.
+
+Parameters: status (repeatable), priority (repeatable), team, assignee (an id, "me" or
+"none"), requester, category (includes its descendants), tag (name), q (full-text,
+web-search syntax: `printer -laser "out of paper" or toner`), created_after,
+created_before and ordering (a whitelist; see ORDERINGS).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Exists, OuterRef, Q
+from drf_spectacular.utils import extend_schema_field
+
+from apps.accounts import permissions
+
+from . import conf
+from .choices import Priority, TicketStatus
+from .models import Ticket
+from .text import CONTROL_CHARS
+
+# ordering parameter -> ORDER BY. The first field drives the cursor; the number breaks ties.
+ORDERINGS: dict[str, tuple[str, ...]] = {
+    "-number": ("-number",),
+    "number": ("number",),
+    "-created_at": ("-created_at", "-number"),
+    "created_at": ("created_at", "number"),
+    "-updated_at": ("-updated_at", "-number"),
+    "updated_at": ("updated_at", "number"),
+    "priority": ("priority", "-number"),
+    "-priority": ("-priority", "-number"),
+    "status": ("status", "-number"),
+    "-status": ("-status", "-number"),
+}
+DEFAULT_ORDERING = "-number"
+Q_MAX_CHARS = 200
+MAX_ID = 2**63 - 1
+
+
+def ticket_ordering(value: str | None) -> tuple[str, ...]:
+    """ORDER BY for an `ordering` parameter (validated by the FilterSet before this runs)."""
+    return ORDERINGS.get(value or DEFAULT_ORDERING, ORDERINGS[DEFAULT_ORDERING])
+
+
+def _no_control_chars(value: str) -> None:
+    if value and CONTROL_CHARS.search(value):
+        raise forms.ValidationError("Control characters are not allowed.")
+
+
+class AssigneeField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return None
+        value = value.strip().lower()
+        if value in ("me", "none"):
+            return value
+        if value.isdigit() and 0 < int(value) <= MAX_ID:
+            return int(value)
+        raise forms.ValidationError('Use a user id, "me" or "none".')
+
+
+@extend_schema_field({"type": "string", "pattern": r"^(me|none|[1-9][0-9]{0,18})$"})
+class AssigneeFilter(django_filters.Filter):
+    field_class = AssigneeField
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
+class IdFilter(django_filters.NumberFilter):
+    """A database id: a whole number that fits the column (never a 500 on 1e400)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class TicketFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=TicketStatus.choices, distinct=False, help_text="Repeat for several."
+    )
+    priority = django_filters.MultipleChoiceFilter(
+        choices=Priority.choices, distinct=False, help_text="Repeat for several."
+    )
+    team = IdFilter(field_name="team_id", help_text="Team id.")
+    assignee = AssigneeFilter(method="filter_assignee", help_text='A user id, "me" or "none" (unassigned).')
+    requester = IdFilter(field_name="requester_id", help_text="User id of the requester.")
+    category = IdFilter(
+        method="filter_category", help_text="Category id; tickets in its sub-categories match too."
+    )
+    tag = django_filters.CharFilter(
+        method="filter_tag", max_length=50, validators=[_no_control_chars], help_text="Tag name."
+    )
+    q = django_filters.CharFilter(
+        method="filter_q",
+        max_length=Q_MAX_CHARS,
+        validators=[_no_control_chars],
+        help_text='Full-text search in title, description and comments (web-search syntax: "a phrase", -not, or).',
+    )
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in ORDERINGS],
+        method="filter_ordering",
+        empty_label=None,
+        help_text="Sort order; a leading - sorts descending. Default -number (newest first).",
+    )
+
+    class Meta:
+        model = Ticket
+        fields: list[str] = []
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor if actor is not None else getattr(self.request, "user", None)
+
+    def filter_assignee(self, queryset, name, value):
+        if value == "me":
+            return queryset.filter(assignee_id=getattr(self.actor, "pk", None))
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee_id=value)
+
+    def filter_category(self, queryset, name, value):
+        from .selectors import category_descendant_ids
+
+        if value is None:
+            return queryset
+        return queryset.filter(category_id__in=sorted(category_descendant_ids([int(value)])))
+
+    def filter_tag(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        through = Ticket.tags.through
+        return queryset.filter(
+            Exists(through.objects.filter(ticket_id=OuterRef("pk"), tag__name__iexact=value))
+        )
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        query = SearchQuery(value, search_type="websearch", config=conf.get("WARDEN_TICKETS_SEARCH_CONFIG"))
+        if permissions.is_agent(self.actor):
+            return queryset.filter(Q(search_vector=query) | Q(search_vector_internal=query))
+        return queryset.filter(search_vector=query)
+
+    def filter_ordering(self, queryset, name, value):
+        return queryset.order_by(*ticket_ordering(value))

@@ -1,0 +1,1 @@
+"""Server-rendered user interfaces of the tickets app (agent desk, requester portal)."""

@@ -1,0 +1,1 @@
+"""The agent desk: queue, ticket detail and Kanban board (mounted at /desk/)."""

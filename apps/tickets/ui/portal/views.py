@@ -1,0 +1,327 @@
+"""Views of the requester portal. Thin: form -> selector -> service -> template.
+
+What a requester may see comes from `apps.tickets.selectors` (a ticket that is not
+theirs is 404; internal notes and internal files are never in the querysets a requester
+gets). The portal is always the *requester's* view, also for an agent following a
+ticket they raised themselves: the helpers below narrow the selectors' results to the
+ticket's requester and the public conversation, they never widen them.
+
+Every form works as a plain POST (redirect after success, the page again with errors
+and status 422). With htmx (the `HX-Request` header) the new-ticket and reply forms
+answer with fragments instead, so uploads can show their progress (static/tickets/portal.js).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts import permissions
+from apps.core.errors import ApplicationError, NotFound, PermissionDenied
+from apps.tickets import selectors, services, workflow
+from apps.tickets.choices import TicketStatus, Visibility
+from apps.tickets.errors import CooldownActive
+from apps.tickets.markdown import render_markdown, sanitize_html
+from apps.tickets.models import Ticket
+
+from .forms import IMPACT_CHOICES, URGENCY_CHOICES, CancelForm, ReopenForm, ReplyForm, TicketForm
+
+PAGE_SIZE = 25
+# The list's tabs: name -> statuses shown.
+SHOW = {
+    "open": [TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED],
+    "closed": [TicketStatus.CLOSED, TicketStatus.CANCELLED],
+    "all": [],
+}
+INVALID = 422
+
+
+def portal_view(view):
+    """Signed-in users of this tenant only; anonymous visitors go to the sign-in page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not permissions.is_member(request.user):
+            raise PermissionDenied(_("Sign in as a user of this organisation."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --- Reads (selectors, narrowed to the requester's view) -----------------------------------
+
+
+def own_ticket(request: HttpRequest, number: int) -> Ticket:
+    """The user's own ticket `number`; 404 for anything else (other requester, other
+    tenant, missing: indistinguishable)."""
+    ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+    if ticket.requester_id != request.user.pk:
+        raise NotFound(_("There is no ticket #%(number)s.") % {"number": number})
+    return ticket
+
+
+def public_comments(request: HttpRequest, ticket: Ticket) -> QuerySet:
+    return selectors.comment_list(actor=request.user, ticket=ticket).filter(internal=False)
+
+
+def public_attachments(request: HttpRequest, ticket: Ticket) -> QuerySet:
+    return (
+        selectors.attachment_list(actor=request.user, ticket=ticket)
+        .filter(visibility=Visibility.PUBLIC)
+        .exclude(comment__internal=True)
+    )
+
+
+def conversation(request: HttpRequest, ticket: Ticket) -> dict:
+    """The public conversation: the description's files and each comment with its files."""
+    files_by_comment: dict[int | None, list] = {}
+    for attachment in public_attachments(request, ticket):
+        files_by_comment.setdefault(attachment.comment_id, []).append(attachment)
+    comments = list(public_comments(request, ticket))
+    for comment in comments:
+        comment.public_files = files_by_comment.get(comment.pk, [])
+        comment.from_requester = comment.author_id == ticket.requester_id
+        # Stored HTML is sanitised at write time; cleaned again on the way out (markdown.py).
+        comment.body_safe_html = sanitize_html(comment.body_html)
+    return {"comments": comments, "ticket_files": files_by_comment.get(None, [])}
+
+
+def can(request: HttpRequest, ticket: Ticket, target: str) -> bool:
+    """Whether the workflow offers `target` to this user from the ticket's status (the
+    service still asks the policies when the form is sent)."""
+    return workflow.is_allowed(getattr(request.user, "role", ""), ticket.status, target)
+
+
+def detail_context(request: HttpRequest, ticket: Ticket, **forms) -> dict:
+    closed = ticket.status in workflow.TERMINAL
+    context = {
+        "ticket": ticket,
+        **conversation(request, ticket),
+        "description_html": sanitize_html(ticket.description_html),
+        "impact_label": dict(IMPACT_CHOICES).get(ticket.impact, ""),
+        "urgency_label": dict(URGENCY_CHOICES).get(ticket.urgency, ""),
+        "resolution_html": render_markdown(ticket.resolution_note) if ticket.status == TicketStatus.RESOLVED else "",
+        "can_reply": not closed,
+        "can_reopen": ticket.status == TicketStatus.RESOLVED and can(request, ticket, TicketStatus.OPEN),
+        "can_cancel": can(request, ticket, TicketStatus.CANCELLED),
+        "reply_form": forms.get("reply_form") or ReplyForm(),
+        "reopen_form": forms.get("reopen_form") or ReopenForm(),
+        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "reply_sent": forms.get("reply_sent", False),
+        "oob_status": forms.get("oob_status", False),
+    }
+    return context
+
+
+# --- Pages -------------------------------------------------------------------------------
+
+
+@require_GET
+@portal_view
+def ticket_list(request: HttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "open")
+    if show not in SHOW:
+        show = "open"
+    filters = QueryDict(mutable=True)
+    filters["requester"] = str(request.user.pk)
+    filters["ordering"] = "-updated_at"
+    filters.setlist("status", [str(s) for s in SHOW[show]])
+    tickets = selectors.ticket_list(actor=request.user, filters=filters)
+    page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
+    tabs = [("open", _("Open")), ("closed", _("Closed")), ("all", _("All"))]
+    return render(request, "tickets/portal/list.html", {"page": page, "show": show, "tabs": tabs})
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def ticket_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "tickets/portal/new.html", {"form": TicketForm()})
+    form = TicketForm(request.POST, request.FILES)
+    ticket = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            ticket = services.ticket_create(
+                actor=request.user,
+                title=data["title"],
+                description=data["description"],
+                category=data["category"],
+                impact=data["impact"],
+                urgency=data["urgency"],
+            )
+        except ApplicationError as exc:
+            _form_errors(form, exc, fields=("title", "description", "category", "impact", "urgency"))
+    if ticket is None:
+        template = "tickets/portal/_new_form.html" if is_htmx(request) else "tickets/portal/new.html"
+        return render(request, template, {"form": form}, status=INVALID)
+    refused = _attach(request, ticket, form.cleaned_data["files"])
+    messages.success(request, _("Your request #%(number)s was sent.") % {"number": ticket.number})
+    for name, reason in refused:
+        messages.error(
+            request,
+            _("“%(name)s” was not attached: %(reason)s You can add it again below.") % {"name": name, "reason": reason},
+        )
+    return _redirect(request, reverse("portal:detail", args=[ticket.number]))
+
+
+@require_GET
+@portal_view
+def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = own_ticket(request, number)
+    return render(request, "tickets/portal/detail.html", detail_context(request, ticket))
+
+
+@require_POST
+@portal_view
+def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = own_ticket(request, number)
+    form = ReplyForm(request.POST, request.FILES)
+    sent = False
+    status = 200
+    if form.is_valid():
+        body = (form.cleaned_data["body"] or "").strip()
+        comment = None
+        try:
+            if body:
+                comment = services.comment_add(actor=request.user, ticket=ticket, body=body)
+        except CooldownActive as exc:
+            form.add_error(
+                "body",
+                _("You replied a moment ago. Please wait %(seconds)s seconds and send again.")
+                % {"seconds": exc.retry_after},
+            )
+        except ApplicationError as exc:
+            _form_errors(form, exc, fields=("body",))
+        else:
+            refused = _attach(request, ticket, form.cleaned_data["files"], comment=comment)
+            sent = comment is not None or len(refused) < len(form.cleaned_data["files"])
+            if refused:
+                form = ReplyForm.refused_files(
+                    [_("“%(name)s” was not attached: %(reason)s") % {"name": name, "reason": reason} for name, reason in refused]
+                )
+            elif not is_htmx(request):
+                messages.success(request, _("Your reply was sent."))
+                return redirect("portal:detail", number=ticket.number)
+            else:
+                form = ReplyForm()
+    if form.errors:
+        status = INVALID
+    ticket = own_ticket(request, number)  # fresh status (a reply reopens a pending ticket)
+    context = detail_context(request, ticket, reply_form=form, reply_sent=sent, oob_status=is_htmx(request))
+    template = "tickets/portal/_conversation.html" if is_htmx(request) else "tickets/portal/detail.html"
+    return render(request, template, context, status=status)
+
+
+@require_POST
+@portal_view
+def ticket_reopen(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = own_ticket(request, number)
+    form = ReopenForm(request.POST)
+    status = INVALID
+    retry_after = 0
+    if form.is_valid():
+        try:
+            services.ticket_transition(
+                actor=request.user, ticket=ticket, to=TicketStatus.OPEN, reason=form.cleaned_data["reason"]
+            )
+        except CooldownActive as exc:
+            status, retry_after = 429, exc.retry_after
+            form.add_error(
+                "reason",
+                _("This request was reopened a short while ago. You can reopen it again in %(seconds)s seconds.")
+                % {"seconds": exc.retry_after},
+            )
+        except ApplicationError as exc:
+            _form_errors(form, exc, fields=("reason",))
+        else:
+            messages.success(request, _("Your request was reopened. The team will look at it again."))
+            return redirect("portal:detail", number=ticket.number)
+    response = render(request, "tickets/portal/detail.html", detail_context(request, ticket, reopen_form=form),
+                      status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@require_POST
+@portal_view
+def ticket_cancel(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = own_ticket(request, number)
+    form = CancelForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ticket_transition(
+                actor=request.user, ticket=ticket, to=TicketStatus.CANCELLED, reason=form.cleaned_data["reason"]
+            )
+        except ApplicationError as exc:
+            _form_errors(form, exc, fields=("reason",))
+        else:
+            messages.success(request, _("Your request was cancelled."))
+            return redirect("portal:detail", number=ticket.number)
+    return render(request, "tickets/portal/detail.html", detail_context(request, ticket, cancel_form=form),
+                  status=INVALID)
+
+
+@require_GET
+@portal_view
+def attachment_download(request: HttpRequest, number: int, attachment_id: int) -> HttpResponse:
+    """A signed, short-lived link (audited) to the file, then the API's download view."""
+    ticket = own_ticket(request, number)
+    attachment = public_attachments(request, ticket).filter(pk=attachment_id).first()
+    if attachment is None:
+        raise NotFound(_("This file does not exist."))
+    link = services.attachment_download_link(actor=request.user, attachment=attachment)
+    return redirect(reverse("tickets:attachment-download", kwargs={"token": link.token}))
+
+
+# --- Helpers -----------------------------------------------------------------------------
+
+
+def _attach(request: HttpRequest, ticket: Ticket, files, comment=None) -> list[tuple[str, str]]:
+    """Store each upload through the service; (file name, reason) of every refused one.
+    A refusal never undoes what was stored before it."""
+    refused: list[tuple[str, str]] = []
+    for upload in files:
+        try:
+            services.attachment_add(
+                actor=request.user, ticket=ticket, fileobj=upload, filename=upload.name, size=upload.size, comment=comment
+            )
+        except ApplicationError as exc:  # UploadRejected, Conflict (attachment limit), ...
+            refused.append((upload.name, exc.message))
+    return refused
+
+
+def _form_errors(form, exc: ApplicationError, *, fields: tuple[str, ...]) -> None:
+    """A service's refusal as form errors: on the fields it names, else on the form."""
+    placed = False
+    for field, field_messages in (exc.errors or {}).items():
+        if field in fields:
+            for message in field_messages:
+                form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if is_htmx(request):
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)

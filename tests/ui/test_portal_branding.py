@@ -1,0 +1,69 @@
+"""Tenant branding: the brand colour is kept where it reads, and replaced by an accessible
+shade or text colour where it would not (WCAG 2.1 AA, 4.5:1 for text)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from django.test import Client
+
+from apps.tickets.ui.portal import branding
+from apps.tickets.ui.portal.branding import AA_TEXT, DARK, PAGE, WHITE, contrast, theme_for
+
+
+def test_contrast_matches_the_wcag_reference_values():
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert contrast("#ffffff", "#ffffff") == pytest.approx(1.0)
+    assert contrast("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)  # the classic AA grey
+
+
+@pytest.mark.parametrize("colour", ["#1f4f8f", "#000000", "#0b5394", "#7a1fa2"])
+def test_a_dark_brand_colour_is_used_as_it_is(colour):
+    theme = theme_for(colour)
+    assert (theme.header_bg, theme.header_fg, theme.strong, theme.adjusted) == (colour, WHITE, colour, False)
+
+
+def test_a_light_brand_colour_keeps_the_header_with_dark_text_and_darkens_links():
+    theme = theme_for("#FFD700")  # gold: white text would be 1.4:1
+    assert theme.colour == "#ffd700"
+    assert (theme.header_bg, theme.header_fg) == ("#ffd700", DARK)
+    assert theme.adjusted
+    assert contrast(theme.strong, PAGE) >= AA_TEXT
+    r, g, b = (int(theme.strong[i:i + 2], 16) for i in (1, 3, 5))
+    assert r > b
+    assert g > b
+
+
+def test_a_mid_tone_colour_gets_a_darker_header():
+    theme = theme_for("#808080")  # neither white (3.9:1) nor near-black text (4.2:1) reads on it
+    assert theme.header_contrast >= AA_TEXT
+    assert contrast(theme.strong, WHITE) >= AA_TEXT
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_colour_ends_up_readable(seed):
+    rng = random.Random(seed)
+    for _ in range(400):
+        colour = "#" + "".join(f"{rng.randrange(256):02x}" for _ in range(3))
+        theme = theme_for(colour)
+        assert theme.header_contrast >= AA_TEXT, colour
+        assert contrast(theme.strong, PAGE) >= AA_TEXT, colour
+        assert contrast(theme.strong, theme.on_strong) >= AA_TEXT, colour
+
+
+@pytest.mark.parametrize("bad", [None, "", "red", "#fff", "#12345g", "#1f4f8f; } body { x", "javascript:1"])
+def test_anything_but_a_hex_colour_falls_back_to_the_default(bad):
+    assert theme_for(bad).colour == branding.DEFAULT_COLOUR
+
+
+def test_pages_carry_the_accessible_colours_of_the_tenant(tenant):
+    tenant.primary_colour = "#ffd700"
+    tenant.save(update_fields=["primary_colour"])
+    html = Client(HTTP_HOST="alpha.localhost").get("/accounts/login/").content.decode()
+    style = re.search(r"<style nonce=\"[^\"]+\">(.*?)</style>", html, re.S).group(1)
+    theme = theme_for("#ffd700")
+    assert f"--header-bg: {theme.header_bg};" in style
+    assert f"--header-fg: {DARK};" in style
+    assert f"--brand: {theme.strong};" in style

@@ -1,0 +1,456 @@
+"""The requester portal through the Django client: what a requester can load, what they
+can do, and what must never reach them (internal notes, internal files, other people's
+tickets, live markup)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.urls import reverse
+
+from apps.tickets import services
+from apps.tickets.choices import Level, TicketStatus
+from apps.tickets.models import Ticket, TicketAttachment, TicketComment
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+SECRET = "INTERNAL-NOTE-7f3a"
+SECRET_FILE = "internal-only-7f3a.txt"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _forget_media_root() -> None:
+    """Storages cache where MEDIA_ROOT pointed: forget it so uploads land under tmp_path."""
+    from django.core.files.storage import default_storage, storages
+    from django.utils.functional import empty
+
+    from apps.core import storage as core_storage
+
+    core_storage._backend_for.cache_clear()
+    instances = [storages["default"]]
+    if default_storage._wrapped is not empty:
+        instances.append(default_storage._wrapped)
+    for instance in instances:
+        instance.__dict__.pop("relative_media_root", None)
+
+
+@pytest.fixture(autouse=True)
+def _portal_settings(settings, tmp_path):
+    settings.WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = 0
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    _forget_media_root()
+    yield settings
+    _forget_media_root()
+
+
+def upload(name: str, content: bytes = b"hello, this is a plain text file\n", content_type: str = "text/plain"):
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+@pytest.fixture
+def ticket(tenant, requester_user):
+    return services.ticket_create(actor=requester_user, title="Printer on floor 2 is jammed", description="It beeps.")
+
+
+@pytest.fixture
+def worked_ticket(ticket, agent_user):
+    """The requester's ticket with a public reply, an internal note and an internal file."""
+    services.comment_add(actor=agent_user, ticket=ticket, body="PUBLIC-REPLY-MARK: try turning it off and on.")
+    services.comment_add(actor=agent_user, ticket=ticket, body=f"{SECRET}: the printer is on the vendor's list", internal=True)
+    services.attachment_add(actor=agent_user, ticket=ticket, fileobj=upload(SECRET_FILE), filename=SECRET_FILE,
+                            visibility="internal")
+    services.attachment_add(actor=ticket.requester, ticket=ticket, fileobj=upload("error-log.txt"), filename="error-log.txt")
+    return Ticket.objects.get(pk=ticket.pk)
+
+
+@pytest.fixture
+def requester_web(web_as, requester_user):
+    return web_as(requester_user)
+
+
+def resolve(ticket, agent):
+    return services.ticket_transition(actor=agent, ticket=ticket, to=TicketStatus.RESOLVED,
+                                      resolution_code="fixed", resolution_note="Replaced the **fuser**.")
+
+
+def url(name: str, *args) -> str:
+    return reverse(f"portal:{name}", args=args)
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+# --- Internal notes never reach a requester ----------------------------------------------------
+
+
+def test_internal_notes_and_files_are_in_no_page_a_requester_can_load(worked_ticket, requester_web):
+    n = worked_ticket.number
+    internal_file = TicketAttachment.objects.get(original_name=SECRET_FILE)
+    responses = {
+        "list": requester_web.get(url("list")),
+        "list all": requester_web.get(url("list") + "?show=all"),
+        "detail": requester_web.get(url("detail", n)),
+        "new": requester_web.get(url("new")),
+        "reply": requester_web.post(url("reply", n), {"body": "Still jammed."}, follow=True),
+        "reply htmx": requester_web.post(url("reply", n), {"body": "Still jammed, again."}, **HTMX),
+        "reply error": requester_web.post(url("reply", n), {"body": ""}),
+        "reply error htmx": requester_web.post(url("reply", n), {"body": ""}, **HTMX),
+        "reopen error": requester_web.post(url("reopen", n), {"reason": ""}),
+        "cancel error": requester_web.post(url("cancel", n), {"reason": ""}),
+        "internal file": requester_web.get(url("download", n, internal_file.pk)),
+        "missing ticket": requester_web.get(url("detail", 999_999)),
+        "bad method": requester_web.get(url("reply", n)),
+    }
+    assert responses["detail"].status_code == 200
+    assert "PUBLIC-REPLY-MARK" in text(responses["detail"])
+    assert "error-log.txt" in text(responses["detail"])
+    assert responses["internal file"].status_code == 404
+    assert responses["missing ticket"].status_code == 404
+    assert responses["reply error"].status_code == 422
+    for name, response in responses.items():
+        body = text(response)
+        assert SECRET not in body, name
+        assert SECRET_FILE not in body, name
+        assert "7f3a" not in body, name
+
+
+def test_an_agent_following_their_own_request_in_the_portal_sees_only_the_public_conversation(
+    tenant, web_as, agent_user, agent2_user
+):
+    own = services.ticket_create(actor=agent_user, title="My monitor flickers")
+    services.comment_add(actor=agent2_user, ticket=own, body="Public: a new cable is on its way.")
+    services.comment_add(actor=agent2_user, ticket=own, body=f"{SECRET}: cable budget is empty", internal=True)
+    page = text(web_as(agent_user).get(url("detail", own.number)))
+    assert "a new cable is on its way" in page
+    assert SECRET not in page
+
+
+# --- Markup in user content renders inert --------------------------------------------------------
+
+XSS_TITLE = '<script>alert("title")</script><img src=x onerror=alert(1)>'
+XSS_BODY = (
+    '<script>alert("body")</script>\n\n<img src=x onerror=alert(2)> [click](javascript:alert(3)) '
+    '<a href="#" onclick="x()">a</a>'
+)
+XSS_FILE = '"><svg onload=alert(4)>.txt'
+
+
+class InlineScan(HTMLParser):
+    """Event-handler attributes, script elements and javascript: URLs in a page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"<{tag} {name}>")
+            if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith("javascript:"):
+                self.problems.append(f"<{tag} {name}={value}>")
+        if tag in ("svg", "iframe", "object", "embed"):
+            self.problems.append(f"<{tag}>")
+        if tag == "img" and dict(attrs).get("src") == "x":
+            self.problems.append("<img src=x>")
+        if tag == "script" and not dict(attrs).get("src"):
+            self.problems.append("inline <script>")
+
+    handle_startendtag = handle_starttag
+
+
+def scan(html: str) -> list[str]:
+    parser = InlineScan()
+    parser.feed(html)
+    return parser.problems
+
+
+def test_markup_in_titles_comments_and_file_names_renders_inert(tenant, requester_user, agent_user, requester_web):
+    ticket = services.ticket_create(actor=requester_user, title=XSS_TITLE, description=XSS_BODY)
+    services.comment_add(actor=agent_user, ticket=ticket, body=XSS_BODY)
+    services.attachment_add(actor=requester_user, ticket=ticket, fileobj=upload(XSS_FILE), filename=XSS_FILE)
+    pages = {
+        "list": requester_web.get(url("list")),
+        "detail": requester_web.get(url("detail", ticket.number)),
+        "reply htmx": requester_web.post(url("reply", ticket.number), {"body": XSS_BODY}, **HTMX),
+        "new error": requester_web.post(url("new"), {"title": "", "description": XSS_BODY, "impact": "3", "urgency": "2"}),
+        "reply with bad file": requester_web.post(
+            url("reply", ticket.number), {"body": "", "files": [upload("evil\"><svg onload=alert(5)>.exe", b"MZ\x90\x00")]}
+        ),
+    }
+    for name, response in pages.items():
+        assert response.status_code in (200, 422), name
+        html = text(response)
+        assert scan(html) == [], (name, scan(html))
+        assert "<script>alert" not in html, name
+    detail = text(pages["detail"])
+    assert "&lt;script&gt;alert(&quot;title&quot;)&lt;/script&gt;" in detail  # shown as text
+    assert 'href="javascript:' not in detail
+
+
+# --- Who may load what ---------------------------------------------------------------------------
+
+GET_VIEWS = ["detail", "download"]
+POST_VIEWS = ["reply", "reopen", "cancel"]
+
+
+def _ticket_urls(ticket, attachment_id):
+    n = ticket.number
+    return {
+        "detail": ("get", url("detail", n), {}),
+        "download": ("get", url("download", n, attachment_id), {}),
+        "reply": ("post", url("reply", n), {"body": "hello"}),
+        "reopen": ("post", url("reopen", n), {"reason": "still broken"}),
+        "cancel": ("post", url("cancel", n), {"reason": "no longer needed"}),
+    }
+
+
+@pytest.fixture
+def matrix_tickets(tenant, requester_user, requester2_user, other_tenant):
+    mine = services.ticket_create(actor=requester_user, title="Mine")
+    mine_file = services.attachment_add(actor=requester_user, ticket=mine, fileobj=upload("a.txt"), filename="a.txt")
+    theirs = services.ticket_create(actor=requester2_user, title="Theirs: requester2's secret")
+    their_file = services.attachment_add(actor=requester2_user, ticket=theirs, fileobj=upload("b.txt"), filename="b.txt")
+    from apps.accounts.models import User
+    from apps.tickets.models import TicketCounter
+
+    connection.set_tenant(other_tenant)
+    try:
+        TicketCounter.objects.update(last_number=900_000)
+        beta_requester = User.objects.get(email="requester@beta.test")
+        foreign = services.ticket_create(actor=beta_requester, title="Beta's secret ticket")
+        foreign_file = services.attachment_add(actor=beta_requester, ticket=foreign, fileobj=upload("c.txt"), filename="c.txt")
+    finally:
+        connection.set_tenant(tenant)
+    return {"mine": (mine, mine_file.pk), "theirs": (theirs, their_file.pk), "foreign": (foreign, foreign_file.pk)}
+
+
+@pytest.mark.parametrize("view", GET_VIEWS + POST_VIEWS)
+@pytest.mark.parametrize("whose", ["theirs", "foreign"])
+def test_other_requesters_and_other_tenants_tickets_are_404(matrix_tickets, requester_web, view, whose):
+    ticket, attachment_id = matrix_tickets[whose]
+    method, address, data = _ticket_urls(ticket, attachment_id)[view]
+    response = getattr(requester_web, method)(address, data)
+    assert response.status_code == 404
+    assert "secret" not in text(response)
+
+
+@pytest.mark.parametrize("view", GET_VIEWS)
+def test_own_ticket_pages_load(matrix_tickets, requester_web, view):
+    ticket, attachment_id = matrix_tickets["mine"]
+    method, address, data = _ticket_urls(ticket, attachment_id)[view]
+    response = requester_web.get(address)
+    if view == "download":  # a signed, short-lived link to the API's download view
+        assert response.status_code == 302
+        assert response["Location"].startswith("/api/v1/attachments/download/")
+        file_response = requester_web.get(response["Location"])
+        assert file_response.status_code == 200
+        assert b"".join(file_response.streaming_content).startswith(b"hello")
+    else:
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["list", "new"])
+def test_list_and_new_load_for_a_requester(requester_web, name):
+    assert requester_web.get(url(name)).status_code == 200
+
+
+@pytest.mark.parametrize("view", ["list", "new", "detail", "download", "reply", "reopen", "cancel"])
+def test_anonymous_visitors_go_to_the_sign_in_page(matrix_tickets, tenant, view):
+    from django.test import Client
+
+    ticket, attachment_id = matrix_tickets["mine"]
+    targets = {"list": ("get", url("list"), {}), "new": ("get", url("new"), {}), **_ticket_urls(ticket, attachment_id)}
+    method, address, data = targets[view]
+    response = getattr(Client(HTTP_HOST="alpha.localhost"), method)(address, data)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login") + "?next=")
+    assert not TicketComment.objects.filter(ticket=ticket).exists()
+
+
+def test_a_session_of_one_tenant_means_nothing_on_another_tenants_host(matrix_tickets, web_as, requester_user):
+    client = web_as(requester_user)
+    response = client.get(url("list"), HTTP_HOST="beta.localhost")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_the_list_shows_only_the_requesters_own_tickets(matrix_tickets, requester_web):
+    page = text(requester_web.get(url("list") + "?show=all"))
+    assert "Mine" in page
+    assert "Theirs" not in page
+    assert "Beta" not in page
+
+
+# --- Submitting ----------------------------------------------------------------------------------
+
+
+def test_submitting_a_ticket_with_attachments_without_javascript(tenant, requester_web, requester_user):
+    response = requester_web.post(url("new"), {
+        "title": "VPN drops every hour",
+        "description": "Since Monday.",
+        "impact": str(Level.MEDIUM),  # "My team"
+        "urgency": str(Level.HIGH),  # "I cannot work"
+        "files": [upload("vpn.log"), SimpleUploadedFile("screen.png", PNG, content_type="image/png")],
+    })
+    ticket = Ticket.objects.get(title="VPN drops every hour")
+    assert response.status_code == 302
+    assert response["Location"] == url("detail", ticket.number)
+    assert (ticket.requester, ticket.impact, ticket.urgency) == (requester_user, Level.MEDIUM, Level.HIGH)
+    assert sorted(a.original_name for a in ticket.attachments.all()) == ["screen.png", "vpn.log"]
+    page = text(requester_web.get(response["Location"]))
+    assert "was sent" in page
+    assert "vpn.log" in page
+    assert "My team" in page
+    assert "I cannot work" in page
+
+
+def test_submitting_with_htmx_answers_with_a_redirect_header(tenant, requester_web):
+    response = requester_web.post(url("new"), {"title": "Mouse", "impact": "3", "urgency": "3"}, **HTMX)
+    ticket = Ticket.objects.get(title="Mouse")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == url("detail", ticket.number)
+
+
+def test_a_form_with_errors_comes_back_with_an_error_summary(tenant, requester_web):
+    response = requester_web.post(url("new"), {"title": "  ", "impact": "9", "urgency": "2"})
+    assert response.status_code == 422
+    page = text(response)
+    assert 'class="error-summary"' in page
+    assert "Please write a short summary." in page
+    assert 'aria-invalid="true"' in page
+    assert not Ticket.objects.exists()
+    fragment = text(requester_web.post(url("new"), {"title": ""}, **HTMX))
+    assert fragment.lstrip().startswith("<form")
+    assert "<html" not in fragment
+
+
+def test_a_refused_file_does_not_lose_the_ticket(tenant, requester_web):
+    response = requester_web.post(url("new"), {
+        "title": "Strange program", "impact": "3", "urgency": "3", "files": [upload("setup.exe", b"MZ\x90\x00rest")],
+    }, follow=True)
+    ticket = Ticket.objects.get(title="Strange program")
+    assert response.redirect_chain[-1][0] == url("detail", ticket.number)
+    assert "was not attached" in text(response)
+    assert not ticket.attachments.exists()
+
+
+def test_the_category_picker_is_a_tree(tenant, admin_user, requester_web):
+    hardware = services.category_create(actor=admin_user, name="Hardware")
+    services.category_create(actor=admin_user, name="Printers", parent=hardware)
+    services.category_create(actor=admin_user, name="Access")
+    old = services.category_create(actor=admin_user, name="Old stuff")
+    services.category_archive(actor=admin_user, category=old)
+    page = text(requester_web.get(url("new")))
+    options = re.findall(r'<option value="(\d*)"[^>]*>([^<]*)</option>', page)
+    labels = [label for value, label in options if value]
+    assert labels == ["Access", "Hardware", "Hardware › Printers"]
+
+
+# --- Replying, reopening, cancelling -------------------------------------------------------------
+
+
+def test_replying_adds_a_public_comment_and_files(ticket, requester_web):
+    response = requester_web.post(url("reply", ticket.number), {"body": "Here is a photo.", "files": [upload("photo.txt")]})
+    assert response.status_code == 302
+    comment = TicketComment.objects.get(ticket=ticket)
+    assert (comment.body, comment.internal) == ("Here is a photo.", False)
+    assert [a.original_name for a in comment.attachments.all()] == ["photo.txt"]
+
+
+def test_replying_with_htmx_returns_the_conversation_and_the_new_status(ticket, agent_user, requester_web):
+    services.ticket_transition(actor=agent_user, ticket=ticket, to=TicketStatus.PENDING)
+    assert "Waiting for your reply" in text(requester_web.get(url("detail", ticket.number)))
+    response = requester_web.post(url("reply", ticket.number), {"body": "Here you are."}, **HTMX)
+    assert response.status_code == 200
+    fragment = text(response)
+    assert fragment.lstrip().startswith('<section id="conversation"')
+    assert "Here you are." in fragment
+    assert "Your reply was sent." in fragment
+    assert 'id="ticket-status" hx-swap-oob="true"' in fragment
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.OPEN
+
+
+def test_reply_cooldown_is_a_form_error(ticket, requester_web, settings):
+    settings.WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = 60
+    requester_web.post(url("reply", ticket.number), {"body": "one"})
+    response = requester_web.post(url("reply", ticket.number), {"body": "two"})
+    assert response.status_code == 422
+    assert "Please wait" in text(response)
+    assert TicketComment.objects.filter(ticket=ticket).count() == 1
+
+
+def test_reopening_needs_a_reason_and_respects_the_cooldown(ticket, agent_user, requester_web, settings):
+    settings.WARDEN_TICKETS_REOPEN_COOLDOWN_SECONDS = 600
+    resolve(ticket, agent_user)
+    page = text(requester_web.get(url("detail", ticket.number)))
+    assert "Replaced the <strong>fuser</strong>." in page
+    assert "Reopen request" in page
+
+    missing = requester_web.post(url("reopen", ticket.number), {"reason": "   "})
+    assert missing.status_code == 422
+    assert "Please give a reason." in text(missing)
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.RESOLVED
+
+    done = requester_web.post(url("reopen", ticket.number), {"reason": "It jams again."})
+    assert done.status_code == 302
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.OPEN
+
+    resolve(Ticket.objects.get(pk=ticket.pk), agent_user)
+    again = requester_web.post(url("reopen", ticket.number), {"reason": "And again."})
+    assert again.status_code == 429
+    assert int(again["Retry-After"]) > 0
+    assert "reopened a short while ago" in text(again)
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.RESOLVED
+
+
+def test_cancelling_an_open_ticket_with_a_reason(ticket, requester_web):
+    assert "Cancel request" in text(requester_web.get(url("detail", ticket.number)))
+    assert requester_web.post(url("cancel", ticket.number), {"reason": ""}).status_code == 422
+    response = requester_web.post(url("cancel", ticket.number), {"reason": "It works again."})
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.CANCELLED
+    page = text(requester_web.get(url("detail", ticket.number)))
+    assert "Cancel request" not in page
+    assert 'id="reply-form"' not in page
+
+
+def test_a_resolved_ticket_offers_no_cancel(ticket, agent_user, requester_web):
+    resolve(ticket, agent_user)
+    assert "Cancel request" not in text(requester_web.get(url("detail", ticket.number)))
+    response = requester_web.post(url("cancel", ticket.number), {"reason": "never mind"})
+    assert response.status_code == 422
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.RESOLVED
+
+
+# --- Navigation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "present", "absent"),
+    [
+        ("requester", ["My requests", "New request"], ["Queue", "Administration"]),
+        ("agent", ["Queue", "Board"], ["My requests", "Administration"]),
+        ("admin", ["Queue", "Board", "Administration"], ["My requests"]),
+    ],
+)
+def test_the_header_links_follow_the_role(users, web_as, role, present, absent):
+    page = text(web_as(users[role]).get(url("list")))
+    nav = re.search(r'<nav class="mainnav".*?</nav>', page, re.S).group(0)
+    for label in present:
+        assert f">{label}</a>" in nav
+    for label in absent:
+        assert f">{label}</a>" not in nav
+
+
+def test_the_current_page_is_marked_in_the_header(requester_web):
+    page = text(requester_web.get(url("new")))
+    assert f'<a href="{url("new")}" aria-current="page">' in page
+    assert f'<a href="{url("list")}" aria-current="page">' not in page
