@@ -127,10 +127,15 @@ redis_start() {
 }
 
 redis_stop() {
-  if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  # Only the Redis this checkout started (its pid file), never another one on the port.
+  local pid
+  pid=$(cat "$RUN/redis.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     say "Redis stopped"
   fi
+  rm -f "$RUN/redis.pid"
 }
 
 case "${1:-}" in
