@@ -163,6 +163,8 @@ class Ticket(models.Model):
             models.Index(fields=["requester", "-number"], name="tickets_requester_number"),
             models.Index(fields=["assignee", "-number"], name="tickets_assignee_number"),
             models.Index(fields=["team", "-number"], name="tickets_team_number"),
+            # The desk's title sort (keyset pagination on lower(title), number).
+            models.Index(Lower("title"), "number", name="tickets_title_lower_number"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(impact__gte=1, impact__lte=3), name="tickets_ticket_impact_1_3"),

@@ -2,17 +2,18 @@
 
 Ticket visibility is not decided here (that is `apps.tickets.selectors`); these are
 the option lists of the desk's controls and the load figures behind the assignment
-suggestion. Each is one query.
+suggestion.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from apps.accounts.models import Role, User
 from apps.tickets import workflow
+from apps.tickets.models import Ticket
 
 ASSIGNABLE_ROLES = (Role.AGENT, Role.ADMIN)
 
@@ -31,17 +32,23 @@ class Suggestion:
 def suggest_assignee(*, team_id: int | None, exclude_id: int | None = None) -> Suggestion | None:
     """The active agent with the fewest active (new, open, pending) tickets, among the
     members of `team_id` (all agents when the ticket has no team). Ties: by email.
-    `exclude_id` (the current assignee) is left out: suggesting them changes nothing."""
+    `exclude_id` (the current assignee) is left out: suggesting them changes nothing.
+
+    Two queries: the candidates, then one GROUP BY over their active tickets (served by a
+    partial index on assignee WHERE status is active, when the tickets app has one)."""
     people = agent_list()
     if team_id is not None:
         people = people.filter(memberships__team_id=team_id)
     if exclude_id is not None:
         people = people.exclude(pk=exclude_id)
-    best = (
-        people.annotate(
-            load=Count("assigned_tickets", filter=Q(assigned_tickets__status__in=sorted(workflow.ACTIVE)))
-        )
-        .order_by("load", "email")
-        .first()
+    candidates = list(people.only("id", "email", "full_name"))
+    if not candidates:
+        return None
+    loads = dict(
+        Ticket.objects.filter(assignee_id__in=[u.pk for u in candidates], status__in=sorted(workflow.ACTIVE))
+        .order_by()
+        .values_list("assignee_id")
+        .annotate(n=Count("id"))
     )
-    return Suggestion(user=best, open_tickets=best.load) if best is not None else None
+    best = min(candidates, key=lambda u: (loads.get(u.pk, 0), u.email))
+    return Suggestion(user=best, open_tickets=loads.get(best.pk, 0))

@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db.models import Case, CharField, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Lower, NullIf
 
-from apps.tickets.choices import TicketStatus
+from apps.tickets.choices import Priority, TicketStatus
 
 STATUS_ORDER = [s.value for s in TicketStatus]  # workflow order, not alphabetical
 
@@ -34,6 +34,14 @@ def _person(prefix: str):
     return Lower(Coalesce(NullIf(F(f"{prefix}__full_name"), Value("")), F(f"{prefix}__email"), Value(""),
                           output_field=CharField()))
 
+
+# Columns with a few fixed values are read group by group (one indexed query per value,
+# newest first inside a value, all in one UNION ALL), instead of sorting the whole table
+# on an expression: (field, values in ascending order).
+GROUPED = {
+    "status": ("status", STATUS_ORDER),
+    "priority": ("priority", [p.value for p in Priority]),
+}
 
 # column -> (expression of the sort key, kind of value for the cursor)
 SORTS = {
@@ -108,6 +116,8 @@ class Page:
 def paginate(queryset: QuerySet, *, sort: str | None, cursor: str | None, size: int) -> Page:
     """One page of `queryset` ordered by `sort`, starting after `cursor`."""
     column, descending = parse_sort(sort)
+    if column in GROUPED:
+        return _paginate_grouped(queryset, column=column, descending=descending, cursor=cursor, size=size)
     expression, kind = SORTS[column]
     queryset = queryset.annotate(**{SORT_KEY: expression()})
     position = Cursor.decode(cursor, kind)
@@ -130,6 +140,55 @@ def paginate(queryset: QuerySet, *, sort: str | None, cursor: str | None, size: 
 
     def token(row, backwards: bool) -> str:
         return Cursor(getattr(row, SORT_KEY), row.number, backwards).encode(kind)
+
+    return Page(
+        rows=rows,
+        next_cursor=token(rows[-1], False) if rows and has_next else None,
+        previous_cursor=token(rows[0], True) if rows and has_previous else None,
+        column=column,
+        descending=descending,
+    )
+
+
+def _paginate_grouped(queryset: QuerySet, *, column: str, descending: bool, cursor: str | None, size: int) -> Page:
+    """Keyset pages over a column with a few values, newest ticket first inside a value.
+
+    The cursor holds the value and number of the row a page starts after (or, for a
+    "previous" link, before). Reading forward takes, from the cursor's value on, the next
+    `size + 1` rows of each value (`WHERE field = v [AND number < n] ORDER BY number DESC
+    LIMIT size + 1`, on the (field, -number) index) in one UNION ALL, then keeps the first
+    `size + 1` in value order. Reading backward is the mirror image.
+    """
+    field, values = GROUPED[column]
+    order = list(reversed(values)) if descending else list(values)
+    position = Cursor.decode(cursor, "str")
+    if position is not None and position.value not in order:
+        position = None
+    backwards = position is not None and position.backwards
+    if position is None:
+        groups = order
+    elif backwards:
+        groups = list(reversed(order[: order.index(position.value) + 1]))
+    else:
+        groups = order[order.index(position.value):]
+    rank = {value: i for i, value in enumerate(groups)}
+    parts = []
+    for value in groups:
+        part = queryset.filter(**{field: value})
+        if position is not None and value == position.value:
+            part = part.filter(number__gt=position.number) if backwards else part.filter(number__lt=position.number)
+        parts.append(part.order_by("number" if backwards else "-number")[: size + 1])
+    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    rows = sorted(combined, key=lambda row: (rank[getattr(row, field)], row.number if backwards else -row.number))
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    has_next = more if not backwards else True
+    has_previous = position is not None and (not backwards or more)
+
+    def token(row, back: bool) -> str:
+        return Cursor(getattr(row, field), row.number, back).encode("str")
 
     return Page(
         rows=rows,

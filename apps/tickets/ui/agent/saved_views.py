@@ -11,7 +11,6 @@ audit event, in one transaction. The action `ticket.saved_view` is registered he
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 from urllib.parse import urlencode
 
 from django.apps import apps
