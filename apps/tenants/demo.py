@@ -84,5 +84,78 @@ def seed_demo() -> list[dict]:
     return summary
 
 
+SAMPLE_CATEGORIES = {"Hardware": ["Laptops", "Printers"], "Access": ["VPN", "Accounts"], "Software": []}
+
+SAMPLE_TICKETS = (
+    # (title, description, category, impact, urgency, requester index, agent index, final status, comments)
+    ("Printer on floor 2 jams on every page", "Since Monday the **HP** printer near the kitchen jams.", "Printers",
+     2, 2, 0, 0, "open", [("public", "Could you send a photo of the error on the display?"),
+                          ("internal", "Probably the fuser again; spare part is in stock.")]),
+    ("VPN drops every hour", "The VPN disconnects at :00 and I lose my session.", "VPN",
+     2, 1, 1, 1, "pending", [("public", "Which client version do you run? Menu > About.")]),
+    ("New laptop for a starter", "Anna starts on the 1st; needs a laptop with the standard image.", "Laptops",
+     3, 3, 0, None, "new", []),
+    ("Cannot sign in to the HR system", "It says my account is locked.", "Accounts",
+     2, 1, 1, 0, "resolved", [("public", "Unlocked your account; please try again.")]),
+    ("Projector in meeting room 4 flickers", "", "Hardware", 3, 2, 0, None, "new", []),
+    ("Shared drive is full", "Finance cannot save month-end reports.", "Software",
+     1, 1, 1, 1, "open", [("internal", "Quota raised temporarily; need a clean-up plan.")]),
+)
+
+
 def _seed_extras(tenant) -> None:
-    """Hook for later apps (sample tickets, SLA policies) to add demo content."""
+    """Sample categories and tickets, through the same services the desk and portal use.
+
+    The comment cooldown (an abuse guard for people) is lifted while the seed writes its
+    comments at machine speed; everything else (policy, audit, workflow) applies as usual.
+    """
+    from django.test.utils import override_settings
+
+    with override_settings(WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS=0):
+        _seed_tickets()
+
+
+def _seed_tickets() -> None:
+    from apps.accounts.models import Role, User
+    from apps.tickets.models import Category, Ticket
+    from apps.tickets.services import category_create, comment_add, ticket_assign, ticket_create, ticket_transition
+
+    if Ticket.objects.exists():
+        return
+    admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
+    agents = list(User.objects.filter(role=Role.AGENT).order_by("pk"))
+    requesters = list(User.objects.filter(role=Role.REQUESTER).order_by("pk"))
+    categories = {}
+    for parent_name, children in SAMPLE_CATEGORIES.items():
+        parent = Category.objects.filter(name=parent_name, parent=None).first() or category_create(
+            actor=admin, name=parent_name
+        )
+        categories[parent_name] = parent
+        for child in children:
+            categories[child] = Category.objects.filter(name=child, parent=parent).first() or category_create(
+                actor=admin, name=child, parent=parent
+            )
+    for title, description, category, impact, urgency, req, agent, status, comments in SAMPLE_TICKETS:
+        requester = requesters[req % len(requesters)]
+        ticket = ticket_create(
+            actor=requester, title=title, description=description, category=categories[category],
+            impact=impact, urgency=urgency,
+        )
+        if agent is not None:
+            worker = agents[agent % len(agents)]
+            team = worker.teams.first()
+            ticket = ticket_assign(actor=admin, ticket=ticket, assignee=worker, team=team)
+        else:
+            worker = agents[0]
+        for visibility, body in comments:
+            comment_add(actor=worker, ticket=ticket, body=body, internal=visibility == "internal")
+        ticket.refresh_from_db()
+        if status == "pending":
+            ticket = ticket_transition(actor=worker, ticket=ticket, to="pending", reason="Waiting for the requester")
+        elif status == "resolved":
+            ticket = ticket_transition(
+                actor=worker, ticket=ticket, to="resolved", resolution_code="fixed",
+                resolution_note="Account unlocked.",
+            )
+        elif status == "open" and ticket.status == "new":
+            ticket_transition(actor=worker, ticket=ticket, to="open")
