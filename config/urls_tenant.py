@@ -10,6 +10,7 @@ api_v1 = [
     path("auth/", include("apps.accounts.api.urls")),
     path("audit/", include("apps.audit.api.urls")),
     path("policies/", include("apps.policies.api.urls")),
+    path("sla/", include("apps.sla.api.urls")),
     path("", include("apps.tickets.api.urls")),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -22,6 +22,7 @@ from django.db.models.functions import Lower
 from apps.accounts import permissions
 from apps.accounts.models import Team
 from apps.core.errors import ApplicationError, NotFound
+from apps.sla.selectors import clock_prefetch
 
 from .choices import Visibility
 from .models import Category, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
@@ -60,6 +61,7 @@ def ticket_list(*, actor, filters: Mapping | None = None) -> QuerySet[Ticket]:
     from .filters import TicketFilterSet
 
     queryset = _with_tag_names(ticket_visible_queryset(actor=actor).select_related(*TICKET_RELATED))
+    queryset = queryset.prefetch_related(clock_prefetch())  # SLA clocks: one query per page
     filterset = TicketFilterSet(data=filters or {}, queryset=queryset, actor=actor)
     if not filterset.is_valid():
         errors = {field: [str(m) for m in messages] for field, messages in filterset.errors.items()}
@@ -73,7 +75,10 @@ def ticket_get_visible(*, actor, number: int, for_update: bool = False) -> Ticke
     Invisible, missing and other-tenant tickets are indistinguishable on purpose.
     """
     queryset = ticket_visible_queryset(actor=actor).select_related(*TICKET_RELATED)
-    queryset = queryset.select_for_update(of=("self",)) if for_update else _with_tag_names(queryset)
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    else:
+        queryset = _with_tag_names(queryset).prefetch_related(clock_prefetch())
     ticket = queryset.filter(number=number).first()
     if ticket is None:
         raise NotFound(f"There is no ticket #{number}.")

@@ -25,6 +25,7 @@ from apps.accounts.models import Role, Team, TeamMembership, User
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, Conflict, NotFound, PermissionDenied
 from apps.policies.services import policy_require
+from apps.sla import services as sla
 
 from . import conf, events, workflow
 from .actions import CATEGORY_MANAGE, PRIORITY_MATRIX_CHANGE, TAG_MANAGE, TICKET_UPDATE
@@ -301,6 +302,7 @@ def ticket_create(
             "source": source,
         },
     )
+    sla.sla_on_ticket_created(ticket)
     events.publish("ticket.created", ticket_id=ticket.pk)
     return ticket
 
@@ -367,6 +369,8 @@ def ticket_update(
     if not changed and not tags_changed:
         return ticket
     _touch(ticket, changed)
+    if {"priority", "category"} & set(changed):
+        sla.sla_on_ticket_changed(ticket, changed)
     if "title" in changed or "description" in changed:
         search_refresh([ticket.pk])
     audit_record(actor=actor, action="ticket.updated", target=ticket, payload={"number": ticket.number, **changes})
@@ -434,6 +438,7 @@ def ticket_transition(
         fields.append("closed_at")
     ticket.status = to
     _touch(ticket, list(dict.fromkeys(fields)), now)
+    sla.sla_on_status_changed(ticket, current, to, at=now)
     audit_record(actor=actor, action="ticket.transitioned", target=ticket, payload=payload)
     events.publish("ticket.transitioned", ticket_id=ticket.pk, status_from=current, status_to=to)
     return ticket
@@ -480,6 +485,8 @@ def ticket_assign(
         return ticket
     ticket.assignee, ticket.team = new_assignee, new_team
     _touch(ticket, ["assignee", "team"])
+    if before["team"] != after["team"]:
+        sla.sla_on_ticket_changed(ticket, ["team"])
     payload = {"number": ticket.number, "from": before, "to": after}
     if dropped is not None:
         payload["assignee_dropped"] = dropped
@@ -590,6 +597,10 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
         ticket.status = TicketStatus.OPEN
         fields.append("status")
     _touch(ticket, fields, now)
+    if "first_response_at" in fields:
+        sla.sla_on_first_response(ticket, at=now)
+    if "status" in fields:
+        sla.sla_on_status_changed(ticket, status_from, ticket.status, at=now)
     search_append_comment(ticket_id=ticket.pk, body=body, internal=bool(internal))
     payload: dict[str, Any] = {
         "number": ticket.number,
@@ -903,7 +914,11 @@ def category_merge(*, actor, source: Category, target: Category) -> dict[str, in
             errors={"target": ["The target is inside the source."]},
         )
     totals = {"tickets": 0, "categories": 0}
+    moved = list(
+        Ticket.objects.filter(category_id__in=category_descendant_ids([source.pk], tree=tree)).values_list("pk", flat=True)
+    )
     _merge_into(source, target, totals, now=timezone.now())
+    sla.sla_on_tickets_changed(moved)
     audit_record(
         actor=actor,
         action="category.merged",

@@ -62,6 +62,7 @@ TENANT_APPS = [
     "apps.audit",
     "apps.policies",
     "apps.tickets",
+    "apps.sla",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 

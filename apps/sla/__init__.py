@@ -1,0 +1,1 @@
+"""SLA engine: business-hours clocks, pauses, warnings, breaches and escalations."""

@@ -1,0 +1,28 @@
+"""Settings of the SLA app, with their defaults (override in config/settings)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+DEFAULTS = {
+    # How often beat sends the sweep to every tenant (seconds), and its jitter.
+    "WARDEN_SLA_SWEEP_SECONDS": 30,
+    "WARDEN_SLA_SWEEP_JITTER_SECONDS": 5,
+    # Clocks handled per sweep statement; a sweep repeats statements until done.
+    "WARDEN_SLA_SWEEP_BATCH": 50_000,
+    # Events whose notifications and escalations are handled per transaction.
+    "WARDEN_SLA_PROCESS_BATCH": 200,
+    # A running clock is "at risk" (amber badge) from this share of its target on.
+    "WARDEN_SLA_AT_RISK_PERCENT": 75,
+    # Dotted path of the Notifier implementation (apps.sla.notify.Notifier).
+    "WARDEN_SLA_NOTIFIER": "apps.sla.notify.DefaultNotifier",
+    # Whether the default notifier also sends email (after commit).
+    "WARDEN_SLA_EMAIL": True,
+    # What-if simulator limits.
+    "WARDEN_SLA_SIMULATION_MAX_DAYS": 90,
+    "WARDEN_SLA_SIMULATION_MAX_TICKETS": 20_000,
+}
+
+
+def get(name: str):
+    return getattr(settings, name, DEFAULTS[name])

@@ -1,0 +1,297 @@
+"""Reads of the SLA app: policies in force, calendars as `calendar.Calendar`, the SLA
+of a ticket, badges, and the dashboard widget's numbers."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db import connection
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .calendar import Calendar, Shift
+from .choices import ACTIVE_STATUSES, BREACH, Badge, ClockState, Metric
+from .models import SlaCalendar, SlaClock, SlaPolicy
+from .validation import PolicyShape, descendants
+
+# --- Calendars ---------------------------------------------------------------------------------
+
+_CACHE_SIZE = 256
+_calendars: OrderedDict[tuple[str, int], tuple[datetime, Calendar]] = OrderedDict()
+_calendars_lock = threading.Lock()
+
+
+def calendar_build(calendar: SlaCalendar, *, shifts=None, holidays=None) -> Calendar:
+    """The pure calendar of a stored one (shifts and holidays read unless given)."""
+    if shifts is None:
+        shifts = list(calendar.shifts.all())
+    if holidays is None:
+        holidays = list(calendar.extra_holidays.all())
+    return Calendar(
+        timezone=calendar.timezone,
+        shifts=tuple(Shift(s.weekday, s.start, s.end) for s in shifts),
+        always_open=calendar.always_open,
+        country=calendar.holiday_country,
+        subdivision=calendar.holiday_subdivision,
+        extra_holidays=frozenset(h.date if not isinstance(h, date) else h for h in holidays),
+    )
+
+
+def calendar_for(calendar: SlaCalendar) -> Calendar:
+    """The pure calendar for `calendar`, cached per process and tenant until the stored
+    calendar's `updated_at` changes (every change goes through the service, which bumps it)."""
+    key = (connection.schema_name, calendar.pk)
+    with _calendars_lock:
+        hit = _calendars.get(key)
+        if hit is not None and hit[0] == calendar.updated_at:
+            _calendars.move_to_end(key)
+            return hit[1]
+    built = calendar_build(calendar)
+    with _calendars_lock:
+        _calendars[key] = (calendar.updated_at, built)
+        _calendars.move_to_end(key)
+        while len(_calendars) > _CACHE_SIZE:
+            _calendars.popitem(last=False)
+    return built
+
+
+def calendar_for_id(calendar_id: int | None) -> Calendar | None:
+    if calendar_id is None:
+        return None
+    calendar = SlaCalendar.objects.filter(pk=calendar_id).first()
+    return calendar_for(calendar) if calendar is not None else None
+
+
+def calendar_list() -> QuerySet[SlaCalendar]:
+    return SlaCalendar.objects.prefetch_related("shifts", "extra_holidays").order_by("name", "pk")
+
+
+# --- Policies ----------------------------------------------------------------------------------
+
+
+def policy_list(*, include_drafts: bool = True) -> QuerySet[SlaPolicy]:
+    queryset = SlaPolicy.objects.select_related("calendar").prefetch_related("categories", "teams", "escalations__team")
+    if not include_drafts:
+        queryset = queryset.filter(active=True)
+    return queryset.order_by("order", "pk")
+
+
+def policy_shape(policy: SlaPolicy) -> PolicyShape:
+    return PolicyShape(
+        pk=policy.pk,
+        name=policy.name,
+        order=policy.order,
+        priorities=frozenset(p for p, row in (policy.targets or {}).items() if row and any(row.values())),
+        category_ids=frozenset(c.pk for c in policy.categories.all()),
+        team_ids=frozenset(t.pk for t in policy.teams.all()),
+        active=policy.active,
+    )
+
+
+def policy_shapes(*, exclude_pk: int | None = None) -> list[PolicyShape]:
+    queryset = SlaPolicy.objects.prefetch_related("categories", "teams").order_by("order", "pk")
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return [policy_shape(p) for p in queryset]
+
+
+def category_tree() -> dict[int | None, list[int]]:
+    from apps.tickets.models import Category
+
+    tree: dict[int | None, list[int]] = {}
+    for pk, parent_id in Category.objects.values_list("pk", "parent_id"):
+        tree.setdefault(parent_id, []).append(pk)
+    return tree
+
+
+@dataclass(frozen=True)
+class PolicyMatcher:
+    """Active policies in order, with category conditions expanded to their subtrees."""
+
+    policies: tuple[tuple[SlaPolicy, frozenset[str], frozenset[int] | None, frozenset[int] | None], ...]
+
+    def match(self, *, priority: str, category_id: int | None, team_id: int | None) -> SlaPolicy | None:
+        for policy, priorities, categories, teams in self.policies:
+            if priority not in priorities:
+                continue
+            if categories is not None and category_id not in categories:
+                continue
+            if teams is not None and team_id not in teams:
+                continue
+            return policy
+        return None
+
+
+def policy_matcher(*, policies: list[SlaPolicy] | None = None) -> PolicyMatcher:
+    if policies is None:
+        policies = list(
+            SlaPolicy.objects.filter(active=True)
+            .select_related("calendar")
+            .prefetch_related("categories", "teams")
+            .order_by("order", "pk")
+        )
+    tree = None
+    compiled = []
+    for policy in policies:
+        shape = policy_shape(policy)
+        categories = None
+        if shape.category_ids:
+            tree = category_tree() if tree is None else tree
+            categories = frozenset(descendants(shape.category_ids, tree))
+        compiled.append((policy, shape.priorities, categories, shape.team_ids or None))
+    return PolicyMatcher(policies=tuple(compiled))
+
+
+def policy_match(ticket, *, matcher: PolicyMatcher | None = None) -> SlaPolicy | None:
+    """The first active policy (by order) that matches the ticket, or None."""
+    matcher = matcher or policy_matcher()
+    return matcher.match(priority=ticket.priority, category_id=ticket.category_id, team_id=ticket.team_id)
+
+
+# --- Clocks of a ticket ------------------------------------------------------------------------
+
+
+def clock_prefetch(lookup: str = "sla_clocks") -> Prefetch:
+    """Prefetch a ticket's clocks with what badges and `TicketSlaSerializer` read."""
+    return Prefetch(lookup, queryset=SlaClock.objects.select_related("policy", "calendar").order_by("metric"))
+
+
+def ticket_clocks(ticket) -> list[SlaClock]:
+    cache = getattr(ticket, "_prefetched_objects_cache", {})
+    if "sla_clocks" in cache:
+        return list(cache["sla_clocks"])
+    return list(SlaClock.objects.filter(ticket_id=ticket.pk).select_related("policy", "calendar").order_by("metric"))
+
+
+def pauses_of(clock: SlaClock, *, include_open: bool = True) -> list[tuple[datetime, datetime | None]]:
+    pairs: list[tuple[datetime, datetime | None]] = [(parse_datetime(a), parse_datetime(b)) for a, b in (clock.pauses or [])]
+    if include_open and clock.paused_at is not None:
+        pairs.append((clock.paused_at, None))
+    return pairs
+
+
+def clock_remaining(clock: SlaClock, *, now: datetime | None = None) -> timedelta | None:
+    """Business time left before the due time (negative once overdue); None once the
+    clock stopped or when it has no calendar any more."""
+    if clock.stopped_at is not None or clock.state == ClockState.CANCELLED or clock.calendar is None:
+        return None
+    calendar = calendar_for(clock.calendar)
+    now = now or timezone.now()
+    if clock.paused_at is not None:
+        used = calendar.active_between(clock.started_at, clock.paused_at, pauses_of(clock, include_open=False))
+        return timedelta(seconds=clock.target_seconds) - used
+    if clock.due_at is None:
+        return None
+    return calendar.between(now, clock.due_at)
+
+
+def clock_badge(clock: SlaClock | None, *, now: datetime | None = None) -> str:
+    if clock is None or clock.state == ClockState.CANCELLED:
+        return Badge.NONE
+    now = now or timezone.now()
+    if clock.breached_at is not None or (clock.stopped_at is None and clock.due_at is not None and clock.due_at <= now):
+        return Badge.BREACHED
+    if clock.stopped_at is not None:
+        return Badge.MET
+    if clock.paused_at is not None:
+        return Badge.PAUSED
+    if clock.risk_at is not None and clock.risk_at <= now:
+        return Badge.AT_RISK
+    return Badge.ON_TRACK
+
+
+_BADGE_RANK = {Badge.NONE: 0, Badge.MET: 1, Badge.ON_TRACK: 2, Badge.PAUSED: 3, Badge.AT_RISK: 4, Badge.BREACHED: 5}
+
+
+def ticket_badge(ticket, *, now: datetime | None = None) -> tuple[str, SlaClock | None]:
+    """The most urgent badge among the ticket's clocks, and that clock."""
+    now = now or timezone.now()
+    best: tuple[str, SlaClock | None] = (Badge.NONE, None)
+    for clock in ticket_clocks(ticket):
+        badge = clock_badge(clock, now=now)
+        if _BADGE_RANK[badge] > _BADGE_RANK[best[0]] or (
+            badge == best[0] and best[1] is not None and clock.due_at and best[1].due_at and clock.due_at < best[1].due_at
+        ):
+            best = (badge, clock)
+    return best
+
+
+def ticket_clock(ticket, metric: str) -> SlaClock | None:
+    for clock in ticket_clocks(ticket):
+        if clock.metric == metric:
+            return clock
+    return None
+
+
+# --- Dashboard -----------------------------------------------------------------------------------
+
+_DASHBOARD_SQL = """
+WITH per_ticket AS (
+    SELECT t.id, t.team_id,
+           max(CASE
+                 WHEN c.id IS NULL OR c.state = 'cancelled' THEN 0
+                 WHEN c.breached_at IS NOT NULL OR (c.stopped_at IS NULL AND c.due_at <= %(now)s) THEN 5
+                 WHEN c.stopped_at IS NOT NULL THEN 1
+                 WHEN c.paused_at IS NOT NULL THEN 3
+                 WHEN c.risk_at <= %(now)s THEN 4
+                 ELSE 2
+               END) AS rank
+    FROM {ticket} t
+    LEFT JOIN {clock} c ON c.ticket_id = t.id
+    WHERE t.status = ANY(%(statuses)s)
+    GROUP BY t.id, t.team_id
+)
+SELECT p.team_id, tm.name, p.rank, count(*)
+FROM per_ticket p LEFT JOIN {team} tm ON tm.id = p.team_id
+GROUP BY p.team_id, tm.name, p.rank
+"""
+
+_RANK_BADGE = {0: Badge.NONE, 1: Badge.ON_TRACK, 2: Badge.ON_TRACK, 3: Badge.PAUSED, 4: Badge.AT_RISK, 5: Badge.BREACHED}
+DASHBOARD_COLUMNS = (Badge.ON_TRACK, Badge.AT_RISK, Badge.PAUSED, Badge.BREACHED, Badge.NONE)
+
+
+def sla_dashboard_by_team(*, now: datetime | None = None) -> list[dict]:
+    """Open tickets (new, open, pending) by SLA state per team, in one query.
+
+    Each row: {"team_id", "team", "on_track", "at_risk", "paused", "breached", "none",
+    "total"}; a ticket counts once, under its most urgent clock (a met first response
+    with nothing else running counts as on track). Teamless tickets come last.
+    """
+    from apps.accounts.models import Team
+    from apps.tickets.models import Ticket
+
+    quote = connection.ops.quote_name
+    sql = _DASHBOARD_SQL.format(
+        ticket=quote(Ticket._meta.db_table), clock=quote(SlaClock._meta.db_table), team=quote(Team._meta.db_table)
+    )
+    rows: dict[int | None, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"now": now or timezone.now(), "statuses": sorted(ACTIVE_STATUSES)})
+        for team_id, team_name, rank, count in cursor.fetchall():
+            row = rows.setdefault(
+                team_id, {"team_id": team_id, "team": team_name or "", **{b.value: 0 for b in DASHBOARD_COLUMNS}, "total": 0}
+            )
+            row[_RANK_BADGE[rank].value] += count
+            row["total"] += count
+    return sorted(rows.values(), key=lambda r: (r["team_id"] is None, r["team"].lower()))
+
+
+# --- Events --------------------------------------------------------------------------------------
+
+
+def ticket_events(ticket):
+    from .models import SlaEvent
+
+    return SlaEvent.objects.filter(ticket=ticket).order_by("crossed_at", "threshold")
+
+
+def metric_label(metric: str) -> str:
+    return Metric(metric).label
+
+
+def threshold_label(threshold: int) -> str:
+    return "breach" if threshold >= BREACH else f"{threshold}%"

@@ -1,0 +1,94 @@
+"""SLA badges and timers for templates.
+
+    {% load sla %}
+    {% sla_badge ticket %}                      most urgent clock: on track / at risk / breached / paused / met
+    {% sla_badge ticket "first_response" %}     one metric
+    {{ ticket|sla_state }}                      "on_track", "at_risk", "breached", "paused", "met" or "none"
+    {{ ticket|sla_remaining }}                  "2 h 05 min left", "overdue by 40 min", "paused (1 h 10 min left)"
+    {{ ticket|sla_due }}                        the due time of the most urgent clock, or None
+
+Prefetch the clocks (`apps.sla.selectors.clock_prefetch()`) when rendering lists, or
+each ticket costs a query.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+from django.utils.translation import gettext as _
+
+from .. import selectors
+from ..choices import Badge, Metric
+
+register = template.Library()
+
+CSS = {
+    Badge.ON_TRACK: "sla-badge sla-on-track",
+    Badge.AT_RISK: "sla-badge sla-at-risk",
+    Badge.BREACHED: "sla-badge sla-breached",
+    Badge.PAUSED: "sla-badge sla-paused",
+    Badge.MET: "sla-badge sla-met",
+    Badge.NONE: "sla-badge sla-none",
+}
+
+
+def _clock(ticket, metric: str | None):
+    if metric:
+        clock = selectors.ticket_clock(ticket, Metric(metric))
+        return selectors.clock_badge(clock), clock
+    return selectors.ticket_badge(ticket)
+
+
+def humanize_duration(delta: timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)s h %(m)02d min") % {"h": hours, "m": minutes}
+    return _("%(m)s min") % {"m": minutes}
+
+
+def remaining_text(clock) -> str:
+    if clock is None:
+        return ""
+    remaining = selectors.clock_remaining(clock)
+    if remaining is None:
+        return ""
+    if clock.paused_at is not None:
+        return _("paused (%(left)s left)") % {"left": humanize_duration(remaining)}
+    if remaining.total_seconds() < 0:
+        return _("overdue by %(late)s") % {"late": humanize_duration(remaining)}
+    return _("%(left)s left") % {"left": humanize_duration(remaining)}
+
+
+@register.inclusion_tag("sla/badge.html")
+def sla_badge(ticket, metric: str | None = None) -> dict:
+    badge, clock = _clock(ticket, metric)
+    return {
+        "badge": badge,
+        "label": Badge(badge).label,
+        "css": CSS[Badge(badge)],
+        "clock": clock,
+        "metric": Metric(clock.metric).label if clock is not None else "",
+        "remaining": remaining_text(clock),
+        "due_at": clock.due_at if clock is not None else None,
+    }
+
+
+@register.filter
+def sla_state(ticket, metric: str | None = None) -> str:
+    return str(_clock(ticket, metric)[0])
+
+
+@register.filter
+def sla_remaining(ticket, metric: str | None = None) -> str:
+    return remaining_text(_clock(ticket, metric)[1])
+
+
+@register.filter
+def sla_due(ticket, metric: str | None = None):
+    clock = _clock(ticket, metric)[1]
+    return clock.due_at if clock is not None else None

@@ -1,0 +1,332 @@
+"""The beat sweep: set-based, each warning and breach once, true crossing times after an
+outage, concurrent sweeps and processors never doing anything twice; then escalations
+and notifications."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection, connections, transaction
+
+from apps.sla import services
+from apps.sla.choices import ClockState, EscalationOutcome
+from apps.sla.models import SlaClock, SlaEscalation, SlaEvent, SlaNotification
+
+from .factories import clocks, make_calendar, make_policy, make_ticket, set_status
+
+M = timedelta(minutes=1)
+T0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
+
+
+def _events(ticket=None) -> set[tuple[str, int, datetime]]:
+    queryset = SlaEvent.objects.all() if ticket is None else SlaEvent.objects.filter(ticket=ticket)
+    return {(e.metric, e.threshold, e.crossed_at) for e in queryset}
+
+
+def _expected(now: datetime) -> set[tuple[int, str, int, datetime]]:
+    """(ticket, metric, threshold, instant) of every stored mark at or before `now`."""
+    found = set()
+    for clock in SlaClock.objects.all():
+        for threshold, mark in zip(clock.thresholds, clock.marks, strict=True):
+            if mark is not None and mark <= now:
+                found.add((clock.ticket_id, clock.metric, threshold, mark))
+    return found
+
+
+def _emitted() -> set[tuple[int, str, int, datetime]]:
+    return {(e.ticket_id, e.metric, e.threshold, e.crossed_at) for e in SlaEvent.objects.all()}
+
+
+@pytest.mark.django_db
+def test_each_threshold_is_emitted_once_with_its_crossing_time(standard_policy, requester_user):
+    ticket = make_ticket(requester=requester_user, created_at=T0)
+    services.sla_on_ticket_created(ticket)
+    now = T0 + 150 * M
+    result = services.sla_sweep(now=now, enqueue=False)
+    assert result.events == 5
+    assert result.clocks == 2
+    assert _events(ticket) == {
+        ("first_response", 50, T0 + 30 * M),
+        ("first_response", 75, T0 + 45 * M),
+        ("first_response", 90, T0 + 54 * M),
+        ("first_response", 100, T0 + 60 * M),
+        ("resolution", 50, T0 + 120 * M),
+    }
+    assert {e.emitted_at for e in SlaEvent.objects.filter(ticket=ticket)} == {now}
+    assert {e.kind for e in SlaEvent.objects.filter(ticket=ticket, threshold=100)} == {"breach"}
+    found = clocks(ticket)
+    assert found["first_response"].state == ClockState.BREACHED
+    assert found["first_response"].breached_at == T0 + 60 * M
+    assert found["first_response"].next_mark_at is None
+    assert found["resolution"].next_mark_at == T0 + 180 * M
+    # Again at the same time: nothing; later: only what was crossed since.
+    assert services.sla_sweep(now=now, enqueue=False).events == 0
+    assert services.sla_sweep(now=T0 + 200 * M, enqueue=False).events == 1
+    assert SlaEvent.objects.filter(ticket=ticket).count() == 6
+
+
+@pytest.mark.django_db
+def test_after_an_outage_the_sweep_catches_up_with_true_crossing_times(always_open, office, requester_user, admin_user):
+    from apps.tickets.models import Category
+
+    late = Category.objects.create(name="Office hours")
+    make_policy(calendar=always_open, actor=admin_user, name="24x7", order=20)
+    make_policy(
+        calendar=office, actor=admin_user, name="Office", order=10, categories=[late], targets={"P3": {"resolution": 4 * 60}}
+    )
+    tickets = [make_ticket(requester=requester_user, created_at=T0 + i * 7 * M) for i in range(10)] + [
+        make_ticket(requester=requester_user, created_at=datetime(2030, 1, 7, 14, 0, tzinfo=UTC), category=late)
+    ]
+    for ticket in tickets:
+        services.sla_on_ticket_created(ticket)
+    set_status(tickets[0], "pending", T0 + 50 * M)  # paused after its 50 % (30 min) and 75 % (45 min)
+    # The sweep did not run for hours (worker and beat down).
+    now = T0 + 10 * 60 * M
+    expected = _expected(now)
+    assert len(expected) > 40
+    result = services.sla_sweep(now=now, enqueue=False)
+    assert result.events == len(expected)
+    assert _emitted() == expected  # each with the instant it was crossed, not the sweep time
+    paused = {(m, t) for (tid, m, t, _at) in _emitted() if tid == tickets[0].pk}
+    assert paused == {("first_response", 50), ("first_response", 75)}
+    # The business-hours ticket: created 15:00 Warsaw, 4 business hours -> 50 % at 17:00
+    # (close of business) and nothing more before the next morning.
+    office_events = {(m, t, at) for (tid, m, t, at) in _emitted() if tid == tickets[-1].pk}
+    assert office_events == {("resolution", 50, datetime(2030, 1, 7, 16, 0, tzinfo=UTC))}
+    assert services.sla_sweep(now=now, enqueue=False).events == 0
+
+
+@pytest.mark.django_db
+def test_marks_after_a_stop_are_never_emitted(standard_policy, requester_user):
+    ticket = make_ticket(requester=requester_user, created_at=T0)
+    services.sla_on_ticket_created(ticket)
+    ticket.first_response_at = T0 + 40 * M
+    ticket.save()
+    services.sla_on_first_response(ticket)
+    services.sla_sweep(now=T0 + 100 * M, enqueue=False)
+    assert {(m, t) for m, t, _ in _events(ticket)} == {("first_response", 50)}
+
+
+@pytest.mark.django_db
+def test_the_sweep_is_one_statement_per_batch(standard_policy, requester_user, django_assert_max_num_queries):
+    tickets = [make_ticket(requester=requester_user, created_at=T0) for _ in range(30)]
+    services.sla_attach_many(tickets)
+    with django_assert_max_num_queries(4):  # savepoint, statement, release; no per-clock query
+        result = services.sla_sweep(now=T0 + 500 * M, enqueue=False)
+    assert result.events == 30 * 8
+    assert result.statements == 1
+    result = services.sla_sweep(now=T0 + 10_000 * M, batch=7, enqueue=False)
+    assert result.events == 0
+
+
+@pytest.mark.django_db
+def test_the_sweep_enqueues_processing_after_commit(
+    standard_policy, requester_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(services, "_enqueue_processing", lambda: sent.append(1))
+    ticket = make_ticket(requester=requester_user, created_at=T0)
+    services.sla_on_ticket_created(ticket)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.sla_sweep(now=T0 + 40 * M)
+    assert sent == []  # nothing before commit
+    for callback in callbacks:
+        callback()
+    assert sent == [1]
+
+
+# --- Concurrency (committed data, one connection per thread) ---------------------------------------------
+
+
+def _in_tenant(tenant, target, results, index, barrier):
+    try:
+        connection.set_tenant(tenant)
+        barrier.wait(timeout=30)
+        results[index] = target()
+    except BaseException as exc:  # noqa: BLE001  (reported by the test)
+        results[index] = exc
+    finally:
+        connections.close_all()
+
+
+def _race(tenant, target, n: int = 2) -> list:
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+    threads = [threading.Thread(target=_in_tenant, args=(tenant, target, results, i, barrier)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for outcome in results:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return results
+
+
+def _committed_setup(tenant, n_tickets: int = 150):
+    from apps.accounts.models import Role, Team, User
+    from apps.accounts.services import team_create, user_create
+
+    with transaction.atomic():
+        requester = User.objects.filter(role=Role.ADMIN).first()
+        agent = user_create(email="lead@sla.test", role=Role.AGENT, password=None, validate=False)
+        team = (
+            team_create(name="Night desk", lead=agent, actor=None)
+            if not Team.objects.filter(name="Night desk").exists()
+            else None
+        )
+        calendar = make_calendar(name="Always")
+        make_policy(
+            calendar=calendar,
+            escalations=[
+                {"at_percent": 50, "action": "notify_assignee"},
+                {"at_percent": 100, "action": "notify_team_lead"},
+            ],
+        )
+        tickets = [
+            make_ticket(requester=requester, created_at=T0 + (i % 50) * M, assignee=agent, team=team) for i in range(n_tickets)
+        ]
+        services.sla_attach_many(tickets)
+    return agent
+
+
+def test_two_sweeps_at_once_never_emit_twice(fresh_tenant):
+    _committed_setup(fresh_tenant)
+    now = T0 + 300 * M
+    expected = _expected(now)
+    results = _race(fresh_tenant, lambda: services.sla_sweep(now=now, batch=23, enqueue=False))
+    assert sum(r.events for r in results) == len(expected)
+    assert _emitted() == expected
+    assert SlaEvent.objects.count() == len(expected)
+    # Both raced through several statements each; neither waited for the other's rows.
+    assert all(r.statements >= 1 for r in results)
+
+
+def test_two_processors_at_once_notify_and_escalate_once(fresh_tenant, settings):
+    settings.WARDEN_SLA_PROCESS_BATCH = 40
+    agent = _committed_setup(fresh_tenant, n_tickets=60)
+    services.sla_sweep(now=T0 + 300 * M, enqueue=False)
+    events = SlaEvent.objects.count()
+    steps_due = SlaEvent.objects.filter(threshold__in=[50, 100]).count()
+    results = _race(fresh_tenant, lambda: services.sla_events_process(notifier=None))
+    assert sum(results) == events
+    assert SlaEvent.objects.filter(processed_at__isnull=True).count() == 0
+    assert SlaEscalation.objects.count() == steps_due
+    assert SlaEscalation.objects.filter(outcome=EscalationOutcome.DONE).count() == steps_due
+    # One notification per clock (its most severe event), to the one person named.
+    assert SlaNotification.objects.count() == SlaClock.objects.count()
+    assert set(SlaNotification.objects.values_list("recipient_id", flat=True)) == {agent.pk}
+
+
+# --- Escalations and notifications ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_escalation_steps_run_once_through_services_and_notify_once(
+    always_open, admin_user, agent_user, requester_user, django_capture_on_commit_callbacks
+):
+    from apps.accounts.models import Team
+    from apps.audit.models import AuditEvent
+
+    desk, ops = Team.objects.get(name="Desk"), Team.objects.get(name="Ops")
+    make_policy(
+        calendar=always_open,
+        actor=admin_user,
+        targets={"P3": {"resolution": 100}},
+        escalations=[
+            {"at_percent": 50, "action": "notify_assignee"},
+            {"at_percent": 75, "action": "notify_team_lead", "metric": "resolution"},
+            {"at_percent": 90, "action": "raise_priority"},
+            {"at_percent": 100, "action": "reassign_team", "team": ops},
+            {"at_percent": 100, "action": "notify_team_lead", "metric": "first_response"},  # no such clock: never runs
+        ],
+    )
+    ticket = make_ticket(requester=requester_user, created_at=T0, assignee=agent_user, team=desk, impact=2, urgency=2)
+    services.sla_on_ticket_created(ticket)
+    services.sla_sweep(now=T0 + 120 * M, enqueue=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sla_events_process() == 4
+    runs = {(r.event.threshold, r.action): r.outcome for r in SlaEscalation.objects.select_related("event")}
+    assert runs == {
+        (50, "notify_assignee"): EscalationOutcome.DONE,
+        (75, "notify_team_lead"): EscalationOutcome.DONE,
+        (90, "raise_priority"): EscalationOutcome.DONE,
+        (100, "reassign_team"): EscalationOutcome.DONE,
+    }
+    ticket.refresh_from_db()
+    assert ticket.priority == "P2"
+    assert ticket.team == ops
+    # The agent is both assignee and Desk's lead: one notification, about the breach.
+    notes = list(SlaNotification.objects.all())
+    assert [(n.recipient, n.event.threshold) for n in notes] == [(agent_user, 100)]
+    assert notes[0].subject.startswith(f"SLA breached: #{ticket.number}")
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [agent_user.email]
+    assert SlaNotification.objects.get().emailed
+    actions = list(AuditEvent.objects.filter(action__startswith="sla.").values_list("action", flat=True))
+    assert actions.count("sla.warning") == 3
+    assert actions.count("sla.breached") == 1
+    assert actions.count("sla.escalated") == 4
+    # Processing again does nothing.
+    assert services.sla_events_process() == 0
+    assert SlaEscalation.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_denied_escalation_is_recorded_and_the_rest_still_runs(
+    always_open, admin_user, agent_user, requester_user, monkeypatch
+):
+    import apps.policies.services as policy_services
+    from apps.policies.decisions import Decision, PolicyDenied
+
+    make_policy(
+        calendar=always_open,
+        actor=admin_user,
+        targets={"P3": {"resolution": 100}},
+        escalations=[
+            {"at_percent": 50, "action": "notify_assignee"},
+            {"at_percent": 50, "action": "raise_priority"},
+        ],
+    )
+    ticket = make_ticket(requester=requester_user, created_at=T0, assignee=agent_user, priority="P3")
+    services.sla_on_ticket_created(ticket)
+    services.sla_sweep(now=T0 + 60 * M, enqueue=False)
+    asked = []
+
+    def decide(actor, action, resource=None, context=None):
+        asked.append((actor, action, context["step"]))
+        if context["step"] == "notify_assignee":
+            raise PolicyDenied(Decision(False, ("no notifications today",), (), None, "enforce", False), action)
+        return original(actor, action, resource, context)
+
+    original = policy_services.policy_require
+    monkeypatch.setattr(policy_services, "policy_require", decide)
+    services.sla_events_process()
+    assert asked == [(None, "sla.escalate", "notify_assignee"), (None, "sla.escalate", "raise_priority")]
+    runs = {r.action: (r.outcome, r.detail) for r in SlaEscalation.objects.all()}
+    assert runs["notify_assignee"][0] == EscalationOutcome.DENIED
+    assert "no notifications today" in runs["notify_assignee"][1]
+    assert runs["raise_priority"] == (EscalationOutcome.DONE, "P3 -> P2")
+    assert SlaNotification.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_events_of_a_clock_that_stopped_before_processing_bother_nobody(standard_policy, agent_user, requester_user, admin_user):
+    from apps.sla.models import SlaPolicy
+
+    policy = SlaPolicy.objects.get()
+    services.sla_policy_save(
+        actor=admin_user,
+        policy=policy,
+        data=services.policy_input_from_data({"escalations": [{"at_percent": 50, "action": "notify_assignee"}]}, base=policy),
+    )
+    ticket = make_ticket(requester=requester_user, created_at=T0, assignee=agent_user)
+    services.sla_on_ticket_created(ticket)
+    services.sla_sweep(now=T0 + 35 * M, enqueue=False)
+    set_status(ticket, "resolved", T0 + 36 * M)
+    services.sla_events_process()
+    assert SlaNotification.objects.count() == 0
+    assert set(SlaEscalation.objects.values_list("outcome", flat=True)) == {EscalationOutcome.SKIPPED}
