@@ -47,7 +47,8 @@ def main(n: int) -> None:
     print(f"provision_tenant, warm process, {n} tenants, {migrations} migrations on disk")
     print(f"  p50 {statistics.median(timings):.3f} s   max {max(timings):.3f} s   mean {statistics.mean(timings):.3f} s")
     third = max(1, len(timings) // 3)
-    print(f"  first third mean {statistics.mean(timings[:third]):.3f} s   last third mean {statistics.mean(timings[-third:]):.3f} s")
+    first, last = statistics.mean(timings[:third]), statistics.mean(timings[-third:])
+    print(f"  first third mean {first:.3f} s   last third mean {last:.3f} s")
     print(f"  load average at the end: {os.getloadavg()[0]:.2f} (2 cores; other work inflates the figures)")
 
 

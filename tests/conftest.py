@@ -61,9 +61,8 @@ def _seed_tenant(slug: str, region: str):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    from django.core.cache import cache
-
     from django.conf import settings
+    from django.core.cache import cache
 
     # Never seed a non-test database (e.g. when only committed-data tests are selected).
     assert settings.DATABASES["default"]["NAME"].startswith("test_"), settings.DATABASES["default"]["NAME"]
