@@ -295,3 +295,160 @@ def metric_label(metric: str) -> str:
 
 def threshold_label(threshold: int) -> str:
     return "breach" if threshold >= BREACH else f"{threshold}%"
+
+
+# --- Lists: SLA state filter, next due time, due-time preview (agent desk, portal) ------------
+#
+# A ticket's state is its most urgent clock's badge (`ticket_badge`), ranked
+# none 0 < met 1 < on track 2 < paused 3 < at risk 4 < breached 5. In SQL a ticket "has
+# rank k" when one of its clocks ranks k or more and none ranks k + 1 or more; each
+# "ranks at least" is an EXISTS over the ticket's clocks, so the filter is a semi-join
+# on the clocks table rather than a per-ticket aggregate.
+
+
+def _clock_at_least(rank: int, now: datetime):
+    from django.db.models import Q
+
+    live = ~Q(state=ClockState.CANCELLED)
+    breached = live & (Q(breached_at__isnull=False) | Q(stopped_at__isnull=True, due_at__lte=now))
+    if rank >= 5:
+        return breached
+    if rank == 4:
+        return breached | (live & Q(stopped_at__isnull=True, paused_at__isnull=True, risk_at__lte=now))
+    if rank == 3:
+        return (
+            breached
+            | (live & Q(stopped_at__isnull=True, paused_at__isnull=True, risk_at__lte=now))
+            | (live & Q(stopped_at__isnull=True, paused_at__isnull=False))
+        )
+    if rank == 2:
+        return breached | (live & Q(stopped_at__isnull=True))
+    return live
+
+
+_STATE_RANK = {Badge.NONE: 0, Badge.MET: 1, Badge.ON_TRACK: 2, Badge.PAUSED: 3, Badge.AT_RISK: 4, Badge.BREACHED: 5}
+
+
+def ticket_sla_state_q(states, *, now: datetime | None = None):
+    """A `Q` on tickets: their SLA badge is one of `states` (Badge values) at `now`.
+
+    Unknown states are ignored; no known state gives a Q that matches nothing.
+    """
+    from django.db.models import Exists, OuterRef, Q
+
+    now = now or timezone.now()
+
+    def has(rank: int):
+        return Exists(SlaClock.objects.filter(_clock_at_least(rank, now), ticket_id=OuterRef("pk")))
+
+    wanted = sorted({_STATE_RANK[Badge(s)] for s in states if s in Badge.values})
+    if not wanted:
+        return Q(pk__in=[])
+    # Neighbouring ranks make one range (on track + paused: ranks 2..3), so one state, or
+    # neighbouring ones, is one EXISTS and at most one NOT EXISTS, which PostgreSQL runs
+    # as joins. Separate ranges (on track + breached) are an OR of such pairs, checked
+    # ticket by ticket (slower on large tenants: see docs/agent-ui.md).
+    ranges: list[list[int]] = []
+    for rank in wanted:
+        if ranges and ranges[-1][1] == rank - 1:
+            ranges[-1][1] = rank
+        else:
+            ranges.append([rank, rank])
+    condition = Q()
+    for index, (low, high) in enumerate(ranges):
+        if low == 0:
+            part = ~has(high + 1) if high < 5 else Q()
+        elif high == 5:
+            part = has(low)
+        else:
+            part = has(low) & ~has(high + 1)
+        condition = part if index == 0 else condition | part
+    return condition
+
+
+# A ticket in one of these states has a running clock, so a due time (`ticket_next_due`).
+STATES_WITH_DUE_TIME = frozenset({Badge.ON_TRACK.value, Badge.AT_RISK.value})
+
+
+def tickets_with_sla_state(queryset, *, states, now: datetime | None = None):
+    """`queryset` (of tickets) narrowed to those whose SLA badge is one of `states`."""
+    return queryset.filter(ticket_sla_state_q(states, now=now))
+
+
+def ticket_next_due(ticket) -> datetime | None:
+    """The soonest due time of the ticket's running clocks (not paused, not stopped, not
+    cancelled), from the prefetched clocks; None when none runs. In SQL: the `due_at` of
+    the ticket's row in `next_due_clocks()`."""
+    dues = [
+        c.due_at
+        for c in ticket_clocks(ticket)
+        if c.stopped_at is None and c.paused_at is None and c.due_at is not None and c.state != ClockState.CANCELLED
+    ]
+    return min(dues) if dues else None
+
+
+def sla_preview(
+    *,
+    priority: str,
+    category_id: int | None = None,
+    team_id: int | None = None,
+    start: datetime | None = None,
+    matcher: PolicyMatcher | None = None,
+) -> list[tuple[str, datetime | None]]:
+    """The due times a ticket with these fields, created at `start` (default now), would get:
+    `[(metric, due_at), ...]` in metric order, `[]` when no active policy matches. A due
+    time is None when the policy pauses on "new" (the clock waits for the first change).
+
+    Read only and without a ticket: the same matching (`policy_matcher`) and business-time
+    arithmetic (`Calendar.add`) the clocks use.
+    """
+    matcher = matcher or policy_matcher()
+    policy = matcher.match(priority=priority, category_id=category_id, team_id=team_id)
+    if policy is None:
+        return []
+    start = start or timezone.now()
+    calendar = calendar_for(policy.calendar)
+    paused = "new" in (policy.pause_statuses or [])
+    result: list[tuple[str, datetime | None]] = []
+    for metric in Metric.values:
+        minutes = policy.target_minutes(priority, metric)
+        if minutes is None:
+            continue
+        result.append((metric, None if paused else calendar.add(start, timedelta(minutes=minutes))))
+    return result
+
+
+
+def _running_clock_q():
+    from django.db.models import Q
+
+    return Q(stopped_at__isnull=True, paused_at__isnull=True, due_at__isnull=False) & ~Q(state=ClockState.CANCELLED)
+
+
+def ticket_running_clock_exists():
+    """EXISTS a running clock (not paused, not stopped, not cancelled) of the ticket
+    (OuterRef "pk"): the tickets `ticket_next_due` gives a time for."""
+    from django.db.models import Exists, OuterRef
+
+    return Exists(SlaClock.objects.filter(_running_clock_q(), ticket_id=OuterRef("pk")))
+
+
+def next_due_clocks(tickets=None) -> QuerySet[SlaClock]:
+    """Each ticket's soonest running clock, one row per ticket that has a running clock
+    (its `due_at` is `ticket_next_due(ticket)`), only for `tickets` (a Ticket queryset)
+    if given.
+
+    Ordered by "due_at", this walks tickets by time to breach from the partial index on
+    open clocks' due times and stops after a page: a page costs what page 1 costs,
+    however many tickets have clocks (an ORDER BY on a per-ticket subquery would compute
+    it for every one of them first).
+    """
+    from django.db.models import Exists, OuterRef, Q
+
+    sooner = SlaClock.objects.filter(_running_clock_q(), ticket_id=OuterRef("ticket_id")).filter(
+        Q(due_at__lt=OuterRef("due_at")) | Q(due_at=OuterRef("due_at"), pk__lt=OuterRef("pk"))
+    )
+    clocks = SlaClock.objects.filter(_running_clock_q()).filter(~Exists(sooner))
+    if tickets is not None:
+        clocks = clocks.filter(ticket_id__in=tickets.values("pk"))
+    return clocks

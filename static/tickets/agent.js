@@ -109,7 +109,7 @@
 
   if (window.matchMedia && window.matchMedia("(max-width: 900px)").matches) {
     // On a phone the side panels start closed, unless a filter is in use.
-    var active = /[?&](q|status|priority|team|assignee|category|tag)=[^&]/.test(window.location.search);
+    var active = /[?&](q|status|priority|sla|team|assignee|category|tag)=[^&]/.test(window.location.search);
     $all("details[data-collapse-narrow]").forEach(function (details) {
       if (!active || !details.querySelector("#queue-filters, [name=q]")) { details.open = false; }
     });

@@ -47,7 +47,7 @@ def test_portal_pages_have_no_serious_violations(
     assert_no_serious_violations(page, context=f"portal submit {label}")
     page.get_by_role("button", name=TEXT[locale]["send"]).click()  # empty: errors swapped in by htmx
     page.locator("[data-error-summary]").wait_for()
-    page.wait_for_function("document.activeElement && document.activeElement.hasAttribute('data-error-summary')")
+    page.wait_for_function("() => document.activeElement && document.activeElement.hasAttribute('data-error-summary')")
     assert_no_serious_violations(page, context=f"portal submit with errors {label}")
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from apps.tickets.choices import Priority, ResolutionCode, TicketStatus, Visibility
+from apps.sla.choices import Badge
+from apps.tickets.choices import Level, Priority, ResolutionCode, TicketStatus, Visibility
 from apps.tickets.filters import Q_MAX_CHARS
 
 from .rendering import RENDERER
@@ -48,6 +49,15 @@ def apply_errors(form: forms.Form, errors: Mapping[str, Iterable[str]], message:
         form.add_error(None, message)
 
 
+# The queue's SLA filter: a ticket's badge (its most urgent clock), as the SLA column shows it.
+SLA_FILTER_CHOICES = [
+    (Badge.AT_RISK.value, Badge.AT_RISK.label),
+    (Badge.BREACHED.value, Badge.BREACHED.label),
+    (Badge.PAUSED.value, Badge.PAUSED.label),
+    (Badge.ON_TRACK.value, Badge.ON_TRACK.label),
+]
+
+
 class QueueFilterForm(DeskForm):
     """The queue's filters: the parameters of `TicketFilterSet`, labelled for people."""
 
@@ -68,6 +78,9 @@ class QueueFilterForm(DeskForm):
     assignee = forms.ChoiceField(label=_("Assignee"), required=False)
     category = forms.ChoiceField(label=_("Category"), required=False)
     tag = forms.ChoiceField(label=_("Tag"), required=False)
+    sla = forms.MultipleChoiceField(
+        label=_("SLA"), required=False, choices=SLA_FILTER_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
     per_page = forms.TypedChoiceField(
         label=_("Rows per page"),
         required=False,
@@ -100,6 +113,13 @@ class QueueFilterForm(DeskForm):
                 continue
             out[key] = list(value) if isinstance(value, list) else str(value)
         return out
+
+    def sla_states(self) -> list[str]:
+        """The SLA states asked for (empty: no SLA filter). Not a `TicketFilterSet` filter:
+        the view narrows the selector's queryset with `apps.sla.selectors`."""
+        if "sla" in self.errors:
+            return []
+        return list(getattr(self, "cleaned_data", {}).get("sla") or [])
 
     def page_size(self) -> int:
         if self.is_valid():
@@ -272,3 +292,88 @@ class SavedViewForm(DeskForm):
         self.fields["scope"].choices = [("personal", _("Only me"))] + [
             (f"team:{t.pk}", _("Team %(name)s") % {"name": t.name}) for t in teams
         ]
+
+
+# --- A ticket opened by an agent for someone ---------------------------------------------
+
+LEVEL_CHOICES = Level.choices  # 1 High, 2 Medium, 3 Low
+
+
+def _category_choices(categories) -> list[tuple[str, str]]:
+    """Categories depth-first, each labelled with its path ("Hardware › Printers")."""
+    by_id = {c.pk: c for c in categories}
+    children: dict[int | None, list] = {}
+    for category in categories:
+        children.setdefault(category.parent_id if category.parent_id in by_id else None, []).append(category)
+    choices: list[tuple[str, str]] = []
+    stack = [(c, [c.name]) for c in sorted(children.get(None, []), key=lambda c: c.name.lower(), reverse=True)]
+    while stack:
+        category, path = stack.pop()
+        choices.append((str(category.pk), " › ".join(path)))
+        for child in sorted(children.get(category.pk, []), key=lambda c: c.name.lower(), reverse=True):
+            stack.append((child, [*path, child.name]))
+    return choices
+
+
+# The fields of a create form that decide its SLA (and so its due-time preview).
+SLA_FIELDS = ("impact", "urgency", "category", "team")
+
+
+def sla_inputs(data) -> dict:
+    """`apps.tickets.ui.due.due_preview`'s arguments from cleaned (or initial) form data."""
+    return {
+        "impact": int(data.get("impact") or Level.MEDIUM),
+        "urgency": int(data.get("urgency") or Level.MEDIUM),
+        "category_id": int(data["category"]) if data.get("category") else None,
+        "team_id": int(data["team"]) if data.get("team") else None,
+    }
+
+
+class TicketCreateForm(DeskForm):
+    """A new ticket on behalf of a requester (phone call, walk-in, forwarded email)."""
+
+    requester = forms.EmailField(
+        label=_("Requester's email"), max_length=254,
+        help_text=_("An active user of this organisation; they can follow the ticket in the portal."),
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    title = forms.CharField(label=_("Title"), max_length=200)
+    description = forms.CharField(label=_("Description (Markdown)"), required=False,
+                                  widget=forms.Textarea(attrs={"rows": 6}))
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    impact = forms.TypedChoiceField(label=_("Impact"), choices=LEVEL_CHOICES, coerce=int, initial=Level.MEDIUM)
+    urgency = forms.TypedChoiceField(label=_("Urgency"), choices=LEVEL_CHOICES, coerce=int, initial=Level.MEDIUM)
+    team = forms.ChoiceField(label=_("Team"), required=False)
+    assignee = forms.ChoiceField(label=_("Assignee"), required=False)
+
+    def __init__(self, *args, teams=(), agents=(), categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", _("No category"))] + _category_choices(categories)
+        self.fields["team"].choices = [("", _("No team"))] + [(str(t.pk), t.name) for t in teams]
+        self.fields["assignee"].choices = [("", _("Unassigned"))] + [(str(u.pk), _user_label(u)) for u in agents]
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "description": data.get("description") or "",
+            "category": int(data["category"]) if data.get("category") else None,
+            "impact": data["impact"],
+            "urgency": data["urgency"],
+            "team": int(data["team"]) if data.get("team") else None,
+            "assignee": int(data["assignee"]) if data.get("assignee") else None,
+        }
+
+
+class SlaPreviewForm(DeskForm):
+    """The query of the due-time preview (the create form's impact, urgency, category, team)."""
+
+    impact = forms.TypedChoiceField(choices=LEVEL_CHOICES, coerce=int, required=False, empty_value=Level.MEDIUM)
+    urgency = forms.TypedChoiceField(choices=LEVEL_CHOICES, coerce=int, required=False, empty_value=Level.MEDIUM)
+    category = forms.ChoiceField(required=False)
+    team = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, teams=(), categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", "")] + [(str(c.pk), c.name) for c in categories]
+        self.fields["team"].choices = [("", "")] + [(str(t.pk), t.name) for t in teams]

@@ -1,4 +1,5 @@
-"""Reads the desk needs besides tickets: who can be assigned, and who has the least work.
+"""Reads the desk needs besides tickets: who can be assigned, who has the least work, and
+who a ticket opened on someone's behalf is for.
 
 Ticket visibility is not decided here (that is `apps.tickets.selectors`); these are
 the option lists of the desk's controls and the load figures behind the assignment
@@ -52,3 +53,11 @@ def suggest_assignee(*, team_id: int | None, exclude_id: int | None = None) -> S
     )
     best = min(candidates, key=lambda u: (loads.get(u.pk, 0), u.email))
     return Suggestion(user=best, open_tickets=loads.get(best.pk, 0))
+
+
+def requester_by_email(email: str) -> User | None:
+    """The active user of this tenant with this email (any role), for "New ticket"."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    return User.objects.filter(email__iexact=email, is_active=True).order_by("pk").first()

@@ -8,6 +8,12 @@ COUNT(*) runs over the tenant's tickets.
 A cursor is an opaque, URL-safe token holding the sort value and number of the row a
 page starts after, and the direction. A cursor that does not parse is ignored (the
 first page is shown): it is a bookmark, not an input that can do harm.
+
+"Due" is the soonest due time of a ticket's running SLA clocks, and can be empty:
+tickets without a running clock come last in both directions. It is read in two parts
+in one UNION ALL, each cut at the cursor: the tickets with a running clock walked from
+the clocks' due-time index (`apps.sla.selectors.next_due_clocks`), and those without
+one by number. That statement gives the page's ticket ids; a second one loads the rows.
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, CharField, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, DateTimeField, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Lower, NullIf
 
+from apps.sla.selectors import next_due_clocks, ticket_running_clock_exists
 from apps.tickets.choices import Priority, TicketStatus
 
 STATUS_ORDER = [s.value for s in TicketStatus]  # workflow order, not alphabetical
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _status_rank():
@@ -52,6 +60,7 @@ SORTS = {
     "assignee": (lambda: _person("assignee"), "str"),
     "team": (lambda: Lower(Coalesce(F("team__name"), Value(""), output_field=CharField())), "str"),
     "updated": (lambda: F("updated_at"), "datetime"),
+    "due": (None, "datetime"),  # read through the SLA clocks: _paginate_due()
 }
 DEFAULT_SORT = "-updated"
 SORT_KEY = "_desk_sort"
@@ -83,13 +92,16 @@ class Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str | None, kind: str) -> Cursor | None:
+    def decode(cls, token: str | None, kind: str, *, nullable: bool = False) -> Cursor | None:
         if not token or len(token) > 600:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             value, number, backwards = data["v"], int(data["n"]), bool(data["b"])
-            if kind == "datetime":
+            if value is None:
+                if not nullable:
+                    return None
+            elif kind == "datetime":
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None:
                     return None
@@ -113,11 +125,17 @@ class Page:
     descending: bool
 
 
-def paginate(queryset: QuerySet, *, sort: str | None, cursor: str | None, size: int) -> Page:
-    """One page of `queryset` ordered by `sort`, starting after `cursor`."""
+def paginate(queryset: QuerySet, *, sort: str | None, cursor: str | None, size: int, all_due: bool = False) -> Page:
+    """One page of `queryset` ordered by `sort`, starting after `cursor`.
+
+    `all_due`: every ticket of `queryset` has a due time (an SLA filter on states with a
+    running clock), so sorting by due time need not look for tickets without one.
+    """
     column, descending = parse_sort(sort)
     if column in GROUPED:
         return _paginate_grouped(queryset, column=column, descending=descending, cursor=cursor, size=size)
+    if column == "due":
+        return _paginate_due(queryset, descending=descending, cursor=cursor, size=size, all_due=all_due)
     expression, kind = SORTS[column]
     queryset = queryset.annotate(**{SORT_KEY: expression()})
     position = Cursor.decode(cursor, kind)
@@ -195,5 +213,79 @@ def _paginate_grouped(queryset: QuerySet, *, column: str, descending: bool, curs
         next_cursor=token(rows[-1], False) if rows and has_next else None,
         previous_cursor=token(rows[0], True) if rows and has_previous else None,
         column=column,
+        descending=descending,
+    )
+
+
+def _paginate_due(queryset: QuerySet, *, descending: bool, cursor: str | None, size: int, all_due: bool) -> Page:
+    """Keyset pages by due time, tickets without one last in both directions.
+
+    The order is (has no due time, due time, number), due time and number in the sort's
+    direction. Reading forward from a cursor takes the rest of the cursor's part and the
+    next part; reading backward, the mirror image. The ids of the page (and of the row
+    after it) come from one UNION ALL of the two parts; the rows themselves from
+    `queryset` in a second statement, so a page is two statements whatever its size.
+    """
+    position = Cursor.decode(cursor, "datetime", nullable=True)
+    backwards = position is not None and position.backwards
+    reading_desc = descending != backwards
+    after = "lt" if reading_desc else "gt"
+    prefix = "-" if reading_desc else ""
+
+    filled = None  # (ticket id, due time, number) of the tickets with a running clock
+    if position is None or position.value is not None or backwards:
+        filled = next_due_clocks(queryset)
+        if position is not None and position.value is not None:
+            filled = filled.filter(
+                Q(**{f"due_at__{after}": position.value})
+                | Q(due_at=position.value, **{f"ticket__number__{after}": position.number})
+            )
+        filled = filled.order_by(f"{prefix}due_at", f"{prefix}ticket__number").values_list(
+            "ticket_id", "due_at", "ticket__number")[: size + 1]
+    empty = None  # (ticket id, NULL, number) of the others
+    if not all_due and (position is None or position.value is None or not backwards):
+        empty = queryset.exclude(ticket_running_clock_exists())
+        if position is not None and position.value is None:
+            empty = empty.filter(**{f"number__{after}": position.number})
+        empty = (empty.annotate(_no_due=Value(None, output_field=DateTimeField()))
+                 .order_by(f"{prefix}number").values_list("pk", "_no_due", "number")[: size + 1])
+    parts = [p for p in ((empty, filled) if backwards else (filled, empty)) if p is not None]
+    if not parts:  # a cursor among tickets without a due time, which `all_due` says there are none of
+        parts = [next_due_clocks(queryset).none().values_list("ticket_id", "due_at", "ticket__number")]
+    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+
+    sign = -1 if reading_desc else 1
+    empty_rank = 0 if backwards else 1
+
+    def reading_key(item):
+        _pk, due, number = item
+        if due is None:
+            return (empty_rank, timedelta(0), sign * number)
+        return (1 - empty_rank, sign * (due - EPOCH), sign * number)
+
+    keys = sorted(combined, key=reading_key)
+    more = len(keys) > size
+    keys = keys[:size]
+    if backwards:
+        keys.reverse()
+    loaded = {row.pk: row for row in queryset.filter(pk__in=[pk for pk, _due, _number in keys])} if keys else {}
+    rows = []
+    for pk, due, _number in keys:
+        row = loaded.get(pk)
+        if row is not None:  # gone between the two statements: skipped
+            setattr(row, SORT_KEY, due)
+            rows.append(row)
+    has_next = more if not backwards else True
+    has_previous = position is not None and (not backwards or more)
+
+    def token(item, back: bool) -> str:
+        pk, due, number = item
+        return Cursor(due, number, back).encode("datetime")
+
+    return Page(
+        rows=rows,
+        next_cursor=token(keys[-1], False) if keys and has_next else None,
+        previous_cursor=token(keys[0], True) if keys and has_previous else None,
+        column="due",
         descending=descending,
     )

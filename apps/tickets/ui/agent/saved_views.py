@@ -29,7 +29,8 @@ SAVED_VIEW_MANAGE = "ticket.saved_view"
 register_action(SAVED_VIEW_MANAGE, "Save, share and delete queue views of the agent desk")
 
 # The query keys a view may hold (the queue's filters and its sort).
-QUERY_KEYS = ("q", "status", "priority", "team", "assignee", "category", "tag", "sort", "per_page")
+QUERY_KEYS = ("q", "status", "priority", "team", "assignee", "category", "tag", "sla", "sort", "per_page")
+LIST_KEYS = ("status", "priority", "sla")  # repeatable keys: kept as lists
 MAX_VIEWS_PER_OWNER = 50
 
 
@@ -51,7 +52,7 @@ def clean_query(query: Mapping) -> dict:
         value = query.get(key)
         if value in (None, "", [], ()):
             continue
-        if key in ("status", "priority"):
+        if key in LIST_KEYS:
             values = value if isinstance(value, list | tuple) else [value]
             out[key] = [str(v)[:20] for v in values][:10]
         else:

@@ -1,6 +1,6 @@
 """URLs of the agent desk. Mounted by config/urls_tenant.py at ``desk/`` (namespace ``desk``)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -25,4 +25,6 @@ urlpatterns = [
     ),
     path("board/", views.board_view, name="board"),
     path("board/move/", views.board_move_view, name="board-move"),
+    # SLA: dashboard, "New ticket" and its due-time preview (see sla_urls.py).
+    path("", include("apps.tickets.ui.agent.sla_urls")),
 ]

@@ -15,28 +15,35 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ApplicationError
 from apps.core.problems import persist_denial
+from apps.sla import selectors as sla_selectors
 from apps.tickets import selectors, services, workflow
 from apps.tickets.choices import Priority, ResolutionCode, TicketStatus
 from apps.tickets.markdown import render_markdown
 
-from . import forms, lookups, queue, saved_views, timeline
+from . import forms, lookups, queue, saved_views, sla_views, timeline
 from .access import agent_required
 
 RESULTS_TARGET = "queue-results"
 BULK_REPORT_KEY = "desk_bulk_report"
 BOARD_COLUMN_LIMIT = 20
 STATUS_LABELS = dict(TicketStatus.choices)
+# Columns of the queue (key, unused). Every column sorts except "sla" (the badge): "due",
+# the soonest due time of the ticket's running clocks, is its sortable twin.
+UNSORTABLE = frozenset({"sla"})
 COLUMNS = (
     ("number", "#"),
     ("title", None),
     ("status", None),
     ("priority", None),
+    ("sla", None),
+    ("due", None),
     ("assignee", None),
     ("team", None),
     ("updated", None),
@@ -55,12 +62,15 @@ def _rows(tickets):
 
 def _labelled(rows: list) -> list:
     """Rows with `status_label` and `priority_label`, translated once per page rather
-    than through get_FOO_display() per row (which hashes every lazy choice label)."""
+    than through get_FOO_display() per row (which hashes every lazy choice label), and
+    `sla_due`, the soonest due time of their running clocks (from the prefetched clocks,
+    the value the "Due" column sorts on)."""
     statuses = {value: str(label) for value, label in TicketStatus.choices}
     priorities = {value: str(label) for value, label in Priority.choices}
     for row in rows:
         row.status_label = statuses.get(row.status, row.status)
         row.priority_label = priorities.get(row.priority, row.priority)
+        row.sla_due = sla_selectors.ticket_next_due(row)
     return rows
 
 
@@ -70,6 +80,8 @@ def _column_label(key: str) -> str:
         "title": _("Title"),
         "status": _("Status"),
         "priority": _("Priority"),
+        "sla": _("SLA"),
+        "due": _("Due"),
         "assignee": _("Assignee"),
         "team": _("Team"),
         "updated": _("Updated"),
@@ -114,6 +126,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
     form = forms.QueueFilterForm(params, **options)
     form.is_valid()
     filters = form.selector_filters()
+    sla_states = form.sla_states()
     error = None
     try:
         tickets = selectors.ticket_list(actor=request.user, filters=filters)
@@ -121,23 +134,27 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
         forms.apply_errors(form, exc.errors, exc.message)
         error = exc.message
         tickets = selectors.ticket_visible_queryset(actor=request.user).none()
-    page = queue.paginate(_rows(tickets), sort=params.get("sort"), cursor=params.get("cursor"), size=form.page_size())
+    if sla_states:
+        tickets = sla_selectors.tickets_with_sla_state(tickets, states=sla_states, now=timezone.now())
+    page = queue.paginate(_rows(tickets), sort=params.get("sort"), cursor=params.get("cursor"), size=form.page_size(),
+                          all_due=bool(sla_states) and set(sla_states) <= sla_selectors.STATES_WITH_DUE_TIME)
     sort_value = queue.sort_param(page.column, page.descending)
     base = params.copy()
     base.pop("cursor", None)
     headers = []
     for key, _symbol in COLUMNS:
         active = page.column == key
-        # First click sorts the natural way (text ascending, dates and numbers newest first).
+        # First click sorts the natural way (text ascending, dates and numbers newest first,
+        # due times soonest first).
         natural_desc = key in ("number", "updated")
         descending = (not page.descending) if active else natural_desc
         headers.append({
             "key": key,
             "label": _column_label(key),
-            "url": _query(base, sort=queue.sort_param(key, descending)),
+            "url": None if key in UNSORTABLE else _query(base, sort=queue.sort_param(key, descending)),
             "aria_sort": ("descending" if page.descending else "ascending") if active else None,
         })
-    filtered = bool(filters)
+    filtered = bool(filters) or bool(sla_states)
     row_labels = {key: _column_label(key) for key, _symbol in COLUMNS}
     row_labels.update(unassigned=_("Unassigned"), tags=_("Tags"))
     select_label = _("Select ticket #%(number)s")
@@ -256,7 +273,7 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
     team = None
     if scope.startswith("team:"):
         team = next((t for t in options["teams"] if f"team:{t.pk}" == scope), None)
-    data = {key: (query.getlist(key) if key in ("status", "priority") else query.get(key))
+    data = {key: (query.getlist(key) if key in saved_views.LIST_KEYS else query.get(key))
             for key in saved_views.QUERY_KEYS}
     try:
         view = saved_views.saved_view_create(actor=request.user, name=form.cleaned_data["name"], query=data, team=team)
@@ -328,6 +345,7 @@ def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: 
         "resolution_labels": dict(ResolutionCode.choices),
         "priority_labels": dict(Priority.choices),
         "open_form": bound.get("open_form", ""),
+        "sla": sla_views.sla_panel(ticket),
     }
     return render(request, "tickets/agent/detail.html", context, status=status)
 

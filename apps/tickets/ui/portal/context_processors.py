@@ -37,7 +37,12 @@ def nav_links(request: HttpRequest) -> list[NavLink]:
     user = getattr(request, "user", None)
     links: list[tuple[str, str]] = []
     if permissions.is_agent(user):
-        links += [(_("Queue"), _url("desk:queue", "/desk/")), (_("Board"), _url("desk:board", "/desk/board/"))]
+        links += [
+            (_("Queue"), _url("desk:queue", "/desk/")),
+            (_("Board"), _url("desk:board", "/desk/board/")),
+            (_("Dashboard"), _url("desk:dashboard", "/desk/dashboard/")),
+            (_("New ticket"), _url("desk:ticket-new", "/desk/tickets/new/")),
+        ]
     elif permissions.is_member(user):
         links += [(_("My requests"), _url("portal:list", "/portal/")), (_("New request"), _url("portal:new", "/portal/new/"))]
     if permissions.can_use_admin_site(user):

@@ -154,3 +154,28 @@ class CancelForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     reason = _reason_field(_("Why do you want to cancel?"), _("For example: “It works again”."))
+
+
+class DuePreviewForm(forms.Form):
+    """The new-request form's fields that decide its due time (the preview's query).
+    Invalid values count as the form's defaults; a requester never picks a team."""
+
+    category = forms.ChoiceField(required=False)
+    impact = forms.TypedChoiceField(choices=IMPACT_CHOICES, coerce=int, required=False, empty_value=Level.LOW)
+    urgency = forms.TypedChoiceField(choices=URGENCY_CHOICES, coerce=int, required=False, empty_value=Level.MEDIUM)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = category_choices()
+
+
+def due_inputs(data) -> dict:
+    """`apps.tickets.ui.due.due_preview`'s arguments from the new-request form's values
+    (cleaned or initial; missing ones are the form's defaults). No team: the portal never sets one."""
+    category = data.get("category")
+    return {
+        "impact": int(data.get("impact") or Level.LOW),
+        "urgency": int(data.get("urgency") or Level.MEDIUM),
+        "category_id": int(category) if category else None,
+        "team_id": None,
+    }

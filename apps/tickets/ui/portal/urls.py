@@ -9,6 +9,7 @@ app_name = "portal"
 urlpatterns = [
     path("", views.ticket_list, name="list"),
     path("new/", views.ticket_new, name="new"),
+    path("new/due/", views.ticket_new_due, name="new-due"),
     path("tickets/<int:number>/", views.ticket_detail, name="detail"),
     path("tickets/<int:number>/reply/", views.ticket_reply, name="reply"),
     path("tickets/<int:number>/reopen/", views.ticket_reopen, name="reopen"),

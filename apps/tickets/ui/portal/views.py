@@ -9,6 +9,8 @@ ticket's requester and the public conversation, they never widen them.
 Every form works as a plain POST (redirect after success, the page again with errors
 and status 422). With htmx (the `HX-Request` header) the new-ticket and reply forms
 answer with fragments instead, so uploads can show their progress (static/tickets/portal.js).
+The new-ticket form also shows when the request would be due (`ticket_new_due`, the
+requester's view of `apps.tickets.ui.due`: the resolution due time only).
 """
 
 from __future__ import annotations
@@ -33,7 +35,17 @@ from apps.tickets.errors import CooldownActive
 from apps.tickets.markdown import render_markdown, sanitize_html
 from apps.tickets.models import Ticket
 
-from .forms import IMPACT_CHOICES, URGENCY_CHOICES, CancelForm, ReopenForm, ReplyForm, TicketForm
+from ..due import DuePreview, due_preview
+from .forms import (
+    IMPACT_CHOICES,
+    URGENCY_CHOICES,
+    CancelForm,
+    DuePreviewForm,
+    ReopenForm,
+    ReplyForm,
+    TicketForm,
+    due_inputs,
+)
 
 PAGE_SIZE = 25
 # The list's tabs: name -> statuses shown.
@@ -147,11 +159,22 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     return render(request, "tickets/portal/list.html", {"page": page, "show": show, "tabs": tabs})
 
 
+def new_form_due(form) -> DuePreview:
+    """The due-time preview of what the new-request form holds (the requester's view of it:
+    the resolution due time only, nothing about the policy)."""
+    if form.is_bound:
+        data = getattr(form, "cleaned_data", {})
+    else:
+        data = {name: form.get_initial_for_field(form.fields[name], name) for name in ("category", "impact", "urgency")}
+    return due_preview(**due_inputs(data)).public()
+
+
 @require_http_methods(["GET", "POST"])
 @portal_view
 def ticket_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "tickets/portal/new.html", {"form": TicketForm()})
+        form = TicketForm()
+        return render(request, "tickets/portal/new.html", {"form": form, "due": new_form_due(form)})
     form = TicketForm(request.POST, request.FILES)
     ticket = None
     if form.is_valid():
@@ -169,7 +192,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
             _form_errors(form, exc, fields=("title", "description", "category", "impact", "urgency"))
     if ticket is None:
         template = "tickets/portal/_new_form.html" if is_htmx(request) else "tickets/portal/new.html"
-        return render(request, template, {"form": form}, status=INVALID)
+        return render(request, template, {"form": form, "due": new_form_due(form)}, status=INVALID)
     refused = _attach(request, ticket, form.cleaned_data["files"])
     messages.success(request, _("Your request #%(number)s was sent.") % {"number": ticket.number})
     for name, reason in refused:
@@ -178,6 +201,18 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
             _("“%(name)s” was not attached: %(reason)s You can add it again below.") % {"name": name, "reason": reason},
         )
     return _redirect(request, reverse("portal:detail", args=[ticket.number]))
+
+
+@require_GET
+@portal_view
+def ticket_new_due(request: HttpRequest) -> HttpResponse:
+    """When a request with the new-request form's category, impact and urgency would be
+    due if sent now (htmx fragment: the inside of the form's #due-preview)."""
+    form = DuePreviewForm(request.GET)
+    form.is_valid()
+    response = render(request, "tickets/portal/_due_preview.html", {"due": new_form_due(form)})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_GET
