@@ -13,7 +13,7 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import Reject
-from django.db import connection
+from django.db import connection, transaction
 from tenant_schemas_celery.task import TenantTask
 
 from . import request_id
@@ -70,6 +70,26 @@ def tenant_task(*args, **kwargs):
     """`@tenant_task` = `@shared_task(base=TenantOnlyTask)`."""
     kwargs.setdefault("base", TenantOnlyTask)
     return shared_task(*args, **kwargs)
+
+
+def enqueue_on_commit(task, **kwargs) -> None:
+    """Send `task(**kwargs)` once the current transaction commits, in the tenant that is
+    current *now*.
+
+    `transaction.on_commit(task.delay)` registered inside `schema_context` but fired after
+    it exits (the outer transaction commits later) would stamp whatever schema is current
+    at commit time, often the public one. The schema is captured here, at registration,
+    and sent explicitly as tenant-schemas-celery's `_schema_name` header.
+    """
+    schema = connection.schema_name
+    if schema == PUBLIC:
+        logger.error("refused to enqueue tenant task %s without a tenant", task.name)
+        raise TenantContextMissing(f"{task.name} must be enqueued inside a tenant context")
+
+    def send() -> None:
+        task.apply_async(kwargs=kwargs, headers={"_schema_name": schema})
+
+    transaction.on_commit(send)
 
 
 @tenant_task(name="core.ping")

@@ -285,7 +285,7 @@ def sla_on_tickets_changed(ticket_ids: Iterable[int]) -> None:
     merge): re-match and re-target their clocks in a task, after commit."""
     ids = sorted(set(ticket_ids))
     if ids:
-        transaction.on_commit(lambda: _enqueue_resync(ids))
+        _enqueue_resync(ids)
 
 
 # --- Bulk attach (imports, benchmarks) ------------------------------------------------------------
@@ -507,7 +507,7 @@ def sla_sweep(*, now: datetime | None = None, batch: int | None = None, enqueue:
                 cursor.execute(sql, {"now": now, "batch": batch})
                 events, clocks = cursor.fetchone()
             if events and enqueue:
-                transaction.on_commit(_enqueue_processing)
+                _enqueue_processing()
         result.events += int(events)
         result.clocks += int(clocks)
         result.statements += 1
@@ -519,15 +519,17 @@ def sla_sweep(*, now: datetime | None = None, batch: int | None = None, enqueue:
         stale = SlaEvent.objects.filter(processed_at__isnull=True, emitted_at__lt=now - timedelta(seconds=60)).exists()
         if stale:
             result.backlog = True
-            _enqueue_processing()
+            _enqueue_processing()  # outside any transaction: on_commit sends at once
     result.seconds = _time.perf_counter() - started
     return result
 
 
 def _enqueue_processing() -> None:
+    from apps.core.tasks import enqueue_on_commit
+
     from .tasks import process_events as process_events_task
 
-    process_events_task.delay()
+    enqueue_on_commit(process_events_task)
 
 
 # --- Processing events: audit, escalations, notifications ------------------------------------------
@@ -806,7 +808,7 @@ def sla_calendar_save(*, actor, data: CalendarInput, calendar: SlaCalendar | Non
     )
     if not creating and before != after:
         calendar_id = calendar.pk
-        transaction.on_commit(lambda: _enqueue_recompute(calendar_id=calendar_id))
+        _enqueue_recompute(calendar_id=calendar_id)
     return calendar
 
 
@@ -901,7 +903,7 @@ def sla_policy_save(*, actor, data: PolicyInput, policy: SlaPolicy | None = None
     )
     if before != after and (policy.active or (before or {}).get("active")):
         policy_id = policy.pk
-        transaction.on_commit(lambda: _enqueue_recompute(policy_id=policy_id))
+        _enqueue_recompute(policy_id=policy_id)
     return policy
 
 
@@ -918,19 +920,25 @@ def sla_policy_delete(*, actor, policy: SlaPolicy) -> None:
     audit_record(actor=actor, action="sla.policy_deleted", target=policy, payload={"policy": policy.pk, "before": snapshot})
     policy.delete()
     if ticket_ids:
-        transaction.on_commit(lambda: _enqueue_resync(ticket_ids))
+        _enqueue_resync(ticket_ids)
 
 
 def _enqueue_recompute(**kwargs) -> None:
+    """Recompute after commit, in the tenant current now."""
+    from apps.core.tasks import enqueue_on_commit
+
     from .tasks import recompute as recompute_task
 
-    recompute_task.delay(**kwargs)
+    enqueue_on_commit(recompute_task, **kwargs)
 
 
 def _enqueue_resync(ticket_ids: list[int]) -> None:
+    """Re-sync these tickets' clocks after commit, in the tenant current now."""
+    from apps.core.tasks import enqueue_on_commit
+
     from .tasks import resync as resync_task
 
-    resync_task.delay(ticket_ids=ticket_ids)
+    enqueue_on_commit(resync_task, ticket_ids=ticket_ids)
 
 
 def sla_tickets_resync(*, ticket_ids: Sequence[int], now: datetime | None = None) -> int:

@@ -184,7 +184,7 @@ def test_changing_a_policy_retargets_open_clocks_after_commit(
     policy = make_policy(calendar=always_open, actor=admin_user)
     ticket = make_ticket(requester=requester_user)
     services.sla_on_ticket_created(ticket)
-    monkeypatch.setattr(tasks.recompute, "delay", lambda **kw: tasks.recompute.run(**kw))
+    monkeypatch.setattr(tasks.recompute, "apply_async", lambda kwargs, **_options: tasks.recompute.run(**kwargs))
     data = services.policy_input_from_data({"targets": {"P3": {"first_response": 10, "resolution": 20}}}, base=policy)
     with django_capture_on_commit_callbacks(execute=True):
         services.sla_policy_save(actor=admin_user, data=data, policy=policy)

@@ -126,8 +126,12 @@ def test_the_sweep_is_one_statement_per_batch(standard_policy, requester_user, d
 def test_the_sweep_enqueues_processing_after_commit(
     standard_policy, requester_user, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from django.db import connection
+
+    from apps.sla import tasks
+
     sent = []
-    monkeypatch.setattr(services, "_enqueue_processing", lambda: sent.append(1))
+    monkeypatch.setattr(tasks.process_events, "apply_async", lambda **options: sent.append(options["headers"]))
     ticket = make_ticket(requester=requester_user, created_at=T0)
     services.sla_on_ticket_created(ticket)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -135,7 +139,7 @@ def test_the_sweep_enqueues_processing_after_commit(
     assert sent == []  # nothing before commit
     for callback in callbacks:
         callback()
-    assert sent == [1]
+    assert sent == [{"_schema_name": connection.schema_name}]  # the tenant captured when it was registered
 
 
 # --- Concurrency (committed data, one connection per thread) ---------------------------------------------

@@ -107,7 +107,7 @@ def test_a_bulk_recategorisation_resyncs_after_commit(
     ticket = tickets.ticket_create(actor=requester_user, title="Jammed", category=old)
     sla.sla_on_ticket_created(ticket)
     assert _clocks(ticket) == {}
-    monkeypatch.setattr(tasks.resync, "delay", lambda **kw: tasks.resync.run(**kw))
+    monkeypatch.setattr(tasks.resync, "apply_async", lambda kwargs, **_options: tasks.resync.run(**kwargs))
     with django_capture_on_commit_callbacks(execute=True):
         moved = list(Category.objects.get(pk=old.pk).tickets.values_list("pk", flat=True))
         tickets.category_merge(actor=admin_user, source=old, target=new)
