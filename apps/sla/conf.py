@@ -10,7 +10,7 @@ DEFAULTS = {
     "WARDEN_SLA_SWEEP_JITTER_SECONDS": 5,
     # Clocks handled per sweep statement; a sweep repeats statements until done.
     "WARDEN_SLA_SWEEP_BATCH": 50_000,
-    # Events whose notifications and escalations are handled per transaction.
+    # Tickets whose pending events (notifications, escalations) are handled per transaction.
     "WARDEN_SLA_PROCESS_BATCH": 200,
     # A running clock is "at risk" (amber badge) from this share of its target on.
     "WARDEN_SLA_AT_RISK_PERCENT": 75,

@@ -425,7 +425,9 @@ def sla_clocks_recompute(
     for start in range(0, len(ticket_ids), chunk):
         with transaction.atomic():
             matcher = selectors.policy_matcher()
-            tickets = Ticket.objects.select_for_update(of=("self",)).filter(pk__in=ticket_ids[start : start + chunk])
+            tickets = Ticket.objects.select_for_update(of=("self",), no_key=True).filter(
+                pk__in=ticket_ids[start : start + chunk]
+            )
             for ticket in tickets.order_by("pk"):
                 sla_sync(ticket, at=now, now=now, matcher=matcher)
                 done += 1
@@ -549,15 +551,24 @@ def _steps_for(policy_ids: Iterable[int]) -> dict[int, list[SlaEscalationStep]]:
 def sla_events_process(*, now: datetime | None = None, batch: int | None = None, notifier=None) -> int:
     """Audit each unprocessed event, run its escalation steps, notify, mark it processed.
 
-    Work is taken clock by clock: the clocks with unprocessed events are locked with
-    SKIP LOCKED, so concurrent workers never process an event twice and all pending
-    events of one clock are handled together (after an outage its recipients get one
-    notification, about the most severe event, not one per threshold). Steps and
-    notifications only run while the clock is still open: an event caught up after the
-    ticket was resolved is recorded and audited, nobody is bothered.
-    Returns how many events were processed.
+    Work is taken ticket by ticket, in the lock order of every ticket write: first the
+    tickets with unprocessed events (FOR NO KEY UPDATE, as the tickets services lock
+    them), then their clocks. Both with SKIP LOCKED, so concurrent workers never
+    process an event twice, and a ticket someone is writing right now (or a clock the
+    sweep holds) is left for the next run instead of waited for: an escalation step
+    that writes the ticket never waits for the ticket while holding its clocks, which
+    deadlocked with a writer holding the ticket and waiting for the clocks. The sweep
+    enqueues processing again for events left unprocessed (`sla_sweep`).
+
+    All pending events of one clock are handled together (after an outage its
+    recipients get one notification, about the most severe event, not one per
+    threshold). Steps and notifications only run while the clock is still open: an
+    event caught up after the ticket was resolved is recorded and audited, nobody is
+    bothered. Returns how many events were processed.
     """
     from django.db.models import Subquery
+
+    from apps.tickets.models import Ticket
 
     from .notify import get_notifier
 
@@ -566,15 +577,21 @@ def sla_events_process(*, now: datetime | None = None, batch: int | None = None,
     total = 0
     while True:
         with transaction.atomic():
-            pending = SlaEvent.objects.filter(processed_at__isnull=True).values("clock_id")
-            clock_ids = list(
-                SlaClock.objects.filter(pk__in=Subquery(pending))
-                .select_for_update(skip_locked=True, of=("self",))
+            pending = SlaEvent.objects.filter(processed_at__isnull=True)
+            ticket_ids = list(
+                Ticket.objects.filter(pk__in=Subquery(pending.values("ticket_id")))
+                .select_for_update(skip_locked=True, no_key=True, of=("self",))
                 .order_by("pk")
                 .values_list("pk", flat=True)[:batch]
             )
-            if not clock_ids:
+            if not ticket_ids:
                 break
+            clock_ids = list(
+                SlaClock.objects.filter(ticket_id__in=ticket_ids, pk__in=Subquery(pending.values("clock_id")))
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
             events = list(
                 SlaEvent.objects.filter(clock_id__in=clock_ids, processed_at__isnull=True)
                 .select_for_update(of=("self",))
@@ -587,9 +604,10 @@ def sla_events_process(*, now: datetime | None = None, batch: int | None = None,
                 by_clock[event.clock_id].append(event)
             for clock_events in by_clock.values():
                 _process_clock_events(clock_events, steps, notifier)
-            SlaEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now or timezone.now())
+            if events:
+                SlaEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now or timezone.now())
         total += len(events)
-        if len(clock_ids) < batch:
+        if len(ticket_ids) < batch or not events:
             break
     return total
 
@@ -948,7 +966,8 @@ def sla_tickets_resync(*, ticket_ids: Sequence[int], now: datetime | None = None
     done = 0
     with transaction.atomic():
         matcher = selectors.policy_matcher()
-        for ticket in Ticket.objects.select_for_update(of=("self",)).filter(pk__in=list(ticket_ids)).order_by("pk"):
+        tickets = Ticket.objects.select_for_update(of=("self",), no_key=True).filter(pk__in=list(ticket_ids))
+        for ticket in tickets.order_by("pk"):
             sla_sync(ticket, at=now, now=now, matcher=matcher)
             done += 1
     return done

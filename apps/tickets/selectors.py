@@ -76,7 +76,7 @@ def ticket_get_visible(*, actor, number: int, for_update: bool = False) -> Ticke
     """
     queryset = ticket_visible_queryset(actor=actor).select_related(*TICKET_RELATED)
     if for_update:
-        queryset = queryset.select_for_update(of=("self",))
+        queryset = queryset.select_for_update(of=("self",), no_key=True)  # as services._lock
     else:
         queryset = _with_tag_names(queryset).prefetch_related(clock_prefetch())
     ticket = queryset.filter(number=number).first()

@@ -177,8 +177,13 @@ def _resolve_team(value: Team | int | None) -> Team | None:
 
 
 def _lock(ticket: Ticket) -> Ticket:
-    """The ticket row, locked for the rest of the transaction, with related objects loaded."""
-    return Ticket.objects.select_for_update(of=("self",)).select_related(*TICKET_RELATED).get(pk=ticket.pk)
+    """The ticket row, locked for the rest of the transaction, with related objects loaded.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it still excludes other writers, but not the FOR
+    KEY SHARE that a foreign-key check takes (the SLA sweep inserting an event for this
+    ticket while holding its clocks), which would otherwise deadlock with our own
+    clock sync (docs/sla.md, "Locks")."""
+    return Ticket.objects.select_for_update(of=("self",), no_key=True).select_related(*TICKET_RELATED).get(pk=ticket.pk)
 
 
 def _next_number() -> int:
