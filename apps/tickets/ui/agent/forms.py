@@ -9,14 +9,17 @@ needed) stay in the services and `workflow.py`; their errors come back through
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.sla.choices import Badge
 from apps.tickets.choices import Level, Priority, ResolutionCode, TicketStatus, Visibility
 from apps.tickets.filters import Q_MAX_CHARS
 
+from .lookups import user_by_email
 from .rendering import RENDERER
 
 PAGE_SIZES = (25, 50, 100)
@@ -78,6 +81,22 @@ class QueueFilterForm(DeskForm):
     assignee = forms.ChoiceField(label=_("Assignee"), required=False)
     category = forms.ChoiceField(label=_("Category"), required=False)
     tag = forms.ChoiceField(label=_("Tag"), required=False)
+    # The requester by email (a select of every user of the tenant would be thousands of
+    # options); the selector filters on the user's id, looked up in clean_requester().
+    requester = forms.EmailField(
+        label=_("Requester's email"), required=False, max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    # Days, with the API's meaning (`created_after` >= , `created_before` <): "from"
+    # includes its day, "before" does not. Days start at midnight in the current time zone.
+    created_after = forms.DateField(
+        label=_("Created from"), required=False, input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    created_before = forms.DateField(
+        label=_("Created before"), required=False, input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
     sla = forms.MultipleChoiceField(
         label=_("SLA"), required=False, choices=SLA_FILTER_CHOICES, widget=forms.CheckboxSelectMultiple
     )
@@ -89,7 +108,9 @@ class QueueFilterForm(DeskForm):
         choices=[(n, str(n)) for n in PAGE_SIZES],
     )
 
-    FILTER_KEYS = ("q", "status", "priority", "team", "assignee", "category", "tag")
+    # Every filter of `TicketFilterSet` but `ordering` (the queue sorts with `queue.py`).
+    FILTER_KEYS = ("q", "status", "priority", "team", "assignee", "requester", "category", "tag", "created_after",
+                   "created_before")
 
     def __init__(self, *args, teams=(), agents=(), categories=(), tags=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,18 +121,68 @@ class QueueFilterForm(DeskForm):
         ]
         self.fields["category"].choices = [any_choice] + [(str(c.pk), c.name) for c in categories]
         self.fields["tag"].choices = [any_choice] + [(t.name, t.name) for t in tags]
+        self.requester_id: int | None = None
+        self.requester_unknown = False
+
+    def clean_requester(self) -> str:
+        email = self.cleaned_data.get("requester") or ""
+        if email:
+            user = user_by_email(email)
+            if user is None:
+                self.requester_unknown = True
+                raise forms.ValidationError(_("Nobody in this organisation has this email address."))
+            self.requester_id = user.pk
+        return email
+
+    def matches_nothing(self) -> bool:
+        """True when the filters ask for the tickets of someone who does not exist: the
+        list is then empty (other invalid values are shown as errors and left out)."""
+        return self.requester_unknown
+
+    def clean(self):
+        data = super().clean()
+        after, before = data.get("created_after"), data.get("created_before")
+        if after and before and after >= before:
+            self.add_error("created_before", _("Choose a day after the “Created from” day."))
+        return data
+
+    @staticmethod
+    def _day_start(day: date) -> str:
+        """Midnight at the start of `day` in the current time zone, as the ISO 8601 text
+        `TicketFilterSet`'s date-time filters parse."""
+        return timezone.make_aware(datetime.combine(day, time.min)).isoformat()
+
+    def _valid_data(self) -> dict:
+        return self.cleaned_data if self.is_valid() else {
+            k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors
+        }
 
     def selector_filters(self) -> dict[str, object]:
         """The cleaned filters in the selector's query-string shape (empty ones left out)."""
-        data = self.cleaned_data if self.is_valid() else {
-            k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors
-        }
+        data = self._valid_data()
         out: dict[str, object] = {}
         for key in self.FILTER_KEYS:
             value = data.get(key)
             if value in (None, "", [], ()):
                 continue
+            if key == "requester":
+                value = self.requester_id
+            elif key in ("created_after", "created_before"):
+                value = self._day_start(value)
             out[key] = list(value) if isinstance(value, list) else str(value)
+        return out
+
+    def query_values(self) -> dict[str, object]:
+        """The valid filters as the queue's own query string holds them (the requester's
+        email, days as YYYY-MM-DD): for links between the board and the queue."""
+        data = self._valid_data()
+        out: dict[str, object] = {}
+        for key in self.FILTER_KEYS:
+            value = data.get(key)
+            if value in (None, "", [], ()):
+                continue
+            out[key] = [str(v) for v in value] if isinstance(value, list) else (
+                value.isoformat() if isinstance(value, date) else str(value))
         return out
 
     def sla_states(self) -> list[str]:

@@ -61,3 +61,12 @@ def requester_by_email(email: str) -> User | None:
     if not email:
         return None
     return User.objects.filter(email__iexact=email, is_active=True).order_by("pk").first()
+
+
+def user_by_email(email: str) -> User | None:
+    """The user of this tenant with this email (any role, active or not: the queue's
+    requester filter also finds the tickets of someone who has left)."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    return User.objects.filter(email__iexact=email).only("id").order_by("pk").first()

@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 INPUT_TEMPLATES = frozenset({
     "django/forms/widgets/input.html", "django/forms/widgets/text.html", "django/forms/widgets/search.html",
     "django/forms/widgets/number.html", "django/forms/widgets/email.html", "django/forms/widgets/hidden.html",
-    "django/forms/widgets/checkbox.html", "django/forms/widgets/file.html",
+    "django/forms/widgets/checkbox.html", "django/forms/widgets/file.html", "django/forms/widgets/date.html",
 })
 OPTION_TEMPLATES = frozenset({"django/forms/widgets/checkbox_option.html", "django/forms/widgets/radio_option.html"})
 

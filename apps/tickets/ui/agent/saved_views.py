@@ -29,7 +29,8 @@ SAVED_VIEW_MANAGE = "ticket.saved_view"
 register_action(SAVED_VIEW_MANAGE, "Save, share and delete queue views of the agent desk")
 
 # The query keys a view may hold (the queue's filters and its sort).
-QUERY_KEYS = ("q", "status", "priority", "team", "assignee", "category", "tag", "sla", "sort", "per_page")
+QUERY_KEYS = ("q", "status", "priority", "team", "assignee", "requester", "category", "tag", "created_after",
+              "created_before", "sla", "sort", "per_page")
 LIST_KEYS = ("status", "priority", "sla")  # repeatable keys: kept as lists
 MAX_VIEWS_PER_OWNER = 50
 

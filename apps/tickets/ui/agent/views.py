@@ -134,6 +134,8 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
         forms.apply_errors(form, exc.errors, exc.message)
         error = exc.message
         tickets = selectors.ticket_visible_queryset(actor=request.user).none()
+    if form.matches_nothing():
+        tickets = tickets.none()
     if sla_states:
         tickets = sla_selectors.tickets_with_sla_state(tickets, states=sla_states, now=timezone.now())
     page = queue.paginate(_rows(tickets), sort=params.get("sort"), cursor=params.get("cursor"), size=form.page_size(),
@@ -154,7 +156,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
             "url": None if key in UNSORTABLE else _query(base, sort=queue.sort_param(key, descending)),
             "aria_sort": ("descending" if page.descending else "ascending") if active else None,
         })
-    filtered = bool(filters) or bool(sla_states)
+    filtered = bool(filters) or bool(sla_states) or form.matches_nothing()
     row_labels = {key: _column_label(key) for key, _symbol in COLUMNS}
     row_labels.update(unassigned=_("Unassigned"), tags=_("Tags"))
     select_label = _("Select ticket #%(number)s")
@@ -500,10 +502,15 @@ def board_view(request: HttpRequest) -> HttpResponse:
         forms.apply_errors(form, exc.errors, exc.message)
         error = exc.message
         tickets = selectors.ticket_visible_queryset(actor=request.user).none()
+    if form.matches_nothing():
+        tickets = tickets.none()
     tickets = _rows(tickets)
     role = getattr(request.user, "role", workflow.AGENT)
+    # Links to the queue (a column's "20+") carry the filters as the queue's form reads them.
     base = QueryDict(mutable=True)
-    for key, value in filters.items():
+    for key, value in form.query_values().items():
+        if key == "status":
+            continue
         if isinstance(value, list):
             base.setlist(key, value)
         else:
