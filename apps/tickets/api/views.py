@@ -18,13 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
-from apps.core.pagination import CursorPagination
 
 from .. import selectors, services
 from ..errors import CooldownActive
-from ..filters import TicketFilterSet, ticket_ordering
+from ..filters import TicketFilterSet
 from ..models import Category, Ticket
 from . import serializers as s
+from .pagination import AttachmentPagination, CommentPagination, NamePagination, TicketPagination
 from .schema import IDEMPOTENCY_KEY, TicketsAutoSchema, problems
 
 NUMBER = OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description="The ticket's number.")
@@ -36,25 +36,6 @@ class SelectorFilterBackend(DjangoFilterBackend):
 
     def filter_queryset(self, request, queryset, view):
         return queryset
-
-
-class TicketPagination(CursorPagination):
-    ordering = ticket_ordering(None)
-
-    def get_ordering(self, request, queryset, view):
-        return ticket_ordering(request.query_params.get("ordering"))
-
-
-class CommentPagination(CursorPagination):
-    ordering = ("created_at", "pk")
-
-
-class AttachmentPagination(CursorPagination):
-    ordering = ("created_at", "pk")
-
-
-class NamePagination(CursorPagination):
-    ordering = ("name", "pk")
 
 
 class TicketsApiView(APIView):
