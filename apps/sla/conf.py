@@ -16,6 +16,10 @@ DEFAULTS = {
     "WARDEN_SLA_AT_RISK_PERCENT": 75,
     # Dotted path of the Notifier implementation (apps.sla.notify.Notifier).
     "WARDEN_SLA_NOTIFIER": "apps.sla.notify.DefaultNotifier",
+    # Who hears of a threshold the policy names nobody for (no notify step there): the
+    # assignee, or the team lead of an unassigned ticket. "breach" (default),
+    # "last_warning" (the highest warning threshold too) or "off".
+    "WARDEN_SLA_DEFAULT_NOTIFY": "breach",
     # Whether the default notifier also sends email (after commit).
     "WARDEN_SLA_EMAIL": True,
     # What-if simulator limits.

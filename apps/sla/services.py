@@ -634,17 +634,75 @@ def _process_clock_events(events: list[SlaEvent], steps: dict[int, list[SlaEscal
             },
         )
         live = clock.stopped_at is None and clock.state != ClockState.CANCELLED
+        named = False  # whether the policy says whom to notify at this threshold
         for step in steps.get(clock.policy_id, []):
             if step.at_percent != event.threshold or step.metric not in (StepMetric.ANY, event.metric):
                 continue
+            named = named or step.action in NOTIFY_ACTIONS
             if not live:
                 _record_escalation(event, step, EscalationOutcome.SKIPPED, "the clock had stopped before processing")
                 continue
             sla_escalate(event=event, step=step, recipients=recipients)
+        if live and not named and event.threshold in default_notify_thresholds(clock.thresholds):
+            _notify_by_default(event=event, recipients=recipients)
         if live:
             top = event
     if recipients and top is not None:
         notifier.notify(recipients=list(recipients.values()), event=top)
+
+
+NOTIFY_ACTIONS = frozenset({EscalationAction.NOTIFY_ASSIGNEE, EscalationAction.NOTIFY_TEAM_LEAD})
+DEFAULT_NOTIFY_STEP = "default_notify"
+
+
+def default_notify_thresholds(thresholds: Sequence[int]) -> frozenset[int]:
+    """The thresholds at which someone is notified although the policy names nobody
+    (WARDEN_SLA_DEFAULT_NOTIFY): "breach" (the default), "last_warning" (the highest
+    warning threshold and the breach) or "off"."""
+    mode = conf.get("WARDEN_SLA_DEFAULT_NOTIFY")
+    if mode == "off":
+        return frozenset()
+    wanted = {BREACH}
+    warnings = [int(t) for t in thresholds or () if int(t) < BREACH]
+    if mode == "last_warning" and warnings:
+        wanted.add(max(warnings))
+    return frozenset(wanted)
+
+
+def _notify_by_default(*, event: SlaEvent, recipients: dict) -> None:
+    """Name the assignee, or the team lead of an unassigned ticket, as a recipient of
+    `event`, so that a breach never goes unnoticed because a policy has no notify
+    step. Asked of the policies like a step (`sla.escalate`, step "default_notify",
+    so a governance rule can turn it off) and audited (`sla.notified_by_default`)."""
+    from apps.audit.services import audit_record
+    from apps.policies.decisions import PolicyDenied
+    from apps.policies.services import policy_require
+
+    ticket = event.ticket
+    context = {"step": DEFAULT_NOTIFY_STEP, "threshold": event.threshold, "metric": event.metric, "event": event.pk}
+    try:
+        policy_require(None, SLA_ESCALATE, ticket, context)
+    except PolicyDenied:
+        return  # recorded and audited by the policies app
+    person, role = ticket.assignee, "assignee"
+    if person is None or not person.is_active:
+        lead = ticket.team.lead if ticket.team is not None else None
+        person, role = (lead, "team_lead") if lead is not None and lead.is_active else (None, "")
+    audit_record(
+        actor=None,
+        action="sla.notified_by_default",
+        target=ticket,
+        payload={
+            "number": ticket.number,
+            "event": event.pk,
+            "threshold": event.threshold,
+            "metric": event.metric,
+            "recipient": getattr(person, "pk", None),
+            "as": role or "nobody: no active assignee or team lead",
+        },
+    )
+    if person is not None:
+        recipients[person.pk] = person
 
 
 def _record_escalation(event: SlaEvent, step: SlaEscalationStep, outcome: str, detail: str = "") -> SlaEscalation:
