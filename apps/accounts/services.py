@@ -1,4 +1,11 @@
-"""Every write to people, roles, teams and tokens goes through here."""
+"""Every write to people, roles, teams and tokens goes through here.
+
+Each one asks the tenant's policies first (`user.manage`; the baseline grants it to
+admins and to the system, i.e. provisioning and operator commands) and appends an audit
+event in the same transaction. `actor` is the user doing it, or None for the system;
+`actor_label` names an operator (`operator:alice`) or platform admin when there is no
+tenant user behind the change.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,14 @@ from rest_framework.authtoken.models import Token
 from apps.core.errors import ApplicationError
 
 from .models import Role, Team, TeamMembership, User
+
+USER_MANAGE = "user.manage"
+
+
+def _require(actor: User | None, target=None, context: dict | None = None) -> None:
+    from apps.policies.services import policy_require
+
+    policy_require(actor, USER_MANAGE, target, context)
 
 
 def _sync_staff(user: User) -> None:
@@ -25,8 +40,10 @@ def user_create(
     password: str | None = None,
     full_name: str = "",
     actor: User | None = None,
+    actor_label: str | None = None,
     validate: bool = True,
 ) -> User:
+    _require(actor, None, {"role": str(role)})
     email = User.objects.normalize_email(email).strip().lower()
     if role not in Role.values:
         raise ApplicationError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.")
@@ -42,12 +59,13 @@ def user_create(
         raise ApplicationError("; ".join(exc.messages)) from exc
     user.set_password(password)
     user.save()
-    _audit(actor, "user.created", user, {"email": user.email, "role": user.role})
+    _audit(actor, "user.created", user, {"email": user.email, "role": user.role}, actor_label)
     return user
 
 
 @transaction.atomic
 def user_set_role(*, user: User, role: Role | str, actor: User | None = None) -> User:
+    _require(actor, user, {"role": str(role)})
     if role not in Role.values:
         raise ApplicationError(f"Unknown role {role!r}.")
     previous = user.role
@@ -62,6 +80,7 @@ def user_set_role(*, user: User, role: Role | str, actor: User | None = None) ->
 
 @transaction.atomic
 def user_set_password(*, user: User, password: str, actor: User | None = None) -> User:
+    _require(actor, user)
     try:
         validate_password(password, user)
     except ValidationError as exc:
@@ -73,29 +92,36 @@ def user_set_password(*, user: User, password: str, actor: User | None = None) -
 
 
 @transaction.atomic
-def team_create(*, name: str, lead: User | None = None, actor: User | None = None) -> Team:
+def team_create(
+    *, name: str, lead: User | None = None, actor: User | None = None, actor_label: str | None = None
+) -> Team:
+    _require(actor)
     name = name.strip()
     if not name:
         raise ApplicationError("A team needs a name.")
     if Team.objects.filter(name__iexact=name).exists():
         raise ApplicationError(f"A team named {name!r} already exists.")
     team = Team.objects.create(name=name, lead=lead)
-    _audit(actor, "team.created", team, {"name": name, "lead": lead.pk if lead else None})
+    _audit(actor, "team.created", team, {"name": name, "lead": lead.pk if lead else None}, actor_label)
     if lead is not None:
-        team_add_member(team=team, user=lead, actor=actor)
+        team_add_member(team=team, user=lead, actor=actor, actor_label=actor_label)
     return team
 
 
 @transaction.atomic
-def team_add_member(*, team: Team, user: User, actor: User | None = None) -> TeamMembership:
+def team_add_member(
+    *, team: Team, user: User, actor: User | None = None, actor_label: str | None = None
+) -> TeamMembership:
+    _require(actor, team)
     membership, created = TeamMembership.objects.get_or_create(team=team, user=user)
     if created:
-        _audit(actor, "team.member_added", team, {"user": user.pk})
+        _audit(actor, "team.member_added", team, {"user": user.pk}, actor_label)
     return membership
 
 
 @transaction.atomic
 def team_remove_member(*, team: Team, user: User, actor: User | None = None) -> None:
+    _require(actor, team)
     deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
     if team.lead_id == user.pk:
         team.lead = None
@@ -106,6 +132,7 @@ def team_remove_member(*, team: Team, user: User, actor: User | None = None) -> 
 
 @transaction.atomic
 def team_set_lead(*, team: Team, lead: User | None, actor: User | None = None) -> Team:
+    _require(actor, team)
     previous = team.lead_id
     team.lead = lead
     team.save(update_fields=["lead"])
@@ -124,7 +151,7 @@ def token_issue(*, user: User, actor: User | None = None) -> Token:
     return token
 
 
-def _audit(actor: User | None, action: str, target, payload: dict) -> None:
+def _audit(actor: User | None, action: str, target, payload: dict, actor_label: str | None = None) -> None:
     from apps.audit.services import audit_record
 
-    audit_record(actor=actor, action=action, target=target, payload=payload)
+    audit_record(actor=actor, action=action, target=target, payload=payload, actor_label=actor_label)

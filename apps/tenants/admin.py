@@ -35,11 +35,12 @@ class TenantCreateForm(forms.ModelForm):
                 raise ValidationError(exc.errors or exc.message) from exc
         return cleaned
 
-    def provision(self) -> Tenant:
+    def provision(self, *, actor) -> Tenant:
         data = self.cleaned_data
         return services.tenant_provision(
             slug=data["slug"], name=data["name"], region=data["region"],
             admin_email=data["admin_email"], admin_password=data.get("admin_password") or None,
+            actor=actor,
         ).tenant
 
 
@@ -103,6 +104,11 @@ class TenantAdmin(PlatformOnly, WardenModelAdmin):
         if not change:
             return  # provisioned in the form's clean(), schema and all
         previous = Tenant.objects.get(pk=obj.pk)
+        if previous.mfa_required_for_admins != obj.mfa_required_for_admins:
+            # Through the service, so the change lands in the tenant's own audit chain.
+            wanted, obj.mfa_required_for_admins = obj.mfa_required_for_admins, previous.mfa_required_for_admins
+            services.tenant_set_admin_mfa(tenant=previous, required=wanted, actor=request.user)
+            obj.mfa_required_for_admins = wanted
         if previous.status != obj.status:
             status, reason = obj.status, obj.suspended_reason
             obj.status, obj.suspended_reason = previous.status, previous.suspended_reason
@@ -116,7 +122,7 @@ class TenantAdmin(PlatformOnly, WardenModelAdmin):
 
     def save_form(self, request, form, change):
         if not change:
-            return form.provision()
+            return form.provision(actor=request.user)
         return super().save_form(request, form, change)
 
     def save_related(self, request, form, formsets, change):

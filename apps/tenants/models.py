@@ -1,6 +1,7 @@
 """Tenants (customer organisations) and their host names. Public schema only."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +31,27 @@ class TenantStatus(models.TextChoices):
 
 def default_allowed_regions() -> list[str]:
     return []
+
+
+def allowed_regions_problems(value, *, home: str | None) -> list[str]:
+    """What is wrong with an `allowed_regions` value ([] when nothing).
+
+    A list of distinct known regions; when not empty it must include the tenant's home
+    region, where its database rows and files are kept: a tenant that its own region
+    may not serve could never be reached by anyone (docs/decisions/0004-residency.md).
+    """
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        return [str(_("A list of regions, e.g. [\"eu\", \"us\"]."))]
+    problems = []
+    unknown = sorted({r for r in value if r not in Region.values})
+    if unknown:
+        problems.append(str(_("Unknown region(s): %(unknown)s; use %(known)s.") % {
+            "unknown": ", ".join(unknown), "known": ", ".join(Region.values)}))
+    if len(set(value)) != len(value):
+        problems.append(str(_("Each region once.")))
+    if value and home and home not in value:
+        problems.append(str(_("Must include the home region %(home)s (or be empty).") % {"home": home}))
+    return problems
 
 
 class Tenant(TenantMixin):
@@ -74,10 +96,21 @@ class Tenant(TenantMixin):
                 name="tenant_region_valid",
                 violation_error_message=_("Unknown region."),
             ),
+            models.CheckConstraint(
+                condition=models.Q(allowed_regions__contained_by=[r.value for r in Region]),
+                name="tenant_allowed_regions_known",
+                violation_error_message=_("Unknown region in allowed regions."),
+            ),
         ]
 
     def __str__(self) -> str:
         return self.display_name or self.name or self.schema_name
+
+    def clean(self) -> None:
+        super().clean()
+        problems = allowed_regions_problems(self.allowed_regions, home=self.region)
+        if problems:
+            raise ValidationError({"allowed_regions": problems})
 
     @property
     def is_public(self) -> bool:

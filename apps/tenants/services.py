@@ -8,16 +8,19 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django_tenants.clone import CloneSchema
 from django_tenants.utils import schema_context
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, PermissionDenied
 
 from . import schema as schemas
-from .models import SLUG_VALIDATOR, Domain, Region, Tenant, TenantStatus
+from .models import SLUG_VALIDATOR, Domain, Region, Tenant, TenantStatus, allowed_regions_problems
 
 logger = logging.getLogger(__name__)
+
+SYSTEM_LABEL = "system"
 
 RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "media", "platform", "information_schema"})
 
@@ -59,7 +62,10 @@ def validate_new_tenant(*, slug: str, name: str, region: str) -> None:
     _validate(slug.strip().lower(), name, region)
 
 
-def _validate(slug: str, name: str, region: str) -> None:
+def _validate(
+    slug: str, name: str, region: str, *, admin_email: str | None = None, allowed_regions: list[str] | None = None
+) -> None:
+    """Everything provisioning can check before it writes, reported together."""
     errors: dict[str, list[str]] = {}
     try:
         SLUG_VALIDATOR(slug)
@@ -71,6 +77,15 @@ def _validate(slug: str, name: str, region: str) -> None:
         errors["name"] = ["A name is required."]
     if region not in Region.values:
         errors["region"] = [f"Use one of: {', '.join(Region.values)}."]
+    if admin_email is not None:
+        try:
+            validate_email(admin_email)
+        except ValidationError:
+            errors["admin_email"] = [f"{admin_email!r} is not an email address."]
+    if allowed_regions:
+        problems = allowed_regions_problems(allowed_regions, home=region)
+        if problems:
+            errors["allowed_regions"] = problems
     if errors:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
         raise ApplicationError(detail, errors=errors)
@@ -103,19 +118,33 @@ def tenant_provision(
     admin_email: str,
     admin_password: str | None = None,
     allowed_regions: list[str] | None = None,
+    actor=None,
+    actor_label: str = SYSTEM_LABEL,
 ) -> ProvisionResult:
-    """Create (or find) the tenant `slug`: schema, domain, first admin. Idempotent."""
+    """Create (or find) the tenant `slug`: schema, domain, first admin. Idempotent.
+
+    Running it again with the same slug changes nothing and reports `created: false`.
+    It never adds people: naming an email that is not already one of the tenant's
+    admins is refused (an operator who mistyped the email would otherwise get a second,
+    silent admin); `create_user --role admin` is the way to add one. `actor` is the
+    platform admin doing it from the admin site, or None for an operator command
+    (`actor_label` says who, e.g. `operator:alice`) or the system.
+    """
     started = time.perf_counter()
+    if actor is not None:
+        _require_platform_admin(actor)
+        actor_label = f"platform:{actor.email}"
     slug = slug.strip().lower()
-    _validate(slug, name, region)
-    if allowed_regions and not set(allowed_regions) <= set(Region.values):
-        raise ApplicationError(f"allowed_regions must be a subset of {', '.join(Region.values)}.")
+    admin_email = admin_email.strip().lower()
+    _validate(slug, name, region, admin_email=admin_email, allowed_regions=allowed_regions)
     connection.set_schema_to_public()
     existing = Tenant.objects.filter(slug=slug).first()
     if existing and existing.region != region:
         raise ApplicationError(
             f"Tenant {slug!r} already exists in region {existing.region!r}; a region cannot be changed here."
         )
+    if existing and schemas.schema_exists(existing.schema_name):
+        _check_existing_admin(existing, admin_email)
     created = existing is None
     with transaction.atomic():
         if created:
@@ -128,43 +157,71 @@ def tenant_provision(
             )
             tenant.full_clean(exclude=["schema_name"])
             tenant.save()
-            _clone_base_into(tenant.schema_name)
         else:
             tenant = existing
-            if not schemas.schema_exists(tenant.schema_name):
-                _clone_base_into(tenant.schema_name)
+        fresh_schema = not schemas.schema_exists(tenant.schema_name)
+        if fresh_schema:
+            _clone_base_into(tenant.schema_name)
         Domain.objects.get_or_create(
             domain=tenant_domain(slug), defaults={"tenant": tenant, "is_primary": True}
         )
         with schema_context(tenant.schema_name):
-            admin_created = _ensure_first_admin(tenant, admin_email, admin_password, created)
+            if fresh_schema:
+                _initialise_schema(tenant, actor_label)
+            admin_created = _ensure_first_admin(admin_email, admin_password, actor_label)
     connection.set_schema_to_public()
     result = ProvisionResult(
         tenant=tenant,
         created=created,
         admin_created=admin_created,
-        admin_email=admin_email.lower(),
+        admin_email=admin_email,
         seconds=time.perf_counter() - started,
     )
     logger.info("tenant %s provisioned (created=%s) in %.3fs", slug, created, result.seconds)
     return result
 
 
-def _ensure_first_admin(tenant: Tenant, email: str, password: str | None, tenant_created: bool) -> bool:
+def _check_existing_admin(tenant: Tenant, email: str) -> None:
+    """Re-running provisioning must name one of the tenant's admins (see tenant_provision)."""
+    from apps.accounts.models import Role, User
+
+    with schema_context(tenant.schema_name):
+        admins = list(
+            User.objects.filter(role=Role.ADMIN, is_active=True).order_by("email").values_list("email", flat=True)
+        )
+    connection.set_schema_to_public()
+    if email in admins:
+        return
+    shown = ", ".join(admins[:3]) + (" ..." if len(admins) > 3 else "") if admins else "none"
+    raise ApplicationError(
+        f"Tenant {tenant.slug!r} already exists and {email} is not one of its admins (admins: {shown}); "
+        f"provisioning does not add admins: use `create_user --tenant {tenant.slug} --email {email} --role admin`.",
+        errors={"admin_email": [f"{email} is not an admin of the existing tenant {tenant.slug!r}."]},
+    )
+
+
+def _initialise_schema(tenant: Tenant, actor_label: str) -> None:
+    """First writes into a freshly cloned schema: its first audit event, then the baseline."""
+    from apps.audit.services import audit_record_system
+
+    audit_record_system(
+        action="tenant.provisioned",
+        payload={"slug": tenant.slug, "region": tenant.region, "schema": tenant.schema_name},
+        actor_label=actor_label,
+    )
+    _install_baseline(tenant)
+
+
+def _ensure_first_admin(email: str, password: str | None, actor_label: str) -> bool:
     from apps.accounts.models import Role, User
     from apps.accounts.services import user_create
 
     if User.objects.filter(email__iexact=email).exists():
         return False
-    from apps.audit.services import audit_record_system
-
-    if tenant_created:
-        audit_record_system(
-            action="tenant.provisioned",
-            payload={"slug": tenant.slug, "region": tenant.region, "schema": tenant.schema_name},
-        )
-        _install_baseline(tenant)
-    user_create(email=email, role=Role.ADMIN, password=password, full_name="Administrator", validate=False)
+    user_create(
+        email=email, role=Role.ADMIN, password=password, full_name="Administrator", validate=False,
+        actor_label=actor_label,
+    )
     return True
 
 
@@ -175,8 +232,23 @@ def _install_baseline(tenant: Tenant) -> None:
     policy_install_baseline()
 
 
+def _require_platform_admin(actor) -> None:
+    """Platform-level writes (tenant rows live in public) are for platform admins only.
+
+    The tenant's policy engine cannot decide these: it lives in the tenant schema and
+    has no say over whether the tenant exists or is suspended.
+    """
+    from apps.accounts.permissions import is_platform_admin
+
+    if not is_platform_admin(actor):
+        raise PermissionDenied("Only platform administrators may do this.")
+
+
 @transaction.atomic
 def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
+    """Refuse every request to the tenant (403) until reactivated. `actor` None = operator/system."""
+    if actor is not None:
+        _require_platform_admin(actor)
     if tenant.is_public:
         raise ApplicationError("The platform itself cannot be suspended.")
     if not reason.strip():
@@ -190,6 +262,8 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
 
 @transaction.atomic
 def tenant_activate(*, tenant: Tenant, actor=None) -> Tenant:
+    if actor is not None:
+        _require_platform_admin(actor)
     tenant.status = TenantStatus.ACTIVE
     tenant.suspended_reason = ""
     tenant.save(update_fields=["status", "suspended_reason"])
@@ -204,3 +278,46 @@ def _audit_in_tenant(tenant: Tenant, action: str, payload: dict, actor) -> None:
     label = f"platform:{actor.email}" if actor is not None and getattr(actor, "email", None) else "platform"
     with schema_context(tenant.schema_name):
         audit_record_system(action=action, payload=payload, actor_label=label)
+
+
+TENANT_SECURITY = "tenant.security"
+
+
+def tenant_set_admin_mfa(*, tenant: Tenant, required: bool, actor) -> Tenant:
+    """Require (or stop requiring) TOTP for the tenant's admins, on the web and the API.
+
+    Two people may change it. A tenant admin, from the tenant's Security page, inside
+    the tenant schema: the tenant's own policies decide (action `tenant.security`, which
+    the baseline grants to admins), and the change is audited as theirs. A platform
+    admin, from the platform admin site: audited as `platform:<email>` in the tenant's
+    chain. Nobody else, and never for the public tenant.
+    """
+    if tenant.is_public:
+        raise ApplicationError("The platform has no tenant admins.")
+    required = bool(required)
+    with transaction.atomic():
+        if connection.schema_name == tenant.schema_name:
+            from apps.audit.services import audit_record
+            from apps.policies.services import policy_require
+
+            policy_require(actor, TENANT_SECURITY, tenant, {"mfa_required_for_admins": required})
+            locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            previous = locked.mfa_required_for_admins
+            if previous != required:
+                Tenant.objects.filter(pk=tenant.pk).update(mfa_required_for_admins=required)
+                audit_record(
+                    actor=actor, action="tenant.mfa_policy_changed", target=None,
+                    payload={"mfa_required_for_admins": required, "previous": previous},
+                )
+        else:
+            _require_platform_admin(actor)
+            locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            previous = locked.mfa_required_for_admins
+            if previous != required:
+                Tenant.objects.filter(pk=tenant.pk).update(mfa_required_for_admins=required)
+                _audit_in_tenant(
+                    tenant, "tenant.mfa_policy_changed",
+                    {"mfa_required_for_admins": required, "previous": previous}, actor,
+                )
+    tenant.mfa_required_for_admins = required
+    return tenant

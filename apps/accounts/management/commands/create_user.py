@@ -1,16 +1,15 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Role, Team
-from apps.accounts.services import team_add_member, user_create
-from apps.core.errors import ApplicationError
+from apps.accounts.services import team_add_member, team_create, user_create
+from apps.core.cli import OperatorCommand
 from apps.tenants.cli import operator_label, tenant_by_slug
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create a user in a tenant, optionally in a team. Prints JSON."
 
     def add_arguments(self, parser):
@@ -23,30 +22,27 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         tenant = tenant_by_slug(opts["tenant"])
-        with tenant_context(tenant):
-            try:
-                with transaction.atomic():
-                    user = user_create(
-                        email=opts["email"], role=opts["role"], password=opts["password"], full_name=opts["name"]
-                    )
-                    team = None
-                    if opts["team"]:
-                        team = Team.objects.filter(name__iexact=opts["team"]).first()
-                        if team is None:
-                            from apps.accounts.services import team_create
+        label = operator_label()
+        with tenant_context(tenant), transaction.atomic():
+            # One transaction: a bad team name leaves no user behind, and vice versa.
+            user = user_create(
+                email=opts["email"], role=opts["role"], password=opts["password"], full_name=opts["name"],
+                actor_label=label,
+            )
+            team = None
+            if opts["team"]:
+                team = Team.objects.filter(name__iexact=opts["team"].strip()).first()
+                if team is None:
+                    team = team_create(name=opts["team"], actor_label=label)
+                team_add_member(team=team, user=user, actor_label=label)
+            from apps.audit.services import audit_record_system
 
-                            team = team_create(name=opts["team"])
-                        team_add_member(team=team, user=user)
-                    from apps.audit.services import audit_record_system
-
-                    audit_record_system(
-                        action="operator.create_user",
-                        target=user,
-                        payload={"email": user.email, "role": user.role, "team": team.name if team else None},
-                        actor_label=operator_label(),
-                    )
-            except ApplicationError as exc:
-                raise CommandError(exc.message) from exc
+            audit_record_system(
+                action="operator.create_user",
+                target=user,
+                payload={"email": user.email, "role": user.role, "team": team.name if team else None},
+                actor_label=label,
+            )
         self.stdout.write(
             json.dumps({"tenant": tenant.slug, "id": user.pk, "email": user.email, "role": user.role,
                         "team": team.name if team else None})

@@ -1,13 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
 from apps.accounts.services import token_issue
+from apps.core.cli import OperatorCommand
 from apps.tenants.cli import operator_label, tenant_by_slug
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Print an API token for a user of a tenant (created on first use)."
 
     def add_arguments(self, parser):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             user = User.objects.filter(email__iexact=opts["email"].strip()).first()
             if user is None or not user.is_active:
-                raise CommandError(f"no active user {opts['email']!r} in tenant {tenant.slug!r}", returncode=2)
+                self.fail(f"no active user {opts['email']!r} in tenant {tenant.slug!r}")
             with transaction.atomic():
                 token = token_issue(user=user)
                 from apps.audit.services import audit_record_system

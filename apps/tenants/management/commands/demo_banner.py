@@ -1,10 +1,10 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
+from apps.core.cli import OperatorCommand
 from apps.tenants.demo import DEMO_PASSWORD, DEMO_TENANTS, PLATFORM_ADMIN
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Print the demo URLs and logins."
 
     def add_arguments(self, parser):

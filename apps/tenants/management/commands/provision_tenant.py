@@ -1,15 +1,18 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
-from apps.core.errors import ApplicationError
+from apps.core.cli import OperatorCommand
+from apps.tenants.cli import operator_label
 from apps.tenants.models import Region
 from apps.tenants.schema import BaseSchemaNotReady
 from apps.tenants.services import tenant_provision
 
 
-class Command(BaseCommand):
-    help = "Create a tenant (schema, domain, first admin). Idempotent on the same slug; prints JSON."
+class Command(OperatorCommand):
+    help = (
+        "Create a tenant (schema, domain, first admin). Idempotent on the same slug and admin email; "
+        "prints JSON. Never adds a second admin: use create_user for that."
+    )
+    expected_errors = (BaseSchemaNotReady,)
 
     def add_arguments(self, parser):
         parser.add_argument("--slug", required=True)
@@ -23,15 +26,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         allowed = [r.strip() for r in opts["allowed_regions"].split(",") if r.strip()]
-        try:
-            result = tenant_provision(
-                slug=opts["slug"],
-                name=opts["name"],
-                region=opts["region"],
-                admin_email=opts["admin_email"],
-                admin_password=opts["admin_password"],
-                allowed_regions=allowed or None,
-            )
-        except (ApplicationError, BaseSchemaNotReady) as exc:
-            raise CommandError(str(exc)) from exc
+        result = tenant_provision(
+            slug=opts["slug"],
+            name=opts["name"],
+            region=opts["region"],
+            admin_email=opts["admin_email"],
+            admin_password=opts["admin_password"],
+            allowed_regions=allowed or None,
+            actor_label=operator_label(),
+        )
         self.stdout.write(json.dumps(result.as_dict(), sort_keys=True))

@@ -1,13 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
+from apps.core.cli import OperatorCommand
 from apps.tenants import residency
 from apps.tenants.cli import tenant_by_slug
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Print a tenant's residency declaration and the evidence this deployment holds (JSON)."
 
     def add_arguments(self, parser):

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from apps.core.cli import OperatorCommand
 from apps.tenants.demo import seed_demo
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Provision the demo tenants acme (eu) and globex (us) with users. Idempotent."
 
     def handle(self, *args, **opts):
