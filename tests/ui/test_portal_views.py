@@ -195,9 +195,10 @@ def test_markup_in_titles_comments_and_file_names_renders_inert(tenant, requeste
 
 
 # --- Who may load what ---------------------------------------------------------------------------
+# The full role x route x object matrix is tests/ui/test_portal_matrix.py; these add what it
+# does not look at (the downloaded bytes, a session on the other tenant's host, the list).
 
 GET_VIEWS = ["detail", "download"]
-POST_VIEWS = ["reply", "reopen", "cancel"]
 
 
 def _ticket_urls(ticket, attachment_id):
@@ -231,16 +232,6 @@ def matrix_tickets(tenant, requester_user, requester2_user, other_tenant):
     return {"mine": (mine, mine_file.pk), "theirs": (theirs, their_file.pk), "foreign": (foreign, foreign_file.pk)}
 
 
-@pytest.mark.parametrize("view", GET_VIEWS + POST_VIEWS)
-@pytest.mark.parametrize("whose", ["theirs", "foreign"])
-def test_other_requesters_and_other_tenants_tickets_are_404(matrix_tickets, requester_web, view, whose):
-    ticket, attachment_id = matrix_tickets[whose]
-    method, address, data = _ticket_urls(ticket, attachment_id)[view]
-    response = getattr(requester_web, method)(address, data)
-    assert response.status_code == 404
-    assert "secret" not in text(response)
-
-
 @pytest.mark.parametrize("view", GET_VIEWS)
 def test_own_ticket_pages_load(matrix_tickets, requester_web, view):
     ticket, attachment_id = matrix_tickets["mine"]
@@ -254,24 +245,6 @@ def test_own_ticket_pages_load(matrix_tickets, requester_web, view):
         assert b"".join(file_response.streaming_content).startswith(b"hello")
     else:
         assert response.status_code == 200
-
-
-@pytest.mark.parametrize("name", ["list", "new"])
-def test_list_and_new_load_for_a_requester(requester_web, name):
-    assert requester_web.get(url(name)).status_code == 200
-
-
-@pytest.mark.parametrize("view", ["list", "new", "detail", "download", "reply", "reopen", "cancel"])
-def test_anonymous_visitors_go_to_the_sign_in_page(matrix_tickets, tenant, view):
-    from django.test import Client
-
-    ticket, attachment_id = matrix_tickets["mine"]
-    targets = {"list": ("get", url("list"), {}), "new": ("get", url("new"), {}), **_ticket_urls(ticket, attachment_id)}
-    method, address, data = targets[view]
-    response = getattr(Client(HTTP_HOST="alpha.localhost"), method)(address, data)
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("account_login") + "?next=")
-    assert not TicketComment.objects.filter(ticket=ticket).exists()
 
 
 def test_a_session_of_one_tenant_means_nothing_on_another_tenants_host(matrix_tickets, web_as, requester_user):
