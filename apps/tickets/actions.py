@@ -10,7 +10,7 @@ PRIORITY_MATRIX_CHANGE = "priority_matrix.change"
 
 ACTIONS = {
     TICKET_UPDATE: "Change a ticket's title, description, category, tags, impact or urgency",
-    CATEGORY_MANAGE: "Create, archive and merge ticket categories",
+    CATEGORY_MANAGE: "Create, rename, move, archive and merge ticket categories",
     TAG_MANAGE: "Create, rename and delete ticket tags",
     PRIORITY_MATRIX_CHANGE: "Change the tenant's impact x urgency priority matrix",
 }

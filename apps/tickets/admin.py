@@ -1,14 +1,17 @@
 """Tenant admin for the tickets taxonomy and a supervised view of tickets.
 
-Writes with side effects (archive, merge, ticket field changes, assignment, tag
-deletion, the priority matrix) go through the services, so they are policy-checked and
-audited like every other write. Status changes are not made here: use the workflow.
+Every write goes through the services, so it is policy-checked and audited like every
+other write: adding and changing categories, tags, tickets and the priority matrix runs
+the service while the form validates (`ServiceModelForm`), so a refusal is a form error
+and nothing is claimed; archive, merge and tag deletion are actions calling services.
+Status changes are not made here: use the workflow.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
@@ -17,14 +20,100 @@ from apps.accounts import permissions
 from apps.core.admin import WardenModelAdmin
 from apps.core.errors import ApplicationError
 
-from . import conf, services
+from . import services
 from .models import Category, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
 from .priority import MatrixInvalid, validate_matrix
-from .text import text_errors
 
 
 def _report(modeladmin, request, exc: ApplicationError) -> None:
     modeladmin.message_user(request, exc.message, level=messages.ERROR)
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A ModelForm whose save is a service call, made as the last step of validation.
+
+    Django's admin says "changed successfully" once the form is valid and only then calls
+    `save_model`, where a refused write (policy, rule, conflict) could at best become an
+    error message next to the success message. Here the service runs while the form
+    validates, inside the admin's transaction: an ApplicationError becomes form errors and
+    the page is shown again with nothing written; on success `instance` is the object the
+    service returned and `ServiceModelAdmin` has nothing left to save.
+
+    ModelForm's own `_post_clean` is not run: it would copy the input onto `instance`
+    before the service reads it, and re-check the model's constraints that the services
+    check themselves, with their messages.
+    """
+
+    request = None  # bound by ServiceModelAdmin.get_form
+    raw_text_fields: tuple[str, ...] = ()  # handed to the service unstripped (it checks control characters first)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.raw_text_fields:
+            if name in self.fields:
+                self.fields[name].strip = False
+
+    def save_through_service(self, actor):
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        if self.errors:
+            return
+        try:
+            self.instance = self.save_through_service(self.request.user)
+        except ApplicationError as exc:
+            self._add_service_errors(exc)
+
+    def _add_service_errors(self, exc: ApplicationError) -> None:
+        placed = False
+        for field, field_messages in exc.errors.items():
+            for message in field_messages:
+                self.add_error(field if field in self.fields else None, message)
+                placed = True
+        if not placed or exc.message not in sum(exc.errors.values(), []):
+            self.add_error(None, exc.message)
+
+
+class ServiceModelAdmin(WardenModelAdmin):
+    """Add and change through a `ServiceModelForm`: the form has saved when it is valid."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_model(self, request, obj, form, change) -> None:
+        pass  # saved by the service while the form validated
+
+    def save_related(self, request, form, formsets, change) -> None:
+        pass  # many-to-many fields and inlines are the service's business too
+
+
+class CategoryForm(ServiceModelForm):
+    raw_text_fields = ("name",)
+
+    class Meta:
+        model = Category
+        fields = ["name", "parent"]
+
+    def save_through_service(self, actor):
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return services.category_create(actor=actor, name=data["name"], parent=data.get("parent"))
+        return services.category_update(actor=actor, category=self.instance, name=data["name"],
+                                        parent=data.get("parent"))
+
+
+class TagForm(ServiceModelForm):
+    raw_text_fields = ("name",)
+
+    class Meta:
+        model = Tag
+        fields = ["name"]
+
+    def save_through_service(self, actor):
+        if self.instance.pk is None:
+            return services.tag_create(actor=actor, name=self.cleaned_data["name"])
+        return services.tag_rename(actor=actor, tag=self.instance, name=self.cleaned_data["name"])
 
 
 class MergeForm(forms.Form):
@@ -36,7 +125,8 @@ class MergeForm(forms.Form):
 
 
 @admin.register(Category)
-class CategoryAdmin(WardenModelAdmin):
+class CategoryAdmin(ServiceModelAdmin):
+    form = CategoryForm
     list_display = ["name", "parent", "archived", "ticket_count", "created_at"]
     list_select_related = ["parent"]
     list_filter = ["archived"]
@@ -98,7 +188,8 @@ class CategoryAdmin(WardenModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(WardenModelAdmin):
+class TagAdmin(ServiceModelAdmin):
+    form = TagForm
     list_display = ["name", "ticket_count", "created_at"]
     search_fields = ["name"]
     fields = ["name"]
@@ -155,27 +246,36 @@ class AttachmentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("uploaded_by")
 
 
-class TicketAdminForm(forms.ModelForm):
+class TicketAdminForm(ServiceModelForm):
+    """Title, description, category, tags, impact and urgency through `ticket_update`;
+    team and assignee through `ticket_assign`; both in one transaction."""
+
+    raw_text_fields = ("title", "description")
+    UPDATE_FIELDS = ("title", "description", "category", "impact", "urgency")
+    ASSIGN_FIELDS = ("assignee", "team")
+
     class Meta:
         model = Ticket
         fields = ["title", "description", "category", "tags", "impact", "urgency", "team", "assignee"]
 
-    def clean(self):
-        cleaned = super().clean()
-        for name, checks in (
-            ("title", {"required": True, "single_line": True, "max_chars": 200, "label": "The title"}),
-            ("description", {"max_bytes": conf.get("WARDEN_TICKETS_BODY_MAX_BYTES"), "label": "The description"}),
-        ):
-            for message in text_errors(cleaned.get(name) or "", **checks):
-                self.add_error(name, message)
-        category = cleaned.get("category")
-        if "category" in self.changed_data and category is not None and category.archived:
-            self.add_error("category", _("This category is archived."))
-        return cleaned
+    def save_through_service(self, actor):
+        changed = set(self.changed_data)
+        data = self.cleaned_data
+        update = {name: data[name] for name in self.UPDATE_FIELDS if name in changed}
+        if "tags" in changed:
+            update["tags"] = [tag.name for tag in data["tags"]]
+        assign = {name: data[name] for name in self.ASSIGN_FIELDS if name in changed}
+        ticket = self.instance
+        with transaction.atomic():
+            if update:
+                ticket = services.ticket_update(actor=actor, ticket=ticket, **update)
+            if assign:
+                ticket = services.ticket_assign(actor=actor, ticket=ticket, **assign)
+        return ticket
 
 
 @admin.register(Ticket)
-class TicketAdmin(WardenModelAdmin):
+class TicketAdmin(ServiceModelAdmin):
     list_display = ["number", "title", "status", "priority", "requester", "assignee", "team", "category", "created_at"]
     list_display_links = ["number", "title"]
     list_select_related = ["requester", "assignee", "team", "category"]
@@ -196,8 +296,7 @@ class TicketAdmin(WardenModelAdmin):
     filter_horizontal = ["tags"]
     inlines = [CommentInline, AttachmentInline]
 
-    UPDATE_FIELDS = ("title", "description", "category", "impact", "urgency")
-    ASSIGN_FIELDS = ("assignee", "team")
+    form = TicketAdminForm
 
     def has_add_permission(self, request) -> bool:
         return False  # tickets are opened in the portal, the API or by connectors
@@ -205,31 +304,15 @@ class TicketAdmin(WardenModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    form = TicketAdminForm
-
-    def save_model(self, request, obj, form, change):
-        changed = set(form.changed_data)
-        update = {name: form.cleaned_data[name] for name in self.UPDATE_FIELDS if name in changed}
-        if "tags" in changed:
-            update["tags"] = [tag.name for tag in form.cleaned_data["tags"]]
-        assign = {name: form.cleaned_data[name] for name in self.ASSIGN_FIELDS if name in changed}
-        original = Ticket.objects.get(pk=obj.pk)
-        try:
-            if update:
-                original = services.ticket_update(actor=request.user, ticket=original, **update)
-            if assign:
-                services.ticket_assign(actor=request.user, ticket=original, **assign)
-        except ApplicationError as exc:
-            _report(self, request, exc)
-
-    def save_related(self, request, form, formsets, change):
-        # Tags were saved by ticket_update (not form.save_m2m). The inlines are read-only:
-        # commit=False writes nothing, it only fills what the change message reads.
-        for formset in formsets:
-            formset.save(commit=False)
+    def get_inline_instances(self, request, obj=None):
+        # The inlines only show comments and attachments. On a POST they are left out, so
+        # that no formset can fail validation after the form's service call has written.
+        if request.method == "POST":
+            return []
+        return super().get_inline_instances(request, obj)
 
 
-class PriorityMatrixForm(forms.ModelForm):
+class PriorityMatrixForm(ServiceModelForm):
     def clean_matrix(self):
         try:
             return validate_matrix(self.cleaned_data.get("matrix"))
@@ -243,9 +326,13 @@ class PriorityMatrixForm(forms.ModelForm):
             "matrix": _('Impact -> urgency -> priority, 1 = high: {"1": {"1": "P1", "2": "P2", "3": "P3"}, ...}'),
         }
 
+    def save_through_service(self, actor):
+        services.priority_matrix_set(actor=actor, matrix=self.cleaned_data["matrix"])
+        return PriorityMatrix.objects.get(singleton=True)
+
 
 @admin.register(PriorityMatrix)
-class PriorityMatrixAdmin(WardenModelAdmin):
+class PriorityMatrixAdmin(ServiceModelAdmin):
     form = PriorityMatrixForm
     list_display = ["__str__", "updated_at"]
 
@@ -254,12 +341,3 @@ class PriorityMatrixAdmin(WardenModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def save_model(self, request, obj, form, change):
-        try:
-            services.priority_matrix_set(actor=request.user, matrix=form.cleaned_data["matrix"])
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
-            return
-        saved = PriorityMatrix.objects.get(singleton=True)
-        obj.pk, obj.matrix = saved.pk, saved.matrix

@@ -882,6 +882,83 @@ def category_create(*, actor, name: str, parent: Category | int | None = None) -
     return category
 
 
+def _lock_category_tree() -> None:
+    """Serialise changes of the tree's shape in this tenant until the transaction ends.
+
+    Two moves that each look fine alone (A under B, B under A; or longer rings) would
+    make a loop if both committed; locking the table in a mode that conflicts with itself
+    and with row writes (not with the key-share locks of ticket inserts) rules that out.
+    """
+    table = connection.ops.quote_name(Category._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+
+@transaction.atomic
+def category_update(
+    *, actor, category: Category, name: str = UNSET, parent: Category | int | None = UNSET
+) -> Category:
+    """Rename a category and/or move it under another parent (None: to the top level).
+
+    The new parent must exist, be active, and lie outside the category (not itself nor
+    one of its descendants: the tree would get a loop). A category whose current parent
+    is archived can still be renamed. Moving a category changes which SLA policies match
+    the tickets of its subtree (policies name categories with their sub-categories), so
+    their clocks are re-targeted after commit.
+    """
+    policy_require(actor, CATEGORY_MANAGE, category, {"operation": "update"})
+    moving = parent is not UNSET and getattr(parent, "pk", parent) != category.parent_id
+    if moving:
+        _lock_category_tree()
+    current = Category.objects.select_for_update().filter(pk=category.pk).first()
+    if current is None:
+        raise NotFound("The category no longer exists.")
+    new_name = current.name if name is UNSET else _clean_category_name(name)
+    new_parent = current.parent
+    if parent is not UNSET:
+        new_parent = parent if isinstance(parent, Category) or parent is None else (
+            Category.objects.filter(pk=parent).first()
+        )
+        if parent is not None and new_parent is None:
+            raise ApplicationError("The parent category does not exist.", errors={"parent": ["Unknown category."]})
+    new_parent_id = getattr(new_parent, "pk", None)
+    if new_parent_id != current.parent_id and new_parent is not None:
+        new_parent = Category.objects.get(pk=new_parent_id)  # as stored, not as the caller holds it
+        if new_parent.pk == current.pk:
+            raise ApplicationError("A category cannot be its own parent.", errors={"parent": ["The category itself."]})
+        if new_parent.pk in category_descendant_ids([current.pk]):
+            raise ApplicationError(
+                f"{new_parent.name!r} lies inside {current.name!r}; a category cannot move below itself.",
+                errors={"parent": ["This category lies inside the one being moved."]},
+            )
+        if new_parent.archived:
+            raise ApplicationError("The parent category is archived.", errors={"parent": ["This category is archived."]})
+    if new_name == current.name and new_parent_id == current.parent_id:
+        return current
+    siblings = Category.objects.filter(parent_id=new_parent_id).exclude(pk=current.pk).annotate(lname=Lower("name"))
+    if siblings.filter(lname=new_name.lower()).exists():
+        raise ApplicationError(
+            f"A category named {new_name!r} already exists here.", errors={"name": ["Already exists here."]}
+        )
+    changes: dict[str, Any] = {}
+    if new_name != current.name:
+        changes["name"] = {"from": current.name, "to": new_name}
+    if new_parent_id != current.parent_id:
+        changes["parent"] = {"from": current.parent_id, "to": new_parent_id}
+    current.name, current.parent = new_name, new_parent
+    try:
+        with transaction.atomic():
+            current.save(update_fields=["name", "parent"])
+    except IntegrityError as exc:
+        raise ApplicationError(f"A category named {new_name!r} already exists here.",
+                               errors={"name": ["Already exists here."]}) from exc
+    if "parent" in changes:
+        subtree = category_descendant_ids([current.pk])
+        sla.sla_on_tickets_changed(Ticket.objects.filter(category_id__in=subtree).values_list("pk", flat=True))
+    audit_record(actor=actor, action="category.updated", target=current, payload=changes)
+    return current
+
+
 @transaction.atomic
 def category_archive(*, actor, category: Category) -> list[int]:
     """Archive a category and everything below it. Returns the archived ids."""
@@ -964,21 +1041,36 @@ def tag_create(*, actor, name: str) -> Tag:
     name = _clean_tag_name(name)
     if Tag.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).exists():
         raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]})
-    tag = Tag.objects.create(name=name)
+    try:
+        with transaction.atomic():
+            tag = Tag.objects.create(name=name)
+    except IntegrityError as exc:  # created by someone else since the check
+        raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]}) from exc
     audit_record(actor=actor, action="tag.created", target=tag, payload={"name": name})
     return tag
 
 
 @transaction.atomic
 def tag_rename(*, actor, tag: Tag, name: str) -> Tag:
+    """Rename a tag (its tickets keep it). The row is re-read and locked: the caller's
+    instance may already hold the new name (a bound admin form writes it there)."""
     policy_require(actor, TAG_MANAGE, tag, {"operation": "rename"})
     name = _clean_tag_name(name)
+    current = Tag.objects.select_for_update().filter(pk=tag.pk).first()
+    if current is None:
+        raise NotFound("The tag no longer exists.")
+    if name == current.name:
+        return current
     if Tag.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).exclude(pk=tag.pk).exists():
         raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]})
-    previous, tag.name = tag.name, name
-    tag.save(update_fields=["name"])
-    audit_record(actor=actor, action="tag.renamed", target=tag, payload={"from": previous, "to": name})
-    return tag
+    previous, current.name = current.name, name
+    try:
+        with transaction.atomic():
+            current.save(update_fields=["name"])
+    except IntegrityError as exc:
+        raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]}) from exc
+    audit_record(actor=actor, action="tag.renamed", target=current, payload={"from": previous, "to": name})
+    return current
 
 
 @transaction.atomic

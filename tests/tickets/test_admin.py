@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
 from apps.tickets import services
-from apps.tickets.models import Category, Ticket
+from apps.tickets.models import Category, Tag, Ticket
 
 
 def changelist_queries(client, url: str) -> int:
@@ -117,3 +117,136 @@ def test_priority_matrix_admin_saves_through_the_service(web_as, admin_user):
     bad = client.post("/admin/tickets/prioritymatrix/add/", {"matrix": json.dumps({"1": {"1": "P7"}})})
     assert bad.status_code in (200, 403)  # the form error, or no second row may be added
     assert priority_matrix_get()["3"]["3"] == "P3"
+
+
+# --- Adds and changes go through the services; refusals are form errors -----------------
+
+
+def _refused(response) -> str:
+    """The page shown again with errors (not a redirect claiming success)."""
+    assert response.status_code == 200, response.status_code
+    html = response.content.decode()
+    assert "errorlist" in html or "errornote" in html
+    assert "successfully" not in html
+    return html
+
+
+def test_category_add_goes_through_the_service(web_as, admin_user):
+    client = web_as(admin_user)
+    response = client.post("/admin/tickets/category/add/", {"name": "  Network  ", "parent": ""})
+    assert response.status_code == 302, response.content[:2000]
+    category = Category.objects.get(name="Network")
+    event = AuditEvent.objects.filter(action="category.created").latest("seq")
+    assert event.actor_id == admin_user.pk
+    assert event.payload_data["name"] == "Network"
+    child = client.post("/admin/tickets/category/add/", {"name": "VPN", "parent": category.pk})
+    assert child.status_code == 302
+    assert Category.objects.get(name="VPN").parent_id == category.pk
+
+
+def test_category_add_refusals_are_form_errors_and_store_nothing(web_as, admin_user):
+    services.category_create(actor=admin_user, name="Hardware")
+    archived = services.category_create(actor=admin_user, name="Old")
+    services.category_archive(actor=admin_user, category=archived)
+    client = web_as(admin_user)
+    before = set(Category.objects.values_list("pk", flat=True))
+    events = AuditEvent.objects.count()
+    for data, text in (
+        ({"name": "Bell\x07", "parent": ""}, "control character"),
+        ({"name": "hardware", "parent": ""}, "already exists"),
+        ({"name": "Under old", "parent": archived.pk}, "archived"),
+    ):
+        html = _refused(client.post("/admin/tickets/category/add/", data))
+        assert text in html, (data, html[:3000])
+    assert set(Category.objects.values_list("pk", flat=True)) == before
+    assert AuditEvent.objects.count() == events
+
+
+def test_category_change_renames_and_moves_through_the_service(web_as, admin_user):
+    root = services.category_create(actor=admin_user, name="Hardware")
+    other = services.category_create(actor=admin_user, name="Facilities")
+    child = services.category_create(actor=admin_user, name="Printers", parent=root)
+    client = web_as(admin_user)
+    url = f"/admin/tickets/category/{child.pk}/change/"
+    assert client.post(url, {"name": "Printers and copiers", "parent": other.pk}).status_code == 302
+    child.refresh_from_db()
+    assert (child.name, child.parent_id) == ("Printers and copiers", other.pk)
+    event = AuditEvent.objects.filter(action="category.updated").latest("seq")
+    assert event.payload_data == {"name": {"from": "Printers", "to": "Printers and copiers"},
+                             "parent": {"from": root.pk, "to": other.pk}}
+
+
+def test_category_change_refuses_loops_and_archived_parents(web_as, admin_user):
+    root = services.category_create(actor=admin_user, name="Hardware")
+    child = services.category_create(actor=admin_user, name="Printers", parent=root)
+    grandchild = services.category_create(actor=admin_user, name="Toner", parent=child)
+    old = services.category_create(actor=admin_user, name="Old")
+    services.category_archive(actor=admin_user, category=old)
+    client = web_as(admin_user)
+    url = f"/admin/tickets/category/{root.pk}/change/"
+    for parent, text in ((root.pk, "own parent"), (child.pk, "lies inside"), (grandchild.pk, "lies inside"),
+                         (old.pk, "archived")):
+        html = _refused(client.post(url, {"name": "Hardware", "parent": parent}))
+        assert text in html, (parent, html[:3000])
+    root.refresh_from_db()
+    assert root.parent_id is None
+    assert not AuditEvent.objects.filter(action="category.updated").exists()
+
+
+def test_tags_are_added_and_renamed_through_services(web_as, admin_user):
+    client = web_as(admin_user)
+    assert client.post("/admin/tickets/tag/add/", {"name": "vip"}).status_code == 302
+    tag = Tag.objects.get(name="vip")
+    assert AuditEvent.objects.filter(action="tag.created").latest("seq").payload_data == {"name": "vip"}
+    assert client.post(f"/admin/tickets/tag/{tag.pk}/change/", {"name": "VIP customer"}).status_code == 302
+    renamed = AuditEvent.objects.filter(action="tag.renamed").latest("seq")
+    assert renamed.payload_data == {"from": "vip", "to": "VIP customer"}
+    services.tag_create(actor=admin_user, name="network")
+    client.get("/admin/")  # shows (and so drops) the success messages of the saves above
+    for url, name, text in (
+        ("/admin/tickets/tag/add/", "NETWORK", "already exists"),
+        ("/admin/tickets/tag/add/", "tab\x0bbed", "control character"),
+        (f"/admin/tickets/tag/{tag.pk}/change/", "Network", "already exists"),
+    ):
+        assert text in _refused(client.post(url, {"name": name}))
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["VIP customer", "network"]
+
+
+def test_a_policy_denial_is_a_form_error_and_nothing_is_claimed(web_as, admin_user):
+    from apps.policies.models import PolicySet
+    from apps.policies.services import policy_publish
+
+    rules = PolicySet.objects.get().current_version.rules
+    deny = {"name": "tags frozen", "subject": "*", "action": "tag.manage", "effect": "deny", "priority": 100}
+    policy_publish(actor=admin_user, rules=[*rules, deny])
+    html = _refused(web_as(admin_user).post("/admin/tickets/tag/add/", {"name": "blocked"}))
+    assert "tags frozen" in html or "not allowed" in html.lower() or "denied" in html.lower(), html[:3000]
+    assert not Tag.objects.filter(name="blocked").exists()
+
+
+def test_ticket_change_refused_by_a_service_claims_nothing(web_as, admin_user, agent2_user, agent_user, ticket):
+    desk = agent_user.teams.get(name="Desk")  # agent2 is not in Desk
+    client = web_as(admin_user)
+    response = client.post(
+        f"/admin/tickets/ticket/{ticket.pk}/change/",
+        {"title": "Renamed", "description": ticket.description, "impact": 2, "urgency": 2, "category": "",
+         "team": desk.pk, "assignee": agent2_user.pk},
+    )
+    html = _refused(response)
+    assert "not a member of the team" in html
+    ticket.refresh_from_db()
+    # The title change and the assignment ran in one transaction: neither is kept.
+    assert (ticket.title, ticket.team_id, ticket.assignee_id) == ("Printer on floor 2 is jammed", None, None)
+    assert not AuditEvent.objects.filter(action="ticket.updated").exists()
+
+
+def test_ticket_change_of_a_closed_ticket_is_a_form_error(web_as, admin_user, agent_user, ticket):
+    services.ticket_transition(actor=agent_user, ticket=ticket, to="cancelled", reason="Duplicate")
+    html = _refused(web_as(admin_user).post(
+        f"/admin/tickets/ticket/{ticket.pk}/change/",
+        {"title": "Too late", "description": ticket.description, "impact": 2, "urgency": 2, "category": "",
+         "team": "", "assignee": ""},
+    ))
+    assert "can no longer be changed" in html
+    ticket.refresh_from_db()
+    assert ticket.title != "Too late"

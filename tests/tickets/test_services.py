@@ -370,3 +370,58 @@ def test_tag_ops(admin_user, agent_user, ticket):
     assert services.tag_delete(actor=admin_user, tag=tag) == 1
     assert not Tag.objects.exists()
     assert not ticket.tags.exists()
+
+
+def test_category_update_renames_moves_and_refuses_loops(admin_user, agent_user, make_ticket, settings):
+    hw = services.category_create(actor=admin_user, name="Hardware")
+    printers = services.category_create(actor=admin_user, name="Printers", parent=hw)
+    toner = services.category_create(actor=admin_user, name="Toner", parent=printers)
+    facilities = services.category_create(actor=admin_user, name="Facilities")
+    with pytest.raises(PolicyDenied):
+        services.category_update(actor=agent_user, category=printers, name="Nope")
+    for parent, field_message in ((hw, "The category itself."), (printers, "inside"), (toner, "inside")):
+        with pytest.raises(ApplicationError) as refused:
+            services.category_update(actor=admin_user, category=hw, parent=parent.pk)
+        assert any(field_message.split()[0] in m for m in refused.value.errors["parent"]), refused.value.errors
+    with pytest.raises(ApplicationError) as refused:
+        services.category_update(actor=admin_user, category=hw, parent=10**9)
+    assert "parent" in refused.value.errors
+    with pytest.raises(ApplicationError) as refused:
+        services.category_update(actor=admin_user, category=printers, name="Bad\x1bname")
+    assert "name" in refused.value.errors
+    assert Category.objects.get(pk=hw.pk).parent_id is None
+    ticket = make_ticket(category=toner.pk)
+    moved = services.category_update(actor=admin_user, category=printers, name="Print", parent=facilities)
+    assert (moved.name, moved.parent_id) == ("Print", facilities.pk)
+    assert last_event("category.updated").payload_data == {
+        "name": {"from": "Printers", "to": "Print"}, "parent": {"from": hw.pk, "to": facilities.pk}
+    }
+    assert Ticket.objects.get(pk=ticket.pk).category_id == toner.pk
+    to_top = services.category_update(actor=admin_user, category=printers, parent=None)
+    assert to_top.parent_id is None
+    events = AuditEvent.objects.count()
+    services.category_update(actor=admin_user, category=printers, name="Print", parent=None)  # no change
+    assert AuditEvent.objects.count() == events
+    services.category_create(actor=admin_user, name="Cables", parent=hw)
+    with pytest.raises(ApplicationError) as refused:
+        services.category_update(actor=admin_user, category=printers, name="CABLES", parent=hw)
+    assert "name" in refused.value.errors
+
+
+def test_category_update_refuses_an_archived_parent_but_renames_under_one(admin_user):
+    old = services.category_create(actor=admin_user, name="Old")
+    child = services.category_create(actor=admin_user, name="Child", parent=old)
+    other = services.category_create(actor=admin_user, name="Other")
+    services.category_archive(actor=admin_user, category=old)
+    with pytest.raises(ApplicationError) as refused:
+        services.category_update(actor=admin_user, category=other, parent=old)
+    assert "archived" in refused.value.errors["parent"][0]
+    renamed = services.category_update(actor=admin_user, category=child, name="Kid", parent=old)
+    assert renamed.name == "Kid"
+
+
+def test_tag_rename_reads_the_stored_name(admin_user):
+    tag = services.tag_create(actor=admin_user, name="vip")
+    tag.name = "VIP customer"  # what a bound ModelForm does to its instance
+    services.tag_rename(actor=admin_user, tag=tag, name="VIP customer")
+    assert last_event("tag.renamed").payload_data == {"from": "vip", "to": "VIP customer"}
