@@ -197,16 +197,136 @@ def _committed_setup(tenant, n_tickets: int = 150):
     return agent
 
 
-def test_two_sweeps_at_once_never_emit_twice(fresh_tenant):
+def _independent_expected(now: datetime) -> set[tuple[int, str, int, datetime]]:
+    """Every crossing of `_committed_setup`'s tickets up to `now`, from the tickets'
+    creation times alone (24x7, targets 60/240 min, thresholds 50/75/90/100)."""
+    from apps.tickets.models import Ticket
+
+    found = set()
+    for ticket_id, created in Ticket.objects.values_list("pk", "created_at"):
+        for metric, minutes in (("first_response", 60), ("resolution", 240)):
+            for pct in (50, 75, 90, 100):
+                at = created + minutes * M * pct / 100
+                if at <= now:
+                    found.add((ticket_id, metric, pct, at))
+    return found
+
+
+PAUSE_KEY = 0x51A5_EE9  # advisory lock the test holds while both sweeps wait
+
+
+def _pause_event_inserts():
+    """A test-only trigger in the throwaway schema: each event insert first waits for
+    the shared advisory lock PAUSE_KEY. The sweep's INSERT sorts its rows, so by the time
+    the first row reaches the trigger the statement has locked its whole batch."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            CREATE FUNCTION sla_test_pause() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock_shared({int(PAUSE_KEY)}); RETURN NEW; END $$;
+            CREATE TRIGGER sla_test_pause BEFORE INSERT ON sla_slaevent
+                FOR EACH ROW EXECUTE FUNCTION sla_test_pause();
+            """
+        )
+
+
+def _waiting_on_pause(pids) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s AND pid = ANY(%s)",
+            [PAUSE_KEY & 0xFFFFFFFF, list(pids)],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _unlocked_due(now: datetime) -> int:
+    """Due clocks no transaction holds (the test's own statement skips locked rows)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT id FROM sla_slaclock WHERE next_mark_at <= %s FOR UPDATE SKIP LOCKED) x", [now]
+        )
+        return cursor.fetchone()[0]
+
+
+def test_two_sweeps_at_once_split_the_work_and_never_emit_twice(fresh_tenant):
+    import time
+
     _committed_setup(fresh_tenant)
-    now = T0 + 300 * M
-    expected = _expected(now)
-    results = _race(fresh_tenant, lambda: services.sla_sweep(now=now, batch=23, enqueue=False))
+    now, batch = T0 + 300 * M, 23
+    expected = _independent_expected(now)
+    assert len(expected) == 150 * 8
+    total_due = SlaClock.objects.filter(next_mark_at__lte=now).count()
+    assert total_due == 300
+    _pause_event_inserts()
+    pids: dict[int, int] = {}
+
+    def sweep(index: int):
+        def run():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids[index] = cursor.fetchone()[0]
+            return services.sla_sweep(now=now, batch=batch, enqueue=False)
+
+        return run
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [PAUSE_KEY])
+    try:
+        results: list = [None, None]
+        threads = [
+            threading.Thread(target=_in_tenant, args=(fresh_tenant, sweep(i), results, i, threading.Barrier(1)))
+            for i in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        both_paused = False
+        while time.monotonic() < deadline and not both_paused:
+            both_paused = len(pids) == 2 and _waiting_on_pause(pids.values()) == set(pids.values())
+            time.sleep(0.02)
+        # Both sweeps are inside a statement at once, each holding its own batch.
+        assert both_paused, results
+        assert _unlocked_due(now) == total_due - 2 * batch
+        assert SlaEvent.objects.count() == 0
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [PAUSE_KEY])
+    for thread in threads:
+        thread.join(timeout=60)
+    for outcome in results:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    assert all(r.statements >= 2 for r in results)  # each took batches until none was left
+    assert sum(r.clocks for r in results) == total_due  # split, not done twice
     assert sum(r.events for r in results) == len(expected)
     assert _emitted() == expected
     assert SlaEvent.objects.count() == len(expected)
-    # Both raced through several statements each; neither waited for the other's rows.
-    assert all(r.statements >= 1 for r in results)
+
+
+def test_a_repeated_sweep_hits_the_unique_constraint_and_adds_nothing(fresh_tenant):
+    _committed_setup(fresh_tenant, n_tickets=40)
+    now = T0 + 300 * M
+    expected = _independent_expected(now)
+    assert services.sla_sweep(now=now, enqueue=False).events == len(expected) == 40 * 8
+    # As after a crash between two steps, or a re-target that moved marks back: every
+    # clock is due again from its first mark, and two sweeps race over them.
+    assert SlaClock.objects.filter(next_mark_at__isnull=False).count() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE sla_slaclock SET next_mark_at = (SELECT min(x) FROM unnest(marks) x)")
+    results = _race(fresh_tenant, lambda: services.sla_sweep(now=now, batch=7, enqueue=False))
+    assert sum(r.clocks for r in results) == 80  # every clock was swept again...
+    assert sum(r.events for r in results) == 0  # ...and every insert conflicted
+    assert _emitted() == expected
+    assert SlaEvent.objects.count() == len(expected)
+    # The unique constraint itself (not only the sweep's ON CONFLICT) refuses a duplicate.
+    from django.db import IntegrityError
+
+    event = SlaEvent.objects.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SlaEvent.objects.create(
+            clock_id=event.clock_id, ticket_id=event.ticket_id, metric=event.metric, threshold=event.threshold,
+            kind=event.kind, crossed_at=event.crossed_at, emitted_at=now,
+        )
 
 
 def test_two_processors_at_once_notify_and_escalate_once(fresh_tenant, settings):
