@@ -67,7 +67,8 @@ class PageScan(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag == "script" and not attributes.get("src"):
+        # A `json_script` block (type application/json) is data the browser never runs.
+        if tag == "script" and not attributes.get("src") and attributes.get("type") != "application/json":
             self.inline_scripts.append(attributes)
         if tag == "style":
             self.styles.append(attributes)
@@ -249,3 +250,139 @@ def test_the_download_keeps_its_own_sandbox_policy(portal_ticket, web_as, reques
     response = client.get(link["Location"])
     assert response.status_code == 200
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+# --- The agent desk --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def desk_ticket(tenant, requester_user, agent_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.accounts.models import Team
+
+    ticket = services.ticket_create(actor=agent_user, requester=requester_user, title="Desk keyboard",
+                                    description="Some **keys** stick.", team=Team.objects.get(name="Desk"))
+    services.comment_add(actor=agent_user, ticket=ticket, body="Public [guide](https://example.com/kb).")
+    services.comment_add(actor=agent_user, ticket=ticket, body="Internal *note*.", internal=True)
+    services.attachment_add(actor=agent_user, ticket=ticket, fileobj=SimpleUploadedFile("n.txt", b"notes\n"),
+                            filename="n.txt")
+    return ticket
+
+
+def _desk_pages(client, ticket) -> dict:
+    """Every page and fragment the desk serves to a browser, including its error states."""
+    n = ticket.number
+    detail = reverse("desk:ticket", args=[n])
+    return {
+        "queue": client.get(reverse("desk:queue")),
+        "queue filtered, bad values": client.get(reverse("desk:queue"), {"team": "x", "requester": "nobody@x.test"}),
+        "queue fragment": client.get(reverse("desk:queue"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-results"),
+        "detail": client.get(detail),
+        "detail with suggestion": client.get(detail, {"suggest": "1"}),
+        "detail, transition errors": client.post(reverse("desk:transition", args=[n]), {"to": "resolved"}),
+        "detail, comment preview": client.post(reverse("desk:comment", args=[n]),
+                                               {"body": "**b**", "visibility": "public", "action": "preview"}),
+        "suggestion fragment": client.get(reverse("desk:suggestion", args=[n])),
+        "preview fragment": client.post(reverse("desk:preview"), {"body": "**b**"}),
+        "board": client.get(reverse("desk:board")),
+        "dashboard": client.get(reverse("desk:dashboard")),
+        "new ticket": client.get(reverse("desk:ticket-new")),
+        "new ticket, errors": client.post(reverse("desk:ticket-new"), {"requester": "nobody@alpha.test", "title": ""}),
+        "sla preview fragment": client.get(reverse("desk:sla-preview"), {"impact": "1", "urgency": "1"}),
+    }
+
+
+FULL_DESK_PAGES = ("queue", "queue filtered, bad values", "detail", "detail with suggestion", "detail, transition errors",
+                   "detail, comment preview", "board", "dashboard", "new ticket", "new ticket, errors")
+
+
+@pytest.mark.parametrize("role", ["agent", "admin"])
+def test_desk_pages_run_under_the_policy(desk_ticket, users, web_as, role):
+    """No inline script without the nonce, no handler, no javascript: URL, no style="" and
+    no unnonced <style> on any desk page or fragment (a nonce-based style-src blocks them)."""
+    pages = _desk_pages(web_as(users[role]), desk_ticket)
+    for name, response in pages.items():
+        assert response.status_code in (200, 400), (name, response.status_code)
+        assert "text/html" in response["Content-Type"], name
+        assert_runs_under_policy(response)
+        if name in FULL_DESK_PAGES:
+            assert "<html" in response.content.decode(), name
+            assert re.search(r'<script src="[^"]*tickets/agent\.js"', response.content.decode()), name
+        else:
+            assert "<html" not in response.content.decode(), name  # fragments are fragments
+
+
+def test_every_desk_form_that_posts_carries_a_csrf_token(desk_ticket, web_as, agent_user):
+    from apps.tickets.models import SavedView
+
+    SavedView.objects.create(owner=agent_user, name="Mine", query={"status": ["open"]})
+    pages = _desk_pages(web_as(agent_user), desk_ticket)
+    checked = 0
+    for name, response in pages.items():
+        for form in re.findall(r"<form\b.*?</form>", response.content.decode(), re.S):
+            opening = re.match(r"<form\b[^>]*>", form).group(0)
+            if re.search(r'\bmethod="post"', opening, re.I) or "hx-post=" in opening:
+                assert 'name="csrfmiddlewaretoken"' in form, (name, opening)
+                checked += 1
+    # Bulk, saved view create/delete, comment, transition, assign, upload, suggestion, board moves,
+    # new ticket, language switcher and sign-out: far more than a handful.
+    assert checked >= 20, checked
+
+
+def _desk_post_routes(ticket, view_id: int) -> dict[str, str]:
+    """Every desk URL (routes of apps/tickets/ui/agent/urls.py and sla_urls.py)."""
+    from django.urls import URLPattern, get_resolver
+
+    n = ticket.number
+    kwargs = {"number": n, "attachment_id": ticket.attachments.first().pk, "view_id": view_id}
+    urls = {}
+    for module in ("apps.tickets.ui.agent.urls", "apps.tickets.ui.agent.sla_urls"):
+        for pattern in get_resolver(module).url_patterns:
+            if isinstance(pattern, URLPattern):
+                needed = {k: kwargs[k] for k in pattern.pattern.converters}
+                urls[pattern.name] = reverse(f"desk:{pattern.name}", kwargs=needed or None)
+    return urls
+
+
+def test_the_desk_refuses_every_post_without_the_csrf_token(desk_ticket, agent_user, requester_user):
+    from apps.tickets.models import SavedView, TicketComment
+
+    view = SavedView.objects.create(owner=agent_user, name="Mine", query={})
+    client = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
+    client.force_login(agent_user, backend="django.contrib.auth.backends.ModelBackend")
+    n = desk_ticket.number
+    data = {
+        "bulk": {"ticket": [n], "action": "status", "to": "pending"},
+        "board-move": {"number": n, "to": "pending"},
+        "comment": {"body": "no token", "visibility": "public", "action": "send"},
+        "transition": {"to": "pending"},
+        "assign": {"team": "", "assignee": ""},
+        "saved-view-create": {"name": "Forged", "scope": "personal", "query": ""},
+        "ticket-new": {"requester": requester_user.email, "title": "Forged ticket", "impact": "2", "urgency": "2"},
+    }
+    desk_ticket.refresh_from_db()
+    status_before = desk_ticket.status  # "open": the fixture's public reply opened it
+    urls = _desk_post_routes(desk_ticket, view.pk)
+    assert len(urls) >= 15
+    for name, target in urls.items():
+        for headers in ({}, {"HTTP_ACCEPT": "application/json", "HTTP_HX_REQUEST": "true"}):
+            response = client.post(target, data.get(name, {}), **headers)
+            assert response.status_code == 403, (name, response.status_code)
+    desk_ticket.refresh_from_db()
+    assert desk_ticket.status == status_before
+    assert desk_ticket.team_id is not None
+    assert not TicketComment.objects.filter(body="no token").exists()
+    assert SavedView.objects.filter(pk=view.pk).exists()
+    assert not SavedView.objects.filter(name="Forged").exists()
+    assert not desk_ticket.__class__.objects.filter(title="Forged ticket").exists()
+
+    # The same posts with the page's token go through: the refusals above were the CSRF check.
+    client.get(reverse("desk:queue"))
+    token = client.cookies["csrftoken"].value
+    accepted = client.post(urls["comment"], {**data["comment"], "csrfmiddlewaretoken": token})
+    assert accepted.status_code == 302
+    moved = client.post(urls["board-move"], data["board-move"], HTTP_ACCEPT="application/json", HTTP_X_CSRFTOKEN=token)
+    assert moved.status_code == 200
+    desk_ticket.refresh_from_db()
+    assert desk_ticket.status == "pending"
