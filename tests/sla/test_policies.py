@@ -443,3 +443,57 @@ def test_names_are_unique_whatever_the_case(always_open, admin_user):
     assert errors["name"] == ["A policy named “gold” already exists."]
     errors = _refused(lambda: make_calendar(actor=admin_user, name="ALWAYS"))
     assert errors["name"] == ["A calendar named “ALWAYS” already exists."]
+
+
+def test_only_admins_delete_a_policy(api_as, users, always_open, requester_user):
+    from apps.sla.models import SlaClock
+
+    from .factories import make_ticket
+
+    policy = make_policy(calendar=always_open, actor=users["admin"])
+    ticket = make_ticket(requester=requester_user)
+    services.sla_on_ticket_created(ticket)
+    due = SlaClock.objects.get(ticket=ticket, metric="resolution").due_at
+    url = f"/api/v1/sla/policies/{policy.pk}/"
+    for role in ("requester", "agent"):
+        refused = api_as(users[role]).delete(url)
+        assert refused.status_code == 403, role
+        assert refused["Content-Type"].startswith("application/problem+json")
+    assert SlaPolicy.objects.filter(pk=policy.pk).exists()
+    admin = api_as(users["admin"])
+    assert admin.delete(url).status_code == 204
+    assert not SlaPolicy.objects.filter(pk=policy.pk).exists()
+    assert admin.get(url).status_code == 404
+    assert admin.delete(url).status_code == 404
+    event = AuditEvent.objects.get(action="sla.policy_deleted")
+    assert event.payload_data["before"]["name"] == "Standard"
+    clock = SlaClock.objects.get(ticket=ticket, metric="resolution")
+    assert (clock.policy_id, clock.due_at) == (None, due)  # the clock keeps its deadline
+
+
+def test_another_tenants_policy_is_not_found(api_as, users, always_open, other_tenant):
+    from django_tenants.utils import tenant_context
+
+    ours = make_policy(calendar=always_open, actor=users["admin"], name="Ours")
+    with tenant_context(other_tenant):
+        calendar = make_calendar(name="Theirs 24x7")
+        theirs = make_policy(calendar=calendar, name="Theirs")
+        if theirs.pk == ours.pk:  # ids are per schema: take one that means nothing here
+            theirs = make_policy(calendar=calendar, name="Theirs too", order=7)
+    assert not SlaPolicy.objects.filter(pk=theirs.pk).exists()
+    response = api_as(users["admin"]).delete(f"/api/v1/sla/policies/{theirs.pk}/")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"There is no SLA policy {theirs.pk}."
+    with tenant_context(other_tenant):
+        assert SlaPolicy.objects.filter(pk=theirs.pk).exists()
+    assert SlaPolicy.objects.filter(pk=ours.pk).exists()
+
+
+def test_the_schema_documents_who_may_read_and_write_policies(api_as, users):
+    response = api_as(users["agent"]).get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    detail = next(v for k, v in paths.items() if k.startswith("/api/v1/sla/policies/{"))
+    assert set(detail) >= {"get", "put", "patch", "delete"}
+    assert "Tenant admins only" in detail["delete"]["description"]
+    assert "requesters get 403" in paths["/api/v1/sla/policies/"]["get"]["description"]
