@@ -18,6 +18,7 @@ from apps.accounts.models import Team, User
 from apps.tickets import services
 from apps.tickets.choices import TicketStatus
 from apps.tickets.models import Ticket, TicketAttachment, TicketComment
+from apps.tickets.ui.agent import saved_views
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -28,6 +29,9 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 XSS_TITLE = '<script>alert("t")</script><img src=x onerror=alert(1)>'
 XSS_BODY = '<script>alert("c")</script> [click](javascript:alert(2)) <a href="#" onclick="alert(3)">x</a> **bold**'
 XSS_FILE = '"><img src=x onerror=alert(4)>.png'
+XSS_NOTE = '<script>alert("note")</script><img src=x onerror=alert(5)>'
+XSS_REASON = '<script>alert("reason")</script><svg onload=alert(6)>'
+XSS_VIEW = '<script>alert("view")</script><img src=x onerror=alert(7)>'
 SECRET = "INTERNAL-DESK-NOTE-5b1c"
 
 
@@ -277,6 +281,13 @@ def xss_ticket(make_ticket, agent_user, desk_team):
     services.comment_add(actor=agent_user, ticket=ticket, body=XSS_BODY)
     services.comment_add(actor=agent_user, ticket=ticket, body=XSS_BODY, internal=True)
     services.attachment_add(actor=agent_user, ticket=ticket, fileobj=upload(XSS_FILE), filename=XSS_FILE)
+    # Status changes carry text too: a resolution note, then the requester's reopen reason.
+    services.ticket_transition(actor=agent_user, ticket=Ticket.objects.get(pk=ticket.pk), to="resolved",
+                               resolution_code="fixed", resolution_note=XSS_NOTE)
+    services.ticket_transition(actor=ticket.requester, ticket=Ticket.objects.get(pk=ticket.pk), to="open",
+                               reason=XSS_REASON)
+    # A saved view shared with the team, named with markup.
+    saved_views.saved_view_create(actor=agent_user, name=XSS_VIEW, query={"q": "alert"}, team=desk_team)
     return Ticket.objects.get(pk=ticket.pk)
 
 
@@ -302,6 +313,12 @@ def test_hostile_text_renders_inert_on_every_page(page, xss_ticket, web_as, agen
         assert "<strong>bold</strong>" in html  # Markdown still renders
         assert "onerror=alert(4)" in html.replace("&gt;", ">")  # the file name is text
         assert 'href="javascript' not in html
+        # The resolution note and the requester's reopen reason, in the timeline, as text.
+        assert "Resolution: Fixed: &lt;script&gt;alert(&quot;note&quot;)&lt;/script&gt;&lt;img src=x" in html
+        assert "Reason: &lt;script&gt;alert(&quot;reason&quot;)&lt;/script&gt;&lt;svg onload=alert(6)&gt;" in html
+    if page == "queue":
+        # The team's saved view: its link and its delete button's hidden label.
+        assert html.count("&lt;script&gt;alert(&quot;view&quot;)&lt;/script&gt;") == 2
 
 
 def test_the_page_carries_no_inline_script_or_handler(web_as, agent_user, own_ticket):

@@ -194,6 +194,34 @@ def test_markup_in_titles_comments_and_file_names_renders_inert(tenant, requeste
     assert 'href="javascript:' not in detail
 
 
+def test_a_hostile_resolution_note_and_reopen_reason_render_inert(tenant, requester_user, agent_user, requester_web,
+                                                                  settings):
+    """The resolution note (Markdown, written by an agent, read by the requester) and a
+    reopen reason sent back in the form (the cooldown's 429 page keeps what was typed)."""
+    settings.WARDEN_TICKETS_REOPEN_COOLDOWN_SECONDS = 600
+    ticket = services.ticket_create(actor=requester_user, title="Scanner")
+    resolve_with = XSS_BODY + "\n\n**fixed** it"
+    services.ticket_transition(actor=agent_user, ticket=ticket, to=TicketStatus.RESOLVED, resolution_code="fixed",
+                               resolution_note=resolve_with)
+    detail = requester_web.get(url("detail", ticket.number))
+    html = text(detail)
+    assert scan(html) == [], scan(html)
+    resolution = re.search(r'<section class="card resolution".*?</section>', html, re.S).group(0)
+    assert "<strong>fixed</strong>" in resolution  # Markdown renders, markup does not
+    assert "<script>" not in resolution
+    assert 'href="javascript:' not in resolution
+
+    reason = '<script>alert("why")</script><svg onload=alert(8)>'
+    assert requester_web.post(url("reopen", ticket.number), {"reason": reason}).status_code == 302
+    services.ticket_transition(actor=agent_user, ticket=Ticket.objects.get(pk=ticket.pk), to=TicketStatus.RESOLVED,
+                               resolution_code="fixed", resolution_note=resolve_with)
+    again = requester_web.post(url("reopen", ticket.number), {"reason": reason})
+    assert again.status_code == 429
+    html = text(again)
+    assert scan(html) == [], scan(html)
+    assert "&lt;script&gt;alert(&quot;why&quot;)&lt;/script&gt;&lt;svg onload=alert(8)&gt;</textarea>" in html
+
+
 # --- Who may load what ---------------------------------------------------------------------------
 # The full role x route x object matrix is tests/ui/test_portal_matrix.py; these add what it
 # does not look at (the downloaded bytes, a session on the other tenant's host, the list).
