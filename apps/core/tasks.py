@@ -41,7 +41,8 @@ class TenantOnlyTask(TenantTask):
             logger.error("refused to enqueue tenant task %s without a tenant", self.name)
             raise TenantContextMissing(f"{self.name} must be enqueued inside a tenant context")
         headers = dict(options.get("headers") or {})
-        headers.setdefault("request_id", request_id.get())
+        if request_id.current() is not None:
+            headers.setdefault("request_id", request_id.current())
         options["headers"] = headers
         return super().apply_async(args, kwargs, **options)
 
@@ -85,9 +86,13 @@ def enqueue_on_commit(task, **kwargs) -> None:
     if schema == PUBLIC:
         logger.error("refused to enqueue tenant task %s without a tenant", task.name)
         raise TenantContextMissing(f"{task.name} must be enqueued inside a tenant context")
+    # The request id too: the commit may fire after the request's own context is gone.
+    headers = {"_schema_name": schema}
+    if request_id.current() is not None:
+        headers["request_id"] = request_id.current()
 
     def send() -> None:
-        task.apply_async(kwargs=kwargs, headers={"_schema_name": schema})
+        task.apply_async(kwargs=kwargs, headers=headers)
 
     transaction.on_commit(send)
 

@@ -261,6 +261,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker keeps Django's LOGGING (request id and tenant on every line, JSON in
+# production) instead of replacing the root logger's handlers with its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Logging --------------------------------------------------------------------------
 LOG_FORMAT = env("LOG_FORMAT", default="text")  # text | json
@@ -292,7 +295,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django.server": {"level": "INFO"},
+        # Django's defaults give runserver's access lines a handler of their own, without
+        # our filters; through the root handler they get the same format as everything.
+        "django.server": {"level": "INFO", "handlers": [], "propagate": True},
     },
 }
 

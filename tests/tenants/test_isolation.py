@@ -28,6 +28,48 @@ def test_session_cookie_from_one_tenant_means_nothing_on_another(web_as, agent_u
     assert "/accounts/login/" in response["Location"]
 
 
+PASSWORD = "correct-horse-battery-staple"
+
+
+def test_a_user_of_one_tenant_cannot_sign_in_on_another(tenant, other_tenant):
+    from django.test import Client
+
+    from apps.audit.models import AuditEvent
+
+    home = Client(HTTP_HOST="alpha.localhost")
+    assert home.post("/accounts/login/", {"login": "agent@alpha.test", "password": PASSWORD}).status_code == 302
+
+    away = Client(HTTP_HOST=OTHER)
+    page = away.post("/accounts/login/", {"login": "agent@alpha.test", "password": PASSWORD})
+    assert page.status_code == 200  # the form again, with its error
+    assert b"agent@alpha.test" in page.content
+    assert "_auth_user_id" not in away.session
+    landing = away.get("/", HTTP_ACCEPT="text/html")
+    assert landing.status_code == 302
+    assert "/accounts/login/" in landing["Location"]
+    with schema_context(other_tenant.schema_name):
+        failed = AuditEvent.objects.filter(action="auth.login_failed", actor_label="anonymous:agent@alpha.test")
+        assert failed.count() == 1
+
+
+def test_the_token_endpoint_of_another_tenant_refuses_a_users_credentials(tenant, other_tenant):
+    from django.test import Client
+
+    body = {"email": "admin@alpha.test", "password": PASSWORD}
+    home = Client(HTTP_HOST="alpha.localhost").post("/api/v1/auth/token/", body, content_type="application/json")
+    assert home.status_code == 200
+    away = Client(HTTP_HOST=OTHER).post("/api/v1/auth/token/", body, content_type="application/json")
+    assert away.status_code == 400
+    assert away["Content-Type"] == "application/problem+json"
+    assert "token" not in away.json()
+    assert away.json()["detail"] == "Email or password is wrong."
+    # And the token alpha's endpoint handed out means nothing on beta's API.
+    token = home.json()["token"]
+    elsewhere = Client(HTTP_HOST=OTHER).get("/api/v1/tickets/", HTTP_AUTHORIZATION=f"Token {token}")
+    assert elsewhere.status_code == 401
+    assert elsewhere["Content-Type"] == "application/problem+json"
+
+
 def test_token_from_one_tenant_is_rejected_on_another(api_as, admin_user):
     mine = api_as(admin_user)
     assert mine.get("/api/v1/audit/events/").status_code == 200
