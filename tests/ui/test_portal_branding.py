@@ -67,3 +67,90 @@ def test_pages_carry_the_accessible_colours_of_the_tenant(tenant):
     assert f"--header-bg: {theme.header_bg};" in style
     assert f"--header-fg: {DARK};" in style
     assert f"--brand: {theme.strong};" in style
+
+
+# --- The tenant's brand on the desk and the portal ----------------------------------------------
+
+LOGO = "https://cdn.example.com/acme/logo.png"
+
+
+@pytest.fixture
+def branded(tenant):
+    """Tenant alpha with its own display name, logo and a colour that needs no adjusting."""
+    tenant.display_name = "Acme <Support> & Co"
+    tenant.logo = LOGO
+    tenant.primary_colour = "#7a1fa2"
+    tenant.save(update_fields=["display_name", "logo", "primary_colour"])
+    return tenant
+
+
+def _header(html: str) -> str:
+    return re.search(r'<header class="topbar">.*?</header>', html, re.S).group(0)
+
+
+@pytest.fixture
+def branded_ticket(branded, requester_user, agent_user):
+    from apps.tickets import services
+
+    return services.ticket_create(actor=agent_user, requester=requester_user, title="Badge reader")
+
+
+def _pages(web_as, users, ticket) -> dict[str, str]:
+    from django.urls import reverse
+
+    agent, requester = web_as(users["agent"]), web_as(users["requester"])
+    responses = {
+        "desk queue": agent.get(reverse("desk:queue")),
+        "desk ticket": agent.get(reverse("desk:ticket", args=[ticket.number])),
+        "desk board": agent.get(reverse("desk:board")),
+        "desk dashboard": agent.get(reverse("desk:dashboard")),
+        "desk new ticket": agent.get(reverse("desk:ticket-new")),
+        "portal list": requester.get(reverse("portal:list")),
+        "portal new": requester.get(reverse("portal:new")),
+        "portal detail": requester.get(reverse("portal:detail", args=[ticket.number])),
+        "sign-in": Client(HTTP_HOST="alpha.localhost").get("/accounts/login/"),
+    }
+    for name, response in responses.items():
+        assert response.status_code == 200, name
+    return {name: response.content.decode() for name, response in responses.items()}
+
+
+def test_the_tenants_name_logo_and_colour_are_on_every_desk_and_portal_page(web_as, users, branded_ticket):
+    for name, html in _pages(web_as, users, branded_ticket).items():
+        header = _header(html)
+        brand = re.search(r'<a class="brand" href="/">(.*?)</a>', header, re.S).group(1)
+        # The display name (escaped: it is data), next to a decorative logo.
+        assert "<span>Acme &lt;Support&gt; &amp; Co</span>" in brand, name
+        assert f'<img src="{LOGO}" alt="" height="28">' in brand, name
+        assert re.search(r"<title>[^<]*· Warden</title>", html), name
+        style = re.search(r"<style nonce=\"[^\"]+\">(.*?)</style>", html, re.S).group(1)
+        assert "--header-bg: #7a1fa2;" in style, name
+        assert "--brand: #7a1fa2;" in style, name
+
+
+def test_without_a_display_name_or_logo_the_tenants_name_shows_alone(tenant, web_as, users):
+    from django.urls import reverse
+
+    tenant.display_name, tenant.logo = "", ""
+    tenant.save(update_fields=["display_name", "logo"])
+    for client, path in ((web_as(users["agent"]), reverse("desk:queue")), (web_as(users["requester"]), reverse("portal:list"))):
+        header = _header(client.get(path).content.decode())
+        assert f"<span>{tenant.name}</span>" in header
+        assert "<img" not in header
+
+
+def test_another_tenants_pages_carry_their_own_brand(branded, other_tenant, web_as):
+    from django.db import connection
+
+    from apps.accounts.models import User
+
+    connection.set_tenant(other_tenant)
+    try:
+        beta_agent = User.objects.get(email="agent@beta.test")
+        client = web_as(beta_agent, host="beta.localhost")
+    finally:
+        connection.set_tenant(branded)
+    header = _header(client.get("/desk/").content.decode())
+    assert "Acme" not in header
+    assert LOGO not in header
+    assert f"<span>{other_tenant.brand_name}</span>" in header
