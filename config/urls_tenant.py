@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from apps.tenants import views as tenant_views
 
 api_v1 = [
     path("auth/", include("apps.accounts.api.urls")),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("desk/", include("apps.tickets.ui.agent.urls")),
     path("portal/", include("apps.tickets.ui.portal.urls")),
+    path("admin/security/", admin.site.admin_view(tenant_views.security_view), name="tenant-security"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("i18n/", include("django.conf.urls.i18n")),

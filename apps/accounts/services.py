@@ -155,3 +155,51 @@ def _audit(actor: User | None, action: str, target, payload: dict, actor_label: 
     from apps.audit.services import audit_record
 
     audit_record(actor=actor, action=action, target=target, payload=payload, actor_label=actor_label)
+
+
+def token_second_factor_check(*, user: User, tenant, code: str, client: dict | None = None) -> None:
+    """Raise unless `user` may get an API token without more than `code`.
+
+    Someone with an authenticator app must give its current code (allauth's TOTP check,
+    which also refuses a code already used); an admin of a tenant that requires MFA for
+    admins and has no app yet is sent to the web to enrol one. Every refusal is audited
+    (`auth.mfa_failed`) and survives the error response (no transaction to roll back).
+    """
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    from apps.core.errors import PermissionDenied
+
+    from .permissions import is_tenant_admin
+
+    authenticator = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    required = bool(getattr(tenant, "mfa_required_for_admins", False)) and is_tenant_admin(user)
+    if authenticator is None:
+        if not required:
+            return
+        _mfa_failed(user, "not_enrolled", client)
+        raise PermissionDenied(
+            "Your organisation requires two-factor authentication for admins: "
+            "sign in on the web and set up an authenticator app first."
+        )
+    code = "".join((code or "").split())
+    if not code:
+        _mfa_failed(user, "missing", client)
+        raise ApplicationError(
+            "A code from your authenticator app is required: send it as `otp`.",
+            errors={"otp": ["This field is required for your account."]},
+        )
+    if not TOTP(authenticator).validate_code(code):
+        _mfa_failed(user, "invalid", client)
+        raise ApplicationError(
+            "The authenticator code is wrong, expired or already used.",
+            errors={"otp": ["Wrong, expired or already used code."]},
+        )
+
+
+def _mfa_failed(user: User, reason: str, client: dict | None) -> None:
+    from apps.audit.services import audit_record
+
+    audit_record(
+        actor=user, action="auth.mfa_failed", target=user, payload={"channel": "api", "reason": reason, **(client or {})}
+    )

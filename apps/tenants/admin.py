@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
@@ -80,6 +81,7 @@ class TenantAdmin(PlatformOnly, WardenModelAdmin):
     ]
     inlines = [DomainInline]
     actions = ["suspend", "activate"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # the logo URL
 
     def get_queryset(self, request):
         return super().get_queryset(request).exclude(schema_name="public")

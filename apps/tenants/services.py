@@ -295,12 +295,16 @@ def tenant_set_admin_mfa(*, tenant: Tenant, required: bool, actor) -> Tenant:
     if tenant.is_public:
         raise ApplicationError("The platform has no tenant admins.")
     required = bool(required)
-    with transaction.atomic():
-        if connection.schema_name == tenant.schema_name:
-            from apps.audit.services import audit_record
-            from apps.policies.services import policy_require
+    in_tenant = connection.schema_name == tenant.schema_name
+    if in_tenant:
+        from apps.policies.services import policy_require
 
-            policy_require(actor, TENANT_SECURITY, tenant, {"mfa_required_for_admins": required})
+        # Asked before our transaction opens, so a denial stays recorded when we raise.
+        policy_require(actor, TENANT_SECURITY, tenant, {"mfa_required_for_admins": required})
+    with transaction.atomic():
+        if in_tenant:
+            from apps.audit.services import audit_record
+
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
             previous = locked.mfa_required_for_admins
             if previous != required:

@@ -116,3 +116,60 @@ def test_cloned_tenant_catalog_equals_a_migrated_tenant(django_db_setup, django_
             connection.set_schema_to_public()
             with connection.cursor() as cur:
                 cur.execute('DROP SCHEMA IF EXISTS "ref_migrated" CASCADE')
+
+
+@pytest.mark.parametrize(
+    ("allowed", "problem"),
+    [
+        (["mars"], "Unknown region(s): mars"),
+        (["eu", "eu"], "Each region once."),
+        (["us"], "Must include the home region eu"),
+        ("eu", "A list of regions"),
+    ],
+)
+def test_allowed_regions_are_validated_by_the_model(db, allowed, problem):
+    from django.core.exceptions import ValidationError
+
+    connection.set_schema_to_public()
+    tenant = Tenant.objects.get(slug="alpha")
+    tenant.allowed_regions = allowed
+    with pytest.raises(ValidationError) as excinfo:
+        tenant.full_clean()
+    assert any(problem in message for message in excinfo.value.message_dict["allowed_regions"])
+    tenant.allowed_regions = ["eu", "us"]
+    tenant.full_clean()
+
+
+def test_the_database_refuses_unknown_allowed_regions(db):
+    from django.db import IntegrityError, transaction
+
+    connection.set_schema_to_public()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tenant.objects.filter(slug="alpha").update(allowed_regions=["eu", "mars"])
+    assert Tenant.objects.get(slug="alpha").allowed_regions == []
+
+
+def test_platform_admin_form_refuses_bad_allowed_regions(db):
+    from django.test import Client
+
+    from apps.accounts.models import User
+
+    connection.set_schema_to_public()
+    root = User.objects.filter(email="root@platform.test").first() or User.objects.create_superuser(
+        "root@platform.test", "platform-password-1"
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(root)
+    beta = Tenant.objects.get(slug="beta")
+    form = {
+        "name": beta.name, "allowed_regions": '["us"]', "data_mode": beta.data_mode, "status": beta.status,
+        "suspended_reason": "", "display_name": "", "logo": "", "primary_colour": beta.primary_colour,
+        "domains-TOTAL_FORMS": "0", "domains-INITIAL_FORMS": "0",
+    }
+    response = client.post(f"/admin/tenants/tenant/{beta.pk}/change/", form)
+    assert response.status_code == 200
+    assert b"Must include the home region eu" in response.content
+    assert Tenant.objects.get(pk=beta.pk).allowed_regions == []
+    response = client.post(f"/admin/tenants/tenant/{beta.pk}/change/", {**form, "allowed_regions": '["eu", "us"]'})
+    assert response.status_code == 302, response.content[:3000]
+    assert Tenant.objects.get(pk=beta.pk).allowed_regions == ["eu", "us"]

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from apps.accounts.services import token_issue
+from apps.accounts.services import token_issue, token_second_factor_check
 from apps.core.errors import ApplicationError
 
 
@@ -16,7 +16,13 @@ class LoginThrottle(AnonRateThrottle):
 
 
 class AuthTokenApi(APIView):
-    """Exchange email and password for this tenant's API token."""
+    """Exchange email and password (and a TOTP code, for those who need one) for this
+    tenant's API token.
+
+    `otp` is required from anyone who has an authenticator app, and from every admin
+    of a tenant that requires two-factor authentication for admins: a token must not
+    be easier to get than a browser session.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -25,6 +31,10 @@ class AuthTokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+        otp = serializers.CharField(
+            required=False, allow_blank=True, max_length=16,
+            help_text="The current code of the user's authenticator app (TOTP), when they have one.",
+        )
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
@@ -36,6 +46,13 @@ class AuthTokenApi(APIView):
         user = authenticate(request, email=data.validated_data["email"], password=data.validated_data["password"])
         if user is None or not user.is_active:
             raise ApplicationError("Email or password is wrong.", status=400)
+        token_second_factor_check(
+            user=user, tenant=request.tenant, code=data.validated_data.get("otp", ""), client=_client(request)
+        )
         token = token_issue(user=user)
         # A credential: never cached, and never kept for Idempotency-Key replays.
         return Response(self.OutputSerializer({"token": token.key}).data, headers={"Cache-Control": "no-store"})
+
+
+def _client(request) -> dict:
+    return {"ip": request.META.get("REMOTE_ADDR", ""), "user_agent": request.headers.get("User-Agent", "")[:200]}

@@ -1,0 +1,58 @@
+"""The tenant's own security settings, for its admins (on the tenant host)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts import permissions
+
+from .services import tenant_set_admin_mfa
+
+
+class SecurityForm(forms.Form):
+    mfa_required_for_admins = forms.BooleanField(
+        label=_("Require two-factor authentication (TOTP) for admins"),
+        required=False,
+        help_text=_(
+            "Admins without an authenticator app are sent to enrol one before anything else, and need a "
+            "code to get an API token."
+        ),
+    )
+
+
+def security_view(request: HttpRequest) -> HttpResponse:
+    """GET shows the settings; POST changes them through the tenants service (policy
+    `tenant.security`, audited). Served inside the admin site, which signs people in."""
+    tenant = request.tenant
+    if tenant.is_public or not permissions.is_tenant_admin(request.user):
+        raise PermissionDenied
+    if request.method == "POST":
+        form = SecurityForm(request.POST)
+        if form.is_valid():
+            tenant_set_admin_mfa(
+                tenant=tenant, required=form.cleaned_data["mfa_required_for_admins"], actor=request.user
+            )
+            messages.success(request, _("Security settings saved."))
+            return redirect("tenant-security")
+    else:
+        form = SecurityForm(initial={"mfa_required_for_admins": tenant.mfa_required_for_admins})
+    from allauth.mfa.models import Authenticator
+
+    context = {
+        **_admin_context(request),
+        "title": _("Security"),
+        "form": form,
+        "has_totp": Authenticator.objects.filter(user=request.user, type=Authenticator.Type.TOTP).exists(),
+    }
+    return render(request, "tenants/security.html", context)
+
+
+def _admin_context(request: HttpRequest) -> dict:
+    from django.contrib import admin
+
+    return admin.site.each_context(request)
