@@ -189,6 +189,17 @@ def clock_remaining(clock: SlaClock, *, now: datetime | None = None) -> timedelt
     return calendar.between(now, clock.due_at)
 
 
+def clock_paused_seconds(clock: SlaClock, *, now: datetime | None = None) -> int:
+    """Business seconds the clock has spent paused so far, the pause in progress
+    included (the stored `paused_seconds` counts finished pauses only: it is derived
+    when the clock is written, and a pause in progress grows without a write)."""
+    total = int(clock.paused_seconds or 0)
+    if clock.paused_at is None or clock.stopped_at is not None or clock.calendar is None:
+        return total
+    now = now or timezone.now()
+    return total + int(calendar_for(clock.calendar).between(clock.paused_at, max(now, clock.paused_at)).total_seconds())
+
+
 def clock_badge(clock: SlaClock | None, *, now: datetime | None = None) -> str:
     if clock is None or clock.state == ClockState.CANCELLED:
         return Badge.NONE

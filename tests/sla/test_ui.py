@@ -165,17 +165,3 @@ def test_the_notifier_is_pluggable(always_open, admin_user, agent_user, requeste
     settings.WARDEN_SLA_NOTIFIER = "builtins.object"
     with pytest.raises(TypeError, match="does not implement"):
         get_notifier()
-
-
-def test_the_tickets_api_serializer_can_nest_the_sla(standard_policy, requester_user):
-    """The snippet docs/sla.md gives the tickets API works as written."""
-    from apps.tickets.api.serializers import TicketOutputSerializer
-
-    class WithSla(TicketOutputSerializer):
-        sla = TicketSlaSerializer(source="*", read_only=True)
-
-    ticket = _ticket(requester_user, 5)
-    data = WithSla(ticket).data
-    assert data["number"] == ticket.number
-    assert data["sla"]["badge"] == "on_track"
-    assert data["sla"]["first_response"]["due_at"] is not None

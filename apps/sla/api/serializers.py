@@ -1,13 +1,17 @@
 """Shapes of the SLA API. Input serializers check shape only; every rule (positive
 targets, thresholds, overlap) lives in `validation.py` and is enforced by the services.
 
-`TicketSlaSerializer` is for the tickets API to nest (source="*"): it reads the
-ticket's clocks from the prefetch cache (`selectors.clock_prefetch()`), so a page of
-tickets costs one extra query in all.
+`TicketSlaField` is for the tickets API to nest (source="*"): it reads the ticket's
+clocks from the prefetch cache (`selectors.clock_prefetch()`), so a page of tickets
+costs one extra query in all. Agents and admins get the full block
+(`TicketSlaSerializer`); requesters, and any caller the serializer context does not
+name, get what the portal shows them (`RequesterTicketSlaSerializer`): the resolution
+due time and state, nothing about policies, targets or at-risk times.
 """
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -39,7 +43,9 @@ class ClockOutputSerializer(serializers.Serializer):
         help_text="Business seconds left (negative once overdue); null once the clock stopped.",
     )
     paused = serializers.BooleanField(read_only=True)
-    paused_seconds = serializers.IntegerField(read_only=True, help_text="Business seconds spent in finished pauses.")
+    paused_seconds = serializers.IntegerField(
+        read_only=True, help_text="Business seconds spent paused so far, the pause in progress included."
+    )
     met_at = serializers.DateTimeField(read_only=True, allow_null=True)
     breached_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
@@ -58,17 +64,15 @@ def clock_data(clock, now=None) -> dict | None:
         "at_risk_at": clock.risk_at,
         "remaining_seconds": int(remaining.total_seconds()) if remaining is not None else None,
         "paused": clock.paused_at is not None,
-        "paused_seconds": clock.paused_seconds,
+        "paused_seconds": selectors.clock_paused_seconds(clock, now=now),
         "met_at": clock.met_at,
         "breached_at": clock.breached_at,
     }
 
 
 class TicketSlaSerializer(serializers.Serializer):
-    """SLA of one ticket: `{"badge", "first_response": {...} | null, "resolution": {...} | null}`.
-
-    Nest it as `sla = TicketSlaSerializer(source="*", read_only=True)`.
-    """
+    """SLA of one ticket, as agents see it: `{"badge", "first_response": {...} | null,
+    "resolution": {...} | null}`."""
 
     badge = serializers.ChoiceField(choices=Badge.choices, read_only=True, help_text="The most urgent state.")
     first_response = ClockOutputSerializer(read_only=True, allow_null=True)
@@ -82,6 +86,66 @@ class TicketSlaSerializer(serializers.Serializer):
             "badge": badge,
             Metric.FIRST_RESPONSE.value: clock_data(clocks.get(Metric.FIRST_RESPONSE), now),
             Metric.RESOLUTION.value: clock_data(clocks.get(Metric.RESOLUTION), now),
+        }
+
+
+REQUESTER_STATES = (ClockState.RUNNING, ClockState.PAUSED, ClockState.MET, ClockState.BREACHED)
+
+
+class RequesterClockSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=[(s.value, s.label) for s in REQUESTER_STATES], read_only=True)
+    due_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null while paused.")
+
+
+class RequesterTicketSlaSerializer(serializers.Serializer):
+    """SLA of one ticket, as its requester sees it: `{"resolution": {"state", "due_at"} | null}`."""
+
+    resolution = RequesterClockSerializer(read_only=True, allow_null=True, help_text="Null when no SLA applies.")
+
+    def to_representation(self, ticket):
+        now = self.context.get("sla_now")
+        clock = selectors.ticket_clock(ticket, Metric.RESOLUTION)
+        if clock is None or clock.state == ClockState.CANCELLED:
+            return {"resolution": None}
+        # A running clock past its due time is breached even before the sweep says so.
+        state = ClockState.BREACHED if selectors.clock_badge(clock, now=now) == Badge.BREACHED else clock.state
+        return {"resolution": {"state": state, "due_at": clock.due_at}}
+
+
+def viewer_is_agent(context: dict) -> bool:
+    """Whether the request in a serializer context is an agent's or an admin's."""
+    from apps.accounts.permissions import is_agent
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return user is not None and bool(getattr(user, "is_authenticated", False)) and is_agent(user)
+
+
+class TicketSlaField(serializers.Field):
+    """The `sla` of a ticket for whoever asks: `TicketSlaSerializer`'s block for agents
+    and admins, `RequesterTicketSlaSerializer`'s for everyone else (requesters, and a
+    context without a request: the smaller block is the safe default).
+
+    Nest it as `sla = TicketSlaField(source="*", read_only=True)`.
+    """
+
+    def to_representation(self, ticket):
+        serializer = TicketSlaSerializer if viewer_is_agent(self.context) else RequesterTicketSlaSerializer
+        return serializer(context=self.context).to_representation(ticket)
+
+
+class TicketSlaFieldSchema(OpenApiSerializerFieldExtension):
+    """OpenAPI: `anyOf` the two blocks (the agent's block also satisfies the requester's
+    schema, which allows extra properties, so `oneOf` would be wrong)."""
+
+    target_class = TicketSlaField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "anyOf": [
+                auto_schema.resolve_serializer(TicketSlaSerializer, direction).ref,
+                auto_schema.resolve_serializer(RequesterTicketSlaSerializer, direction).ref,
+            ]
         }
 
 

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.sla.api.serializers import TicketSlaSerializer
+from apps.sla.api.serializers import TicketSlaField
 
 from ..choices import Level, Priority, ResolutionCode, ScanStatus, TicketSource, TicketStatus, Visibility
 from ..markdown import sanitize_html
@@ -113,7 +113,11 @@ class TicketOutputSerializer(serializers.Serializer):
     first_response_at = serializers.DateTimeField(read_only=True, allow_null=True)
     resolved_at = serializers.DateTimeField(read_only=True, allow_null=True)
     closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    sla = TicketSlaSerializer(source="*", read_only=True, help_text="SLA clocks: due times, state, time left.")
+    sla = TicketSlaField(
+        source="*",
+        read_only=True,
+        help_text="SLA clocks: due times, state, time left. Requesters get the resolution due time and state only.",
+    )
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_description_html(self, obj: Ticket) -> str:

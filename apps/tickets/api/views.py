@@ -91,7 +91,7 @@ class TicketCollectionApi(TicketsApiView):
         data.is_valid(raise_exception=True)
         ticket = services.ticket_create(actor=request.user, source="api", **data.validated_data)
         # The service's instance carries its related objects: no need to read it back.
-        return Response(s.TicketOutputSerializer(ticket).data, status=status.HTTP_201_CREATED)
+        return Response(s.TicketOutputSerializer(ticket, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class TicketDetailApi(TicketsApiView):
