@@ -1,6 +1,6 @@
 """Routes of the tickets API, included under /api/v1/ by config/urls_tenant.py.
 
-Every route here needs a case in tests/tickets/test_permission_matrix.py (the suite
+Every route here needs a case in tests/api/test_permission_matrix.py (the suite
 fails otherwise)."""
 
 from django.urls import path
