@@ -193,6 +193,50 @@ def test_changing_a_policy_retargets_open_clocks_after_commit(
     assert resolution.due_at == ticket.created_at + timedelta(minutes=20)  # from the original start
 
 
+def test_changing_a_calendar_retargets_its_open_clocks_after_commit(
+    office, admin_user, requester_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Warsaw office hours 09-17 -> 08-12: an open ticket's due time moves; a finished
+    clock keeps its outcome."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    from apps.sla import tasks
+
+    from .factories import clocks, make_ticket, set_status
+
+    warsaw = ZoneInfo("Europe/Warsaw")
+    make_policy(calendar=office, actor=admin_user, targets={"P3": {"resolution": 240}})
+    monday_10 = datetime(2030, 1, 7, 10, 0, tzinfo=warsaw)
+    open_ticket = make_ticket(requester=requester_user, created_at=monday_10, status="open")
+    done_ticket = make_ticket(requester=requester_user, created_at=monday_10, status="open")
+    for ticket in (open_ticket, done_ticket):
+        services.sla_on_ticket_created(ticket)
+    set_status(done_ticket, "resolved", datetime(2030, 1, 7, 13, 0, tzinfo=warsaw))
+    assert clocks(open_ticket)["resolution"].due_at == datetime(2030, 1, 7, 14, 0, tzinfo=warsaw)
+    finished = clocks(done_ticket)["resolution"]
+    assert (finished.state, finished.due_at) == ("met", datetime(2030, 1, 7, 14, 0, tzinfo=warsaw))
+
+    sent = []
+    monkeypatch.setattr(tasks.recompute, "apply_async", lambda kwargs=None, **options: sent.append((kwargs, options)))
+    hours = [ShiftInput(day, time(8), time(12)) for day in range(5)]
+    data = CalendarInput(name=office.name, timezone="Europe/Warsaw", holiday_country="PL", shifts=hours)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.sla_calendar_save(actor=admin_user, data=data, calendar=office)
+    assert sent == [({"calendar_id": office.pk}, {"headers": {"_schema_name": connection.schema_name}})]
+    assert clocks(open_ticket)["resolution"].due_at == datetime(2030, 1, 7, 14, 0, tzinfo=warsaw)  # not before the task
+    tasks.recompute.apply(kwargs=sent[0][0], headers=sent[0][1]["headers"])
+    # 10:00-12:00 on Monday (2 h), then 08:00-10:00 on Tuesday (2 h), from the original start.
+    moved = clocks(open_ticket)["resolution"]
+    assert moved.due_at == datetime(2030, 1, 8, 10, 0, tzinfo=warsaw) == datetime(2030, 1, 8, 9, 0, tzinfo=UTC)
+    assert moved.started_at == monday_10
+    assert moved.marks[0] == datetime(2030, 1, 7, 12, 0, tzinfo=warsaw)  # 50 %: the end of Monday's hours
+    kept = clocks(done_ticket)["resolution"]
+    assert (kept.state, kept.met_at, kept.due_at) == ("met", finished.met_at, finished.due_at)
+
+
 # --- Django admin --------------------------------------------------------------------------
 
 
