@@ -161,3 +161,11 @@ def test_saved_views_keep_the_new_filters(spread, web_as, agent_user, requester_
     link = re.search(r'<a href="(/desk/\?[^"]+)">Requester&#x27;s January</a>', html).group(1)
     assert "requester=requester%40alpha.test" in link
     assert "created_after=2026-01-01" in link
+
+
+def test_the_new_filters_speak_polish(tenant, web_as, agent_user):
+    html = web_as(agent_user).get(reverse("desk:queue"), {"requester": "nobody@alpha.test"},
+                                  HTTP_ACCEPT_LANGUAGE="pl").content.decode()
+    assert '<label for="id_created_after">Utworzone od</label>' in html
+    assert '<label for="id_created_before">Utworzone przed</label>' in html
+    assert "Nikt w tej organizacji nie ma tego adresu e-mail." in html
