@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import keys
 from .models import AuditCheckpoint, AuditEvent, AuditHead
-from .verify import GENESIS_HASH, SEGMENT_FORMAT, VerifyResult, format_timestamp, verify_rows
+from .verify import GENESIS_HASH, SEGMENT_FORMAT, ChainVerifier, VerifyResult, format_timestamp
 
 ROW_FIELDS = (
     "seq",
@@ -85,6 +85,36 @@ def _snapshot() -> Iterator[None]:
         yield
 
 
+# The verifier's columns in `ChainVerifier.feed_values` order, created_at already in the
+# hashed text form (formatted by PostgreSQL: no datetime objects per row).
+_VERIFY_SQL = (
+    "SELECT seq, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor_id, "
+    "actor_label, action, target_type, target_id, request_id, payload, prev_hash, hash "
+    "FROM {table} WHERE seq >= %s ORDER BY seq"
+)
+VERIFY_FETCH = 10_000
+
+
+def _stream_into(verifier: ChainVerifier, *, since_seq: int) -> None:
+    """Feed every event from `since_seq` on, in seq order, until the chain fails.
+
+    A server-side cursor on the raw psycopg connection, fetched in large batches of
+    plain tuples: a million events verify without holding them in memory and without
+    building a model instance or a dict per row (docs/audit.md, Verification).
+    """
+    with connection.cursor():
+        pass  # opens the connection and puts it in the tenant's search_path
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    feed = verifier.feed_values
+    with connection.connection.cursor(name=f"audit_verify_{id(verifier):x}") as cursor:
+        cursor.itersize = VERIFY_FETCH
+        cursor.execute(_VERIFY_SQL.format(table=table), [since_seq])
+        while rows := cursor.fetchmany(VERIFY_FETCH):
+            for row in rows:
+                if not feed(*row):
+                    return
+
+
 def audit_chain_verify(*, since_seq: int = 1) -> VerifyResult:
     """Verify the current tenant's chain (streamed in seq order) with the configured keys."""
     with _snapshot():
@@ -93,19 +123,16 @@ def audit_chain_verify(*, since_seq: int = 1) -> VerifyResult:
         anchor = None
         if since_seq > 1:
             anchor = AuditEvent.objects.filter(seq=since_seq - 1).values_list("hash", flat=True).first()
-        rows = _rows(since_seq=since_seq, for_export=False)
-        try:
-            return verify_rows(
-                rows,
-                tenant_id=connection.schema_name,
-                checkpoints=checkpoints,
-                keys=keys.verification_keys(),
-                start_seq=since_seq,
-                anchor_hash=anchor,
-                head=head,
-            )
-        finally:
-            rows.close()  # stopping early: close the server-side cursor inside the transaction
+        verifier = ChainVerifier(
+            tenant_id=connection.schema_name,
+            checkpoints=checkpoints,
+            keys=keys.verification_keys(),
+            start_seq=since_seq,
+            anchor_hash=anchor,
+            head=head,
+        )
+        _stream_into(verifier, since_seq=since_seq)
+        return verifier.finish()
 
 
 def audit_export_segment(since_seq: int | None = None) -> dict:

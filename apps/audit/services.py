@@ -22,7 +22,13 @@ from apps.core import request_id
 from . import keys
 from .models import AuditCheckpoint, AuditEvent, AuditHead
 from .payloads import AuditPayloadError, canonical_payload
-from .verify import CHECKPOINT_ALGORITHM, GENESIS_HASH, checkpoint_signature, event_hash, format_timestamp
+from .verify import (
+    CHECKPOINT_ALGORITHM,
+    GENESIS_HASH,
+    checkpoint_signature,
+    event_hash_prefix,
+    event_hash_suffix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,21 +70,6 @@ def tenant_is_metadata_only() -> bool:
     return mode != DataMode.FULL_CONTENT
 
 
-_EVENT_COLUMNS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "payload",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
-
-
 def _tables() -> tuple[str, str]:
     quote = connection.ops.quote_name
     return quote(AuditEvent._meta.db_table), quote(AuditHead._meta.db_table)
@@ -101,16 +92,42 @@ def _lock_head(cursor) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def _insert_and_advance(cursor, event: AuditEvent) -> None:
-    """INSERT the event and move the head to it, in one statement (one round trip)."""
+# One statement, one round trip, for the whole append: lock the head, take the next seq,
+# stamp the time, hash, insert the event, move the head. The fields that are only known
+# under the head's lock (seq, prev_hash, created_at) are hashed by PostgreSQL between a
+# prefix and a suffix that `verify.py` builds; the result is exactly `verify.event_hash`
+# (a test holds the two together). docs/decisions/0005-audit-append-one-statement.md.
+_APPEND_SQL = """
+WITH head AS (
+    SELECT seq + 1 AS seq, hash AS prev_hash FROM {head} WHERE id = 1 FOR UPDATE
+), stamped AS (
+    SELECT head.seq, head.prev_hash, clock.now AS created_at,
+           to_char(clock.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_text
+    FROM head, LATERAL (SELECT clock_timestamp() AS now) AS clock
+), hashed AS (
+    SELECT seq, prev_hash, created_at, encode(sha256(
+        %s::bytea
+        || int8send(octet_length(seq::text)::int8) || convert_to(seq::text, 'UTF8')
+        || int8send(octet_length(prev_hash)::int8) || convert_to(prev_hash, 'UTF8')
+        || int8send(octet_length(created_text)::int8) || convert_to(created_text, 'UTF8')
+        || %s::bytea
+    ), 'hex') AS hash
+    FROM stamped
+), appended AS (
+    INSERT INTO {events} (seq, created_at, actor_id, actor_label, action, target_type, target_id,
+                          payload, request_id, prev_hash, hash)
+    SELECT seq, created_at, %s, %s, %s, %s, %s, %s, %s, prev_hash, hash FROM hashed
+    RETURNING seq, created_at, prev_hash, hash
+)
+UPDATE {head} SET seq = appended.seq, hash = appended.hash, updated_at = appended.created_at
+FROM appended WHERE {head}.id = 1
+RETURNING appended.seq, appended.created_at, appended.prev_hash, appended.hash
+"""
+
+
+def _append_statement() -> str:
     event_table, head_table = _tables()
-    cursor.execute(
-        f"WITH appended AS (INSERT INTO {event_table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))}) RETURNING seq, hash, created_at) "
-        f"UPDATE {head_table} SET seq = appended.seq, hash = appended.hash, updated_at = appended.created_at "
-        "FROM appended WHERE id = 1",
-        [getattr(event, name) for name in _EVENT_COLUMNS],
-    )
+    return _APPEND_SQL.format(events=event_table, head=head_table)
 
 
 def _target_ref(target: models.Model | None) -> tuple[str, str]:
@@ -138,14 +155,30 @@ def _append(
     schema = tenant_id()
     data = canonical_payload(payload, metadata_only=tenant_is_metadata_only())
     rid = request_id.get()[:128]
+    prefix = event_hash_prefix(tenant_id=schema)
+    suffix = event_hash_suffix(
+        actor_id=actor_id,
+        actor_label=label,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        request_id=rid,
+        payload=data,
+    )
+    params = [prefix, suffix, actor_id, label, action, target_type, target_id, data, rid]
     # savepoint=False: inside a caller's transaction any failure here dooms that whole
     # transaction (no business write commits without its event); alone, it is one.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # Raw SQL on one cursor: this section holds the tenant's head lock, so every
-        # round trip saved here is throughput for all writers of the tenant.
-        head_seq, head_hash = _lock_head(cursor)
-        seq = head_seq + 1
-        created_at = timezone.now()
+        # The head lock is held from this statement until the caller's transaction
+        # ends: nothing else happens in between, so every writer of the tenant waits
+        # as little as possible.
+        cursor.execute(_append_statement(), params)
+        row = cursor.fetchone()
+        if row is None:  # no head row (a schema created without the migration's row)
+            _lock_head(cursor)
+            cursor.execute(_append_statement(), params)
+            row = cursor.fetchone()
+        seq, created_at, prev_hash, digest = int(row[0]), row[1], str(row[2]), str(row[3])
         event = AuditEvent(
             seq=seq,
             created_at=created_at,
@@ -156,26 +189,13 @@ def _append(
             target_id=target_id,
             payload=data,
             request_id=rid,
-            prev_hash=head_hash,
+            prev_hash=prev_hash,
+            hash=digest,
         )
-        event.hash = event_hash(
-            tenant_id=schema,
-            seq=seq,
-            prev_hash=head_hash,
-            created_at=format_timestamp(created_at),
-            actor_id=actor_id,
-            actor_label=label,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            request_id=rid,
-            payload=data,
-        )
-        _insert_and_advance(cursor, event)
         event._state.adding, event._state.db = False, connection.alias
         every = _checkpoint_every()
         if every > 0 and seq % every == 0:
-            _checkpoint_write(schema=schema, seq=seq, digest=event.hash, now=created_at)
+            _checkpoint_write(schema=schema, seq=seq, digest=digest, now=created_at)
     return event
 
 

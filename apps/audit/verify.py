@@ -34,6 +34,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
+import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -157,6 +159,14 @@ def _unique_members(pairs: list[tuple[str, object]]) -> dict:
 
 def parse_canonical(data: bytes) -> object:
     """Parse `data`, insisting that it is exactly the canonical form of its value."""
+    value = _parse_canonical_fast(data)
+    if value is not _UNDECIDED:
+        return value
+    return _parse_canonical_strict(data)
+
+
+def _parse_canonical_strict(data: bytes) -> object:
+    """The full check: a strict parse, then re-serialisation with `canonicalize`."""
     try:
         text = data.decode("utf-8")
         value = json.loads(
@@ -174,6 +184,39 @@ def parse_canonical(data: bytes) -> object:
     return value
 
 
+_UNDECIDED = object()
+# A run of 16 digits (an integer that may exceed 2**53-1) or a 4-byte UTF-8 lead byte.
+_NEEDS_FULL_CHECK = re.compile(rb"[0-9]{16}|[\xf0-\xff]")
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False).encode
+_LOADS = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant).decode
+
+
+def _parse_canonical_fast(data: bytes) -> object:
+    """The value of `data` if a cheap check proves it canonical, else `_UNDECIDED`.
+
+    The standard library's C encoder, with sorted keys, no whitespace and literal
+    non-ASCII, writes exactly RFC 8785 for the values this check lets through:
+    strings are escaped the same way (only `"`, `\\` and C0 controls, short forms,
+    lower-case `\\u00xx`), integers the same way, and for keys made of BMP characters
+    sorting by code point equals sorting by UTF-16 code units. So when re-encoding the
+    parsed value gives back the very same bytes, the bytes are canonical. What the
+    encoder would write differently is sent to the full check instead: any 4-byte UTF-8
+    sequence (a non-BMP character, which could reorder keys), any run of 16 digits (an
+    integer that might exceed 2**53-1), and, through the mismatch, duplicate members,
+    whitespace, needless escapes and `-0`. Floats and NaN/Infinity are refused here.
+    Never raises for bytes it cannot judge: it leaves them undecided.
+    """
+    if not data or data[0] != 0x7B or _NEEDS_FULL_CHECK.search(data):  # 0x7B: "{"
+        return _UNDECIDED
+    try:
+        value = _LOADS(data.decode("utf-8"))
+        if _DUMPS(value).encode("utf-8") == data:
+            return value
+    except (NonCanonicalError, UnicodeError, ValueError, RecursionError):
+        pass
+    return _UNDECIDED
+
+
 def check_payload(data: bytes) -> dict:
     """A stored payload: canonical JSON of an object."""
     value = parse_canonical(data)
@@ -185,8 +228,11 @@ def check_payload(data: bytes) -> dict:
 # --- hashing and checkpoint messages ----------------------------------------------------
 
 
+_LENGTH = struct.Struct(">Q").pack
+
+
 def _field(data: bytes) -> bytes:
-    return len(data).to_bytes(8, "big") + data
+    return _LENGTH(len(data)) + data
 
 
 def _text(value: object) -> bytes:
@@ -200,6 +246,36 @@ def format_timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("created_at must be timezone-aware")
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: UP017 (runs on 3.9+)
+
+
+def event_hash_prefix(*, tenant_id: str) -> bytes:
+    """The fields before `seq`: F(domain tag) || F(tenant id)."""
+    return _field(EVENT_DOMAIN_TAG) + _field(_text(tenant_id))
+
+
+def event_hash_suffix(
+    *,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    request_id: str,
+    payload: bytes,
+) -> bytes:
+    """The fields after `created_at`, through the payload."""
+    return b"".join(
+        _field(part)
+        for part in (
+            b"" if actor_id is None else _text(actor_id),
+            _text(actor_label),
+            _text(action),
+            _text(target_type),
+            _text(target_id),
+            _text(request_id),
+            bytes(payload),
+        )
+    )
 
 
 def event_hash(
@@ -216,23 +292,27 @@ def event_hash(
     request_id: str,
     payload: bytes,
 ) -> str:
-    """Hex SHA-256 of one event (see the module docstring for the exact layout)."""
-    digest = hashlib.sha256()
-    for part in (
-        EVENT_DOMAIN_TAG,
-        _text(tenant_id),
-        _text(seq),
-        _text(prev_hash),
-        _text(created_at),
-        b"" if actor_id is None else _text(actor_id),
-        _text(actor_label),
-        _text(action),
-        _text(target_type),
-        _text(target_id),
-        _text(request_id),
-        bytes(payload),
-    ):
+    """Hex SHA-256 of one event (see the module docstring for the exact layout).
+
+    The layout is prefix || F(seq) || F(prev_hash) || F(created_at) || suffix: the
+    appending service computes the same digest inside PostgreSQL from the prefix and
+    suffix built here, because seq, prev_hash and created_at are only known under the
+    chain head's lock (docs/decisions: one-statement audit append).
+    """
+    digest = hashlib.sha256(event_hash_prefix(tenant_id=tenant_id))
+    for part in (_text(seq), _text(prev_hash), _text(created_at)):
         digest.update(_field(part))
+    digest.update(
+        event_hash_suffix(
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            request_id=request_id,
+            payload=payload,
+        )
+    )
     return digest.hexdigest()
 
 
@@ -345,8 +425,10 @@ class ChainVerifier:
         self._rows = 0
         self._verified = 0
         self._error: _Failed | None = None
+        self._hash_base = hashlib.sha256(event_hash_prefix(tenant_id=tenant_id))
         ordered = sorted(checkpoints, key=lambda c: _as_int(c.get("seq")) or 0)
         self._pending = [c for c in ordered if (_as_int(c.get("seq")) or 0) >= start_seq]
+        self._pending_next = (_as_int(self._pending[0].get("seq")) or 0) if self._pending else 0
         try:
             for cp in ordered:
                 cp_seq = _as_int(cp.get("seq")) or 0
@@ -394,28 +476,78 @@ class ChainVerifier:
             raise _Failed(PREV_HASH_MISMATCH, seq, f"seq {seq} does not link to the hash of seq {seq - 1}")
         try:
             payload = _payload_bytes(row)
-            check_payload(payload)
         except (ValueError, binascii.Error) as exc:
             raise _Failed(NON_CANONICAL_PAYLOAD, seq, f"seq {seq} payload: {exc}") from None
-        computed = event_hash(
-            tenant_id=self.tenant_id,
-            seq=seq,
-            prev_hash=str(prev),
-            created_at=str(row.get("created_at")),
-            actor_id=row.get("actor_id"),  # type: ignore[arg-type]
-            actor_label=str(row.get("actor_label")),
-            action=str(row.get("action")),
-            target_type=str(row.get("target_type")),
-            target_id=str(row.get("target_id")),
-            request_id=str(row.get("request_id")),
-            payload=payload,
+        actor_id = row.get("actor_id")
+        self._check_event(
+            seq,
+            _text(prev),
+            _text(row.get("created_at")),
+            b"" if actor_id is None else _text(actor_id),
+            _text(row.get("actor_label")),
+            _text(row.get("action")),
+            _text(row.get("target_type")),
+            _text(row.get("target_id")),
+            _text(row.get("request_id")),
+            payload,
+            row.get("hash"),
         )
-        if computed != row.get("hash"):
+
+    def _check_event(
+        self,
+        seq: int,
+        prev: bytes,
+        created_at: bytes,
+        actor_id: bytes,
+        actor_label: bytes,
+        action: bytes,
+        target_type: bytes,
+        target_id: bytes,
+        request_id: bytes,
+        payload: bytes,
+        stored_hash: object,
+    ) -> None:
+        """The checks after seq and link: canonical payload, hash, checkpoints due here.
+
+        Takes the hashed fields already encoded, so the database path
+        (`feed_values`) and the export path (`feed`) share one definition.
+        """
+        try:
+            check_payload(payload)
+        except ValueError as exc:
+            raise _Failed(NON_CANONICAL_PAYLOAD, seq, f"seq {seq} payload: {exc}") from None
+        seq_text = str(seq).encode("ascii")
+        size = _LENGTH
+        digest = self._hash_base.copy()
+        # F(x) = uint64_be(len(x)) || x for each field after the prefix, written out
+        # (no generator): this runs once per event, a million times per verification.
+        digest.update(
+            b"".join(
+                (
+                    size(len(seq_text)), seq_text,
+                    size(len(prev)), prev,
+                    size(len(created_at)), created_at,
+                    size(len(actor_id)), actor_id,
+                    size(len(actor_label)), actor_label,
+                    size(len(action)), action,
+                    size(len(target_type)), target_type,
+                    size(len(target_id)), target_id,
+                    size(len(request_id)), request_id,
+                    size(len(payload)), payload,
+                )
+            )
+        )
+        computed = digest.hexdigest()
+        if computed != stored_hash:
             raise _Failed(HASH_MISMATCH, seq, f"seq {seq} does not hash to its stored hash")
         self._prev = computed
         self._last_seq = seq
         self._expected = seq + 1
         self._rows += 1
+        if self._pending and self._pending_next <= seq:
+            self._check_due_checkpoints(seq, computed)
+
+    def _check_due_checkpoints(self, seq: int, computed: str) -> None:
         while self._pending and (_as_int(self._pending[0].get("seq")) or 0) <= seq:
             cp = self._pending.pop(0)
             self._check_signature(cp)
@@ -426,6 +558,7 @@ class ChainVerifier:
                     f"signed checkpoint at seq {seq} does not match the chain (history up to seq {seq} was rewritten)",
                 )
             self._verified += 1
+        self._pending_next = (_as_int(self._pending[0].get("seq")) or 0) if self._pending else 0
 
     # -- public
 
@@ -435,6 +568,52 @@ class ChainVerifier:
             return False
         try:
             self._check_row(row)
+        except _Failed as failed:
+            self._error = failed
+            return False
+        return True
+
+    def feed_values(
+        self,
+        seq: int,
+        created_at: str,
+        actor_id: int | None,
+        actor_label: str,
+        action: str,
+        target_type: str,
+        target_id: str,
+        request_id: str,
+        payload: bytes,
+        prev_hash: str,
+        hash: str,  # noqa: A002
+    ) -> bool:
+        """`feed()` for one database row as a tuple of typed columns (the fast path).
+
+        `created_at` is already in the hashed text form. The checks and failure classes
+        are exactly those of `feed()`.
+        """
+        if self._error is not None:
+            return False
+        try:
+            if seq != self._expected:
+                raise _Failed(GAP, self._expected, f"expected seq {self._expected}, found seq {seq}")
+            if self._prev is None:
+                self._prev = prev_hash
+            if prev_hash != self._prev:
+                raise _Failed(PREV_HASH_MISMATCH, seq, f"seq {seq} does not link to the hash of seq {seq - 1}")
+            self._check_event(
+                seq,
+                prev_hash.encode("utf-8", "surrogatepass"),
+                created_at.encode("utf-8", "surrogatepass"),
+                b"" if actor_id is None else str(actor_id).encode("ascii"),
+                actor_label.encode("utf-8", "surrogatepass"),
+                action.encode("utf-8", "surrogatepass"),
+                target_type.encode("utf-8", "surrogatepass"),
+                target_id.encode("utf-8", "surrogatepass"),
+                request_id.encode("utf-8", "surrogatepass"),
+                bytes(payload),
+                hash,
+            )
         except _Failed as failed:
             self._error = failed
             return False

@@ -21,7 +21,7 @@ Semantics (docs/policies.md has the long form):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -553,14 +553,65 @@ def rule_matches(rule: Rule, read: FactReader) -> bool:
     return all(condition_holds(condition, read) for condition in rule.conditions)
 
 
-def evaluate(rules: Sequence[Rule], action: str, read: FactReader) -> Verdict:
+class CompiledRules:
+    """A parsed rule set, indexed for evaluation. Build it once per policy version.
+
+    `evaluate` needs, for one action, the rules covering it grouped into priority tiers
+    from the highest down. Computing that means matching every rule's action pattern
+    and sorting: with 200 rules that costs more than the evaluation itself, and it is
+    the same answer for every decision under one version. The index is filled per
+    action on first use (the action registry grows as apps load, and simulation replays
+    whatever actions the log holds), and bounded so arbitrary action strings cannot
+    grow it without limit. Instances are immutable from the outside and safe to share
+    between threads: a race only computes the same entry twice.
+    """
+
+    MAX_INDEXED_ACTIONS = 1024
+
+    __slots__ = ("_facts", "_tiers", "rules")
+
+    def __init__(self, rules: Sequence[Rule]):
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._tiers: dict[str, tuple[tuple[Rule, ...], ...]] = {}
+        self._facts: dict[str, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def tiers(self, action: str) -> tuple[tuple[Rule, ...], ...]:
+        """The rules covering `action`, grouped by priority, highest first; each tier in rule order."""
+        found = self._tiers.get(action)
+        if found is None:
+            candidates = [rule for rule in self.rules if rule.applies_to(action)]
+            priorities = sorted({rule.priority for rule in candidates}, reverse=True)
+            found = tuple(tuple(rule for rule in candidates if rule.priority == p) for p in priorities)
+            if len(self._tiers) < self.MAX_INDEXED_ACTIONS:
+                self._tiers[action] = found
+        return found
+
+    def facts_used(self, action: str) -> list[str]:
+        found = self._facts.get(action)
+        if found is None:
+            found = _facts_used(rule for tier in self.tiers(action) for rule in tier)
+            if len(self._facts) < self.MAX_INDEXED_ACTIONS:
+                self._facts[action] = found
+        return list(found)
+
+
+def compile_rules(rules: Sequence[Rule] | CompiledRules) -> CompiledRules:
+    return rules if isinstance(rules, CompiledRules) else CompiledRules(rules)
+
+
+def evaluate(rules: Sequence[Rule] | CompiledRules, action: str, read: FactReader) -> Verdict:
     """The verdict of `rules` on `action` for the facts behind `read`.
 
-    Exceptions from `read` propagate: the caller turns them into a denial.
+    Pass a `CompiledRules` when evaluating the same set more than once. Exceptions
+    from `read` propagate: the caller turns them into a denial.
     """
-    candidates = [rule for rule in rules if rule.applies_to(action)]
-    for priority in sorted({rule.priority for rule in candidates}, reverse=True):
-        tier = [rule for rule in candidates if rule.priority == priority]
+    for tier in compile_rules(rules).tiers(action):
         matched = [rule for rule in tier if rule_matches(rule, read)]
         denying = [rule for rule in matched if rule.effect == DENY]
         if denying:
@@ -583,12 +634,16 @@ def evaluate(rules: Sequence[Rule], action: str, read: FactReader) -> Verdict:
     return Verdict(allowed=False, reasons=(NO_RULE_ALLOWS,))
 
 
-def facts_used(rules: Sequence[Rule], action: str) -> list[str]:
+def facts_used(rules: Sequence[Rule] | CompiledRules, action: str) -> list[str]:
     """Every fact key the rules covering `action` may read: what a decision log keeps."""
+    if isinstance(rules, CompiledRules):
+        return rules.facts_used(action)
+    return _facts_used(rule for rule in rules if rule.applies_to(action))
+
+
+def _facts_used(rules: Iterable[Rule]) -> list[str]:
     keys: dict[str, None] = {}
     for rule in rules:
-        if not rule.applies_to(action):
-            continue
         for subject in rule.subjects:
             if subject.kind == "team":
                 keys["actor.teams"] = None

@@ -87,49 +87,123 @@ def policy_require(actor, action: str, resource=None, context: dict | None = Non
 
 
 def _decide(actor, action: str, resource, context: dict | None) -> tuple[Decision, dict[str, Any]]:
+    """Evaluate and record in one savepoint; on any failure, deny and record that.
+
+    Everything that can fail runs inside `transaction.atomic()` (a savepoint in the
+    caller's transaction, else a transaction of its own): reading the policy set,
+    reading facts, evaluating, taking caps, writing the log row and the audit event. A
+    failure anywhere, database errors included, rolls back to the savepoint (caps are
+    given back, the caller's transaction stays usable) and the answer becomes a denial
+    recorded as `policy.error`. An allow that cannot be recorded is not an allow.
+    """
     action = str(action)
     if connection.schema_name == get_public_schema_name():
         logger.warning("policy decision on %s asked in the public schema: denied", action)
         return Decision(False, (NO_TENANT,), (), None, ENFORCE, False), {}
-    policy_set = selectors.policy_set_get()
-    mode = policy_set.mode if policy_set is not None else Mode.ENFORCE
-    version = policy_set.current_version if policy_set is not None else None
-    facts: LiveFacts | None = None
+    state = _DecisionState(actor=actor, action=action, resource=resource)
     try:
-        facts = LiveFacts(actor=actor, resource=resource, context=context)
-        verdict, outcome = _evaluate(version, action, facts)
+        with transaction.atomic():
+            state.policy_set = selectors.policy_set_for_decision()
+            facts = state.facts = LiveFacts(actor=actor, resource=resource, context=context)
+            row_version = getattr(state.policy_set, "rules_row_version", None)
+            verdict, outcome = _evaluate(state.version, action, facts, row_version=row_version)
+            decision = state.decision(verdict, outcome)
+            return decision, state.record(decision, outcome)
     except Exception as exc:  # fail closed: whatever broke, the answer is no
-        logger.warning("policy evaluation of %s failed: %r", action, exc, exc_info=True)
-        verdict = engine.Verdict(allowed=False, reasons=(f"evaluation error: {type(exc).__name__}",))
-        outcome = Outcome.ERROR
-    decision = Decision(
-        allowed=verdict.allowed or mode == DRY_RUN,
-        reasons=verdict.reasons,
-        obligations=verdict.obligations if verdict.allowed else (),
-        rule_version=version.number if version is not None else None,
-        mode=str(mode),
-        would_allow=verdict.allowed,
-    )
-    record = _record(
-        actor=actor,
-        action=action,
-        resource=resource,
-        facts=facts.snapshot() if facts is not None else {},
-        decision=decision,
-        outcome=outcome,
-        audit_allows=policy_set is not None and policy_set.audit_allows,
-    )
-    return decision, record
+        logger.warning("policy decision on %s failed: %r", action, exc, exc_info=True)
+        error = exc
+    verdict = engine.Verdict(allowed=False, reasons=(f"evaluation error: {type(error).__name__}",))
+    decision = state.decision(verdict, Outcome.ERROR)
+    return decision, state.record_failure(decision)
 
 
-def _evaluate(version: PolicyVersion | None, action: str, facts: LiveFacts) -> tuple[engine.Verdict, str]:
+class _DecisionState:
+    """What one decision has learnt so far; survives a failure part-way through."""
+
+    def __init__(self, *, actor, action: str, resource):
+        self.actor, self.action, self.resource = actor, action, resource
+        self.policy_set: PolicySet | None = None
+        self.facts: LiveFacts | None = None
+
+    @property
+    def version(self) -> PolicyVersion | None:
+        return self.policy_set.current_version if self.policy_set is not None else None
+
+    def decision(self, verdict: engine.Verdict, outcome: str) -> Decision:
+        mode = self.policy_set.mode if self.policy_set is not None else Mode.ENFORCE
+        version = self.version
+        return Decision(
+            # Dry run lets a denying *verdict* through, never a failure: a decision
+            # that could not be made is not a verdict the tenant asked to trial.
+            allowed=verdict.allowed or (mode == DRY_RUN and outcome != Outcome.ERROR),
+            reasons=verdict.reasons,
+            obligations=verdict.obligations if verdict.allowed else (),
+            rule_version=version.number if version is not None else None,
+            mode=str(mode),
+            would_allow=verdict.allowed,
+        )
+
+    def _facts(self) -> dict:
+        try:
+            return self.facts.snapshot() if self.facts is not None else {}
+        except Exception:  # a snapshot is plain dict work; never let it stop the record
+            return {}
+
+    def record(self, decision: Decision, outcome: str) -> dict[str, Any]:
+        return _record(
+            actor=self.actor,
+            action=self.action,
+            resource=self.resource,
+            facts=self._facts(),
+            decision=decision,
+            outcome=outcome,
+            audit_allows=self.policy_set is not None and self.policy_set.audit_allows,
+        )
+
+    def record_failure(self, decision: Decision) -> dict[str, Any]:
+        """Record the denial after a failure: log row + audit event, else the event alone."""
+        try:
+            with transaction.atomic():
+                return self.record(decision, Outcome.ERROR)
+        except Exception:
+            logger.exception("policy: could not write the decision log for the failed decision on %s", self.action)
+        try:
+            with transaction.atomic():
+                resource_type, resource_id = resource_ref(self.resource)
+                _audit(
+                    self.actor,
+                    AUDIT_ERROR,
+                    target=None,
+                    payload={
+                        "decision_id": None,
+                        "action": self.action,
+                        "outcome": Outcome.ERROR,
+                        "enforced": True,
+                        "mode": decision.mode,
+                        "reasons": list(decision.reasons),
+                        "rule_version": decision.rule_version,
+                        "resource_type": resource_type,
+                        "resource_id": resource_id,
+                        "decision_log_failed": True,
+                    },
+                )
+        except Exception:
+            # Nothing can be written (database gone, audit broken): the denial stands
+            # and the log line above is the only trace.
+            logger.exception("policy: could not audit the failed decision on %s; denied anyway", self.action)
+        return {}
+
+
+def _evaluate(
+    version: PolicyVersion | None, action: str, facts: LiveFacts, *, row_version: str | None
+) -> tuple[engine.Verdict, str]:
     if action not in ACTIONS:
         raise UnknownAction(action)
     if version is None:
         return engine.Verdict(allowed=False, reasons=(NO_POLICY,)), Outcome.DENIED
-    rules = engine.parse_rules(version.rules, known_actions=engine.ANY_ACTION)
+    rules = selectors.policy_rules_compiled(version, row_version=row_version)
     verdict = engine.evaluate(rules, action, facts.read)
-    facts.top_up(engine.facts_used(rules, action))
+    facts.top_up(rules.facts_used(action))
     if not verdict.allowed:
         return verdict, Outcome.DENIED
     if not caps_take_all(verdict.obligations, action, facts.read):

@@ -9,6 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apps.audit import verify
 from apps.audit.verify import MAX_SAFE_INTEGER, NonCanonicalError, canonicalize, check_payload, parse_canonical
 
 safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
@@ -88,3 +89,76 @@ def test_refuses_what_has_no_canonical_form(value):
 def test_check_payload_rejects(data):
     with pytest.raises(NonCanonicalError):
         check_payload(data)
+
+
+# --- the fast check never accepts what the full check refuses ----------------------------
+
+any_ints = st.integers(min_value=-(2**70), max_value=2**70)
+wild_texts = st.text(max_size=12)  # includes lone surrogates and non-BMP characters
+wild_values = st.recursive(
+    st.none() | st.booleans() | any_ints | wild_texts | st.floats(allow_nan=True),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(wild_texts, children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _serialisations(value) -> list[bytes]:
+    found = []
+    for dump in (
+        lambda v: rfc8785.dumps(v),
+        lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8", "surrogatepass"),
+        lambda v: json.dumps(v, ensure_ascii=True, separators=(",", ":"), sort_keys=True).encode(),
+        lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"),
+        lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass"),
+    ):
+        try:
+            found.append(dump(value))
+        except Exception:  # noqa: BLE001, S112 - some values have no such serialisation
+            continue
+    return found
+
+
+def _strict(data: bytes):
+    try:
+        return ("ok", verify._parse_canonical_strict(data))
+    except NonCanonicalError:
+        return ("refused", None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(wild_texts, wild_values, max_size=5), st.integers(min_value=0, max_value=2**16))
+def test_fast_check_agrees_with_the_full_check(value, flip):
+    for data in _serialisations(value):
+        candidates = [data]
+        if data:  # and one bit flipped somewhere
+            mutated = bytearray(data)
+            mutated[flip % len(mutated)] ^= 1 << (flip % 8)
+            candidates.append(bytes(mutated))
+        for candidate in candidates:
+            fast = verify._parse_canonical_fast(candidate)
+            if fast is verify._UNDECIDED:
+                continue
+            assert _strict(candidate) == ("ok", fast), candidate
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1,"a":1}',  # duplicate member: re-encoding drops one
+        b'{"a":1.5}',  # a float json.dumps would write back identically
+        b'{"a":9007199254740993}',  # beyond 2**53-1, written back identically
+        b'{"\xef\xbf\xbf":1,"\xf0\x9f\x98\x80":2}',  # code point order, not UTF-16 order
+        b'{"a":NaN}',
+        b'{"a":"\\ud800"}',
+    ],
+)
+def test_fast_check_leaves_the_hard_cases_to_the_full_check(data):
+    assert verify._parse_canonical_fast(data) is verify._UNDECIDED
+    with pytest.raises(NonCanonicalError):
+        parse_canonical(data)
+
+
+def test_fast_check_decides_ordinary_payloads():
+    for value in ({}, {"from": "new", "to": "open", "n": -12}, {"note": 'naïve "café" \\ \n \u2028', "x": [None, True]}):
+        data = rfc8785.dumps(value)
+        assert verify._parse_canonical_fast(data) == value

@@ -55,6 +55,50 @@ def test_append_links_to_the_head_and_verifies(tenant):
     assert audit_chain_verify().ok
 
 
+@pytest.mark.parametrize(
+    ("actor_label", "rid", "payload"),
+    [
+        ("system", "req-1", {}),
+        ("zoë@ålpha.test", "req:2.b_c", {"note": 'naïve café ☕ \u2028 "quoted" \\ \n', "emoji": "\U0001f600"}),
+        ("", "x", {"big": "x" * 70_000, "n": -(2**53 - 1)}),
+        ("platform:ops@warden.test", "r" * 128, {"nested": {"list": [1, "two", None, True, False]}}),
+    ],
+)
+def test_postgresql_hashes_exactly_like_the_verifier(tenant, admin_user, actor_label, rid, payload):
+    """The append hashes seq, prev_hash and created_at inside PostgreSQL: the stored hash
+    must be verify.event_hash of the stored row, byte for byte, for any text."""
+    token = request_id.set(rid)
+    try:
+        event = audit_record(actor=admin_user, action="test.hash_in_sql", target=admin_user, payload=payload,
+                             actor_label=actor_label)
+    finally:
+        request_id.reset(token)
+    stored = AuditEvent.objects.get(seq=event.seq)
+    assert stored.request_id == rid
+    assert (stored.hash, stored.prev_hash, stored.created_at) == (event.hash, event.prev_hash, event.created_at)
+    assert stored.hash == verify.event_hash(
+        tenant_id="t_alpha",
+        seq=stored.seq,
+        prev_hash=stored.prev_hash,
+        created_at=verify.format_timestamp(stored.created_at),
+        actor_id=admin_user.pk,
+        actor_label=actor_label or "system",
+        action="test.hash_in_sql",
+        target_type="accounts.user",
+        target_id=str(admin_user.pk),
+        request_id=stored.request_id,
+        payload=stored.payload_bytes,
+    )
+    assert audit_chain_verify().ok
+
+
+def test_created_at_is_stamped_under_the_head_lock_so_it_never_goes_back(tenant):
+    events = [audit_record_system(action="test.clock", payload={"i": i}) for i in range(20)]
+    stamps = [e.created_at for e in events]
+    assert stamps == sorted(stamps)
+    assert abs(timezone.now() - stamps[-1]) < timedelta(minutes=1)
+
+
 def test_actor_target_and_request_id_are_recorded(tenant, admin_user, agent_user):
     token = request_id.set("req-audit-test-1")
     try:

@@ -85,13 +85,19 @@ def test_a_decision_is_one_log_row_with_the_facts_the_rules_read(tenant, request
     assert log.facts["context.to"] == "open"
 
 
-def test_allowed_decision_costs_two_queries_and_no_audit(tenant, agent_user):
+def test_allowed_decision_costs_two_queries_in_a_savepoint_and_no_audit(tenant, agent_user):
+    decide(agent_user, "ticket.view", ticket(requester=agent_user))  # the version's rules are now cached
     before = audit_actions()
     with CaptureQueriesContext(connection) as queries:
         assert decide(agent_user, "ticket.view", ticket(requester=agent_user)).allowed
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET search_path")]
-    assert len(statements) == 2, statements  # the policy set, one INSERT
-    assert statements[1].startswith('INSERT INTO "policies_decisionlog"')
+    # The savepoint lets a failure anywhere roll back and still record the denial.
+    assert len(statements) == 4, statements
+    assert statements[0].startswith("SAVEPOINT")
+    assert statements[1].startswith("SELECT")
+    assert '"policies_policyversion"."rules"' not in statements[1]  # parsed rules come from the cache
+    assert statements[2].startswith('INSERT INTO "policies_decisionlog"')
+    assert statements[3].startswith("RELEASE SAVEPOINT")
     assert audit_actions() == before
 
 
@@ -189,6 +195,79 @@ def test_a_method_in_a_field_path_fails_closed(tenant, agent_user, use_rules):
     )
     resource = SimpleNamespace(get_status=lambda: "open")
     assert decide(agent_user, "ticket.view", resource).reasons == ("evaluation error: FactError",)
+
+
+def _rename_table(old: str, new: str) -> None:
+    """A real database failure for the rest of this (rolled-back) test transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
+
+
+def test_a_database_error_reading_the_policy_set_denies_is_audited_and_spares_the_callers_transaction(
+    tenant, admin_user
+):
+    from django.db import transaction
+
+    from apps.accounts.models import Team
+
+    _rename_table("policies_policyset", "policies_policyset_gone")
+    with transaction.atomic():  # the caller's business transaction
+        decision = decide(admin_user, "ticket.view")
+        assert not decision.allowed
+        assert decision.reasons == ("evaluation error: ProgrammingError",)
+        assert decision.rule_version is None
+        with pytest.raises(PolicyDenied):
+            policy_require(admin_user, "ticket.view")
+        # The failed SELECT was rolled back to the decision's savepoint: the caller goes on.
+        assert Team.objects.filter(name="Desk").exists()
+    log = last_log()
+    assert (log.outcome, log.allowed, log.action) == (Outcome.ERROR, False, "ticket.view")
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.action == "policy.error"
+    assert event.payload_data["reasons"] == ["evaluation error: ProgrammingError"]
+    assert event.payload_data["decision_id"] == log.pk
+
+
+def test_an_allow_that_cannot_be_logged_is_denied_and_still_audited(tenant, agent_user):
+    _rename_table("policies_decisionlog", "policies_decisionlog_gone")
+    decision = decide(agent_user, "ticket.view", ticket(requester=agent_user))  # the baseline allows this
+    assert not decision.allowed
+    assert decision.would_allow is False
+    assert decision.reasons == ("evaluation error: ProgrammingError",)
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.action == "policy.error"
+    assert event.actor_id == agent_user.pk
+    assert event.payload_data["decision_log_failed"] is True
+    assert event.payload_data["decision_id"] is None
+    assert event.payload_data["action"] == "ticket.view"
+    with pytest.raises(PolicyDenied):
+        policy_require(agent_user, "ticket.view", ticket(requester=agent_user))
+
+
+def test_when_nothing_can_be_written_the_answer_is_still_no(tenant, admin_user, caplog):
+    _rename_table("policies_decisionlog", "policies_decisionlog_gone")
+    _rename_table("audit_auditevent", "audit_auditevent_gone")
+    with caplog.at_level("ERROR", logger="apps.policies.services"):
+        decision = decide(admin_user, "export.create")  # admins may export: an allow, unrecordable
+    assert not decision.allowed
+    assert decision.reasons == ("evaluation error: ProgrammingError",)
+    assert "denied anyway" in caplog.text
+    with pytest.raises(PolicyDenied) as caught:
+        policy_require(admin_user, "export.create")
+    assert caught.value.record == {}
+
+
+def test_a_broken_stored_rule_set_fails_closed(tenant, admin_user, policy_set):
+    """A version whose stored JSON no longer parses (edited around the app) denies."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE policies_policyversion SET rules = %s::jsonb WHERE id = %s",
+            ['[{"name": "x", "subject": "role:nobody", "action": "*", "effect": "allow"}]', policy_set.current_version_id],
+        )
+    decision = decide(admin_user, "ticket.view")
+    assert not decision.allowed
+    assert decision.reasons == ("evaluation error: RuleSetInvalid",)
+    assert audit_actions()[-1] == "policy.error"
 
 
 def test_no_policy_set_denies(tenant, admin_user):
@@ -358,9 +437,19 @@ def test_dry_run_never_blocks_but_logs_and_audits_the_real_verdict(tenant, reque
     assert event.payload_data["mode"] == "dry_run"
 
 
-def test_dry_run_lets_errors_through_too_but_records_them(tenant, agent_user, use_rules):
+def test_dry_run_relaxes_verdicts_not_failures_errors_deny_in_every_mode(tenant, agent_user, use_rules):
+    """The rule (docs/policies.md, Modes): dry run lets a denying verdict through; an
+    evaluation error is not a verdict, so it denies in dry run exactly as in enforce."""
     use_rules(CONDITION_RULES, mode=Mode.DRY_RUN)
-    decision = policy_require(agent_user, "ticket.view", ExplodingTicket())
-    assert (decision.allowed, decision.would_allow) == (True, False)
-    assert last_log().outcome == Outcome.ERROR
-    assert audit_actions()[-1] == "policy.error"
+    verdict = decide(agent_user, "ticket.view", {"category": "software"})  # the rules deny: a verdict
+    assert (verdict.allowed, verdict.would_allow) == (True, False)
+    with pytest.raises(PolicyDenied) as caught:
+        policy_require(agent_user, "ticket.view", ExplodingTicket())
+    decision = caught.value.decision
+    assert (decision.allowed, decision.would_allow, decision.mode) == (False, False, "dry_run")
+    assert decision.reasons == ("evaluation error: RuntimeError",)
+    log = last_log()
+    assert (log.outcome, log.allowed, log.mode) == (Outcome.ERROR, False, "dry_run")
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.action == "policy.error"
+    assert event.payload_data["enforced"] is True
