@@ -10,6 +10,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 
 # --- Warden ---------------------------------------------------------------------------
 WARDEN_BASE_DOMAIN = env("WARDEN_BASE_DOMAIN", default="localhost")
+# The port in links Warden prints (provision_tenant's "url", the demo banner); empty
+# behind a proxy on 80/443.
+WARDEN_PUBLIC_PORT = env("WARDEN_PUBLIC_PORT", default="")
 WARDEN_REGION = env("WARDEN_REGION", default="eu")
 WARDEN_REGIONS = ("eu", "us")
 # Refuse tenants whose allowed regions exclude WARDEN_REGION (docs/decisions/0004-residency.md).
@@ -216,7 +219,7 @@ USE_TZ = True
 
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / ".run" / "static"
+STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / ".run" / "static"))  # collectstatic writes here
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".run" / "media"))
 MEDIA_URL = "/media/"

@@ -173,3 +173,12 @@ def test_platform_admin_form_refuses_bad_allowed_regions(db):
     response = client.post(f"/admin/tenants/tenant/{beta.pk}/change/", {**form, "allowed_regions": '["eu", "us"]'})
     assert response.status_code == 302, response.content[:3000]
     assert Tenant.objects.get(pk=beta.pk).allowed_regions == ["eu", "us"]
+
+
+def test_printed_tenant_urls_carry_the_public_port(tenant):
+    from django.test import override_settings
+
+    with override_settings(WARDEN_PUBLIC_PORT="8000"):
+        assert tenant.url() == "http://alpha.localhost:8000/"
+    with override_settings(WARDEN_PUBLIC_PORT=""):
+        assert tenant.url("/portal/") == "http://alpha.localhost/portal/"
