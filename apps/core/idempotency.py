@@ -183,6 +183,30 @@ def _read_body(request: HttpRequest, digest: BodyDigest):
     return spool
 
 
+def _refuse_oversized(request: HttpRequest, media_type: str) -> HttpResponse | None:
+    """413 before a byte is copied, for a body larger than any such request may be.
+
+    Multipart bodies may carry one file of WARDEN_ATTACHMENT_MAX_BYTES (and its framing);
+    other bodies are refused by Django over DATA_UPLOAD_MAX_MEMORY_SIZE anyway. Without
+    this, a keyed request would be copied whole to a temporary file first.
+    """
+    from .files.limits import too_large_request, upload_request_limit
+
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None  # Django refuses it in turn
+    if media_type.startswith("multipart/"):
+        if length > upload_request_limit():
+            refusal = too_large_request(length)
+            return problem_response(413, refusal.message, title=refusal.title, errors=refusal.errors)
+        return None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is not None and length > limit:
+        return problem_response(413, f"The request body is larger than {limit} bytes, the limit for this kind of request.")
+    return None
+
+
 @dataclass(frozen=True)
 class _Claim:
     acquired: bool
@@ -272,6 +296,9 @@ class IdempotencyMiddleware:
                 400, f"{HEADER} must be 1 to 255 printable ASCII characters.", title="Invalid idempotency key"
             )
         media_type, boundary = _content_type(request)
+        refused = _refuse_oversized(request, media_type)
+        if refused is not None:
+            return refused
         digest = BodyDigest(boundary)
         spool = _read_body(request, digest)
         try:

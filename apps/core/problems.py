@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions
@@ -80,6 +82,17 @@ def exception_handler(exc, context) -> Response | None:
         if exc.errors:
             body["errors"] = exc.errors
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads JSON
+        # through request.body); without this it would be an unhandled 500.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            problem(413, f"The request body is larger than {limit} bytes, the limit for this kind of request."),
+            status=413,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    if isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body, ...
+        return Response(problem(400, "The request could not be read."), status=400, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

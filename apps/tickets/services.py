@@ -681,13 +681,7 @@ def attachment_add(
             inspected = uploads.inspect(fileobj=fileobj, filename=filename, size=size)
         except uploads.UploadRejected as exc:
             rejection = exc
-            audit_record(
-                actor=uploader,
-                action="attachment.rejected",
-                target=ticket,
-                payload={"number": ticket.number, "file_name": uploads.display_name(filename), "code": exc.code,
-                         "reason": exc.message},
-            )
+            _audit_rejection(uploader, ticket, filename, exc)
         else:
             attachment = TicketAttachment(
                 ticket=ticket,
@@ -731,6 +725,28 @@ def attachment_add(
     # The refusal (and its audit event) is committed; nothing of the file was kept.
     assert rejection is not None
     raise rejection
+
+
+def _audit_rejection(uploader: User, ticket: Ticket, filename: str, exc: ApplicationError) -> None:
+    from . import uploads
+
+    audit_record(
+        actor=uploader,
+        action="attachment.rejected",
+        target=ticket,
+        payload={"number": ticket.number, "file_name": uploads.display_name(filename) if filename else "",
+                 "code": getattr(exc, "code", ""), "reason": exc.message},
+    )
+
+
+@transaction.atomic
+def attachment_refusal_record(*, actor, ticket: Ticket, refusal: ApplicationError, filename: str = "") -> None:
+    """Audit an upload refused before it reached `attachment_add`: the request body was
+    refused while it streamed in (too large), so nothing of it was kept. A caller who may
+    not add files to the ticket gets that refusal (403) instead."""
+    policy_require(actor, TICKET_COMMENT, ticket, {"attachment": True})
+    uploader = _require_user(actor, "upload files")
+    _audit_rejection(uploader, ticket, filename, refusal)
 
 
 @transaction.atomic

@@ -233,6 +233,7 @@ STORAGES = {
 
 # Attachments: limits, allowed types (sniffed from content) and the scanner (docs/attachments.md).
 WARDEN_ATTACHMENT_MAX_BYTES = env.int("WARDEN_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = ["apps.core.files.limits.UploadSizeLimitHandler", "django.core.files.uploadhandler.MemoryFileUploadHandler", "django.core.files.uploadhandler.TemporaryFileUploadHandler"]  # noqa: E501  (413 before anything is stored)
 WARDEN_ATTACHMENT_ALLOWED_TYPES = [  # same as apps.core.files.DEFAULT_ALLOWED
     "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",

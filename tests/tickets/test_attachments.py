@@ -200,3 +200,101 @@ def test_attachment_on_an_internal_comment_is_internal(ticket, agent_user, png_f
     attachment = services.attachment_add(actor=agent_user, ticket=ticket, fileobj=png_file(), filename="log.png",
                                          comment=note)
     assert attachment.visibility == "internal"
+
+
+# --- Size guards before anything is stored (apps.core.files.limits) ------------------------
+
+
+def _multipart(name: str, content: bytes) -> tuple[bytes, str]:
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    return encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(name, content, content_type="image/png")}), \
+        MULTIPART_CONTENT
+
+
+def _nothing_kept(settings, temp_dir: Path | None = None) -> None:
+    assert not TicketAttachment.objects.exists()
+    assert files_on_disk(settings) == []
+    if temp_dir is not None:
+        assert list(temp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
+def test_an_oversized_content_length_is_refused_before_the_body_is_read(ticket, api_as, requester_user, settings,
+                                                                         keyed):
+    """The body sent is small, the declared length huge: reading past the body would fail
+    the test client (FakePayload), so a 413 proves nothing was read."""
+    settings.WARDEN_ATTACHMENT_MAX_BYTES = 4096
+    body, content_type = _multipart("big.png", PNG)
+    extra = {"HTTP_IDEMPOTENCY_KEY": "big-upload-1"} if keyed else {}
+    response = api_as(requester_user).generic(
+        "POST", f"/api/v1/tickets/{ticket.number}/attachments/", body, content_type,
+        CONTENT_LENGTH=str(50 * 1024 * 1024), **extra,
+    )
+    assert response.status_code == 413, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    problem = response.json()
+    assert "limited to 4 KB" in problem["errors"]["file"][0], problem
+    _nothing_kept(settings)
+
+
+def test_a_file_over_the_limit_stops_streaming_and_leaves_no_temporary_file(ticket, api_as, requester_user, settings,
+                                                                             tmp_path):
+    temp_dir = tmp_path / "upload-tmp"
+    temp_dir.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(temp_dir)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # parts over 1 KB go to a temporary file
+    settings.WARDEN_ATTACHMENT_MAX_BYTES = 150_000
+    content = PNG + b"\x00" * 300_000  # within the request limit (max + 64 KB)? no: the file alone is too big
+    body, content_type = _multipart("huge.png", content[: 150_000 + 40_000])
+    assert len(body) < 150_000 + 64 * 1024  # passes the Content-Length check; the stream guard stops it
+    response = api_as(requester_user).generic("POST", f"/api/v1/tickets/{ticket.number}/attachments/", body,
+                                              content_type)
+    assert response.status_code == 413, response.content
+    assert "“huge.png” is larger than" in response.json()["errors"]["file"][0]
+    _nothing_kept(settings, temp_dir)
+    rejected = AuditEvent.objects.filter(action="attachment.rejected").latest("seq")
+    assert rejected.payload_data["code"] == "too_large"
+
+
+def test_a_file_within_the_limit_still_goes_through_a_temporary_file(ticket, api_as, requester_user, settings,
+                                                                      tmp_path):
+    temp_dir = tmp_path / "upload-tmp"
+    temp_dir.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(temp_dir)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.WARDEN_ATTACHMENT_MAX_BYTES = 150_000
+    body, content_type = _multipart("fine.png", PNG + b"\x00" * 100_000)
+    response = api_as(requester_user).generic("POST", f"/api/v1/tickets/{ticket.number}/attachments/", body,
+                                              content_type)
+    assert response.status_code == 201, response.content
+    assert response.json()["size"] == len(PNG) + 100_000
+    assert len(files_on_disk(settings)) == 1
+
+
+def test_a_chunked_upload_without_content_length_is_411(ticket, api_as, requester_user, settings):
+    body, content_type = _multipart("c.png", PNG)
+    response = api_as(requester_user).generic(
+        "POST", f"/api/v1/tickets/{ticket.number}/attachments/", body, content_type,
+        CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert response.status_code == 411, response.content
+    assert "Content-Length" in response.json()["errors"]["file"][0]
+    _nothing_kept(settings)
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
+def test_an_oversized_json_body_is_413_not_500(api_as, requester_user, settings, keyed):
+    import json
+
+    from apps.tickets.models import Ticket
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    extra = {"HTTP_IDEMPOTENCY_KEY": "big-json-1"} if keyed else {}
+    response = api_as(requester_user).post(
+        "/api/v1/tickets/", json.dumps({"title": "Big", "description": "y" * 5000}), content_type="application/json",
+        **extra,
+    )
+    assert response.status_code == 413, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert not Ticket.objects.filter(title="Big").exists()

@@ -15,6 +15,7 @@ _TEXT = {
     403: "Not allowed (role or policy).",
     404: "Not found, or not visible to you.",
     409: "Conflicts with the current state.",
+    411: "Content-Length is required (chunked uploads are not accepted).",
     413: "The file is too large.",
     415: "The file type is not allowed.",
     422: "This Idempotency-Key was used for a different request.",

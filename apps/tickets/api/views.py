@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
+from apps.core.files import UploadRejected
+from apps.core.files.limits import LengthRequired
 
 from .. import selectors, services
 from ..errors import CooldownActive
@@ -184,12 +186,21 @@ class TicketAttachmentCollectionApi(TicketsApiView):
         operation_id="tickets_attachments_create",
         parameters=[NUMBER, IDEMPOTENCY_KEY],
         request={"multipart/form-data": s.AttachmentCreateInputSerializer},
-        responses={201: s.AttachmentOutputSerializer, **problems(413, 415, write=True)},
+        responses={201: s.AttachmentOutputSerializer, **problems(411, 413, 415, write=True)},
     )
     def post(self, request, number: int):
-        data = s.AttachmentCreateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not request.META.get("CONTENT_LENGTH"):
+            # Django reads no body without one (a chunked upload would look empty).
+            message = "Send the file with a Content-Length header; chunked uploads are not accepted."
+            raise LengthRequired(message, errors={"file": [message]})
+        # The ticket first: nobody streams a file to a ticket they cannot see.
         ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+        try:
+            data = s.AttachmentCreateInputSerializer(data=request.data)
+        except UploadRejected as refusal:  # refused while it streamed in (apps.core.files.limits)
+            services.attachment_refusal_record(actor=request.user, ticket=ticket, refusal=refusal)
+            raise
+        data.is_valid(raise_exception=True)
         comment = None
         if data.validated_data["comment"] is not None:
             comment = selectors.comment_list(actor=request.user, ticket=ticket).filter(
