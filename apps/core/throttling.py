@@ -1,7 +1,11 @@
-"""API rate limits: per user, per client IP for anonymous callers, and a stricter one for writes.
+"""API rate limits: per user, per client IP, and a stricter one for writes.
 
 Rates come from ``settings.WARDEN_API_RATES`` (``{"user": "600/min", "ip": "300/min",
-"write": "120/min"}``; a scope set to ``None`` is not limited). They are read on every
+"ip_user": "3000/min", "write": "120/min"}``; a scope set to ``None`` is not limited).
+Anonymous callers are counted per address at the ``ip`` rate; signed-in users per address
+too, at the looser ``ip_user`` rate (on top of their own ``user`` limit), so that many
+tokens used from one address cannot multiply a client's budget, while an organisation
+behind one NAT address keeps room. They are read on every
 request, unlike DRF's ``DEFAULT_THROTTLE_RATES`` which a throttle class copies at import, so
 ``override_settings`` works in tests.
 
@@ -35,7 +39,7 @@ from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RATES: dict[str, str | None] = {"user": "600/min", "ip": "300/min", "write": "120/min"}
+DEFAULT_RATES: dict[str, str | None] = {"user": "600/min", "ip": "300/min", "ip_user": "3000/min", "write": "120/min"}
 
 _PERIODS = {
     "s": 1, "sec": 1, "second": 1, "seconds": 1,
@@ -109,20 +113,25 @@ class ApiRateThrottle(BaseThrottle):
         """
         return None
 
+    def scope_for(self, request) -> str:
+        """The scope (and so the rate) this request is counted under."""
+        return self.scope
+
     def allow_request(self, request, view) -> bool:
         self._wait = None
-        rate = rate_for(self.scope)
+        scope = self.scope_for(request)
+        rate = rate_for(scope)
         ident = self.identify(request) if rate is not None else None
         if rate is None or ident is None:
             return True
         now = self.timer()
         window = int(now // rate.seconds)
         window_ends = (window + 1) * rate.seconds
-        key = f"{self.cache_prefix}:{self.scope}:{rate.seconds}:{window}:{ident}"
+        key = f"{self.cache_prefix}:{scope}:{rate.seconds}:{window}:{ident}"
         try:
             hits = self._hit(key, timeout=math.ceil(window_ends - now) + 1)
         except (redis.RedisError, OSError):
-            logger.warning("Rate limit %s not checked: the cache is unavailable", self.scope, exc_info=True)
+            logger.warning("Rate limit %s not checked: the cache is unavailable", scope, exc_info=True)
             return True
         if hits <= rate.requests:
             return True
@@ -155,16 +164,18 @@ class UserRateThrottle(ApiRateThrottle):
 
 
 class IPRateThrottle(ApiRateThrottle):
-    """Every anonymous API request, by client address.
-
-    Signed-in users are counted by ``UserRateThrottle`` only: a whole organisation often
-    shares one address behind its NAT.
-    """
+    """Every API request, by client address: anonymous ones at the ``ip`` rate, signed-in
+    ones at the looser ``ip_user`` rate (a whole organisation often shares one address
+    behind its NAT). The two are counted apart, so anonymous traffic from an address never
+    spends its users' budget."""
 
     scope = "ip"
 
+    def scope_for(self, request) -> str:
+        return "ip_user" if _is_authenticated(request) else "ip"
+
     def identify(self, request) -> str | None:
-        return None if _is_authenticated(request) else f"ip:{client_ip(request)}"
+        return f"ip:{client_ip(request)}"
 
 
 class WriteRateThrottle(ApiRateThrottle):

@@ -195,6 +195,7 @@ WARDEN_IDEMPOTENCY_TTL_SECONDS = env.int("WARDEN_IDEMPOTENCY_TTL_SECONDS", defau
 WARDEN_API_RATES = {
     "user": env("WARDEN_API_RATE_USER", default="600/min"),
     "ip": env("WARDEN_API_RATE_IP", default="300/min"),
+    "ip_user": env("WARDEN_API_RATE_IP_USER", default="3000/min"),  # signed-in users, per address
     "write": env("WARDEN_API_RATE_WRITE", default="120/min"),
 }
 SPECTACULAR_SETTINGS = {

@@ -42,4 +42,4 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 0
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # The seeded users are shared by the whole suite; rate-limit tests set their own rates.
-WARDEN_API_RATES = {"user": None, "ip": None, "write": None}
+WARDEN_API_RATES = {"user": None, "ip": None, "ip_user": None, "write": None}

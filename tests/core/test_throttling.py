@@ -76,7 +76,9 @@ def statuses(n: int, method: str = "get", **kwargs) -> list[int]:
 
 
 def rates(**scopes):
-    return override_settings(WARDEN_API_RATES={"user": "1000/min", "ip": "1000/min", "write": "1000/min", **scopes})
+    return override_settings(
+        WARDEN_API_RATES={"user": "1000/min", "ip": "1000/min", "ip_user": "1000/min", "write": "1000/min", **scopes}
+    )
 
 
 # --- rates --------------------------------------------------------------------------------
@@ -128,11 +130,27 @@ def test_user_over_the_limit_gets_429_problem_with_retry_after(tenant):
     assert "30 seconds" in body["detail"]
 
 
-def test_anonymous_callers_are_limited_per_address_and_users_are_not(tenant):
+def test_anonymous_callers_are_limited_per_address(tenant):
     with rates(ip="2/min"):
         assert statuses(3, ip="10.0.0.1") == [200, 200, 429]
         assert call(ip="10.0.0.2").status_code == 200
+        # Signed-in users from that address have their own, looser, per-address budget.
         assert statuses(3, ip="10.0.0.1", as_user=user(1)) == [200, 200, 200]
+
+
+def test_signed_in_users_are_limited_per_address_too(tenant):
+    """Many tokens from one address share the address's (looser) budget: 429 + Retry-After."""
+    with rates(user="100/min", ip="1/min", ip_user="4/min"):
+        answers = [call(ip="10.0.0.5", as_user=user(n)).status_code for n in range(1, 6)]
+        assert answers == [200, 200, 200, 200, 429]
+        refused = call(ip="10.0.0.5", as_user=user(99))
+        assert refused.status_code == 429
+        assert refused["Retry-After"] == "30"
+        assert json.loads(refused.content)["retry_after"] == 30
+        assert call(ip="10.0.0.6", as_user=user(1)).status_code == 200  # another address
+        assert call(ip="10.0.0.5").status_code == 200  # anonymous callers count apart
+    with rates(user="100/min", ip_user=None):
+        assert statuses(10, ip="10.0.0.5", as_user=user(1)) == [200] * 10
 
 
 def test_writes_have_their_own_stricter_limit(tenant):
@@ -227,6 +245,17 @@ def test_a_real_endpoint_answers_429_through_the_whole_stack(tenant, api_as, adm
     assert refused["Retry-After"] == "30"
     assert refused.json()["retry_after"] == 30
     assert refused.json()["request_id"] == refused["X-Request-ID"]
+
+
+def test_the_per_address_limit_for_users_answers_429_through_the_whole_stack(tenant, api_as, users):
+    clients = [api_as(users[role]) for role in ("requester", "agent", "admin")]
+    with rates(ip_user="3/min"):
+        answers = [client.get("/api/v1/teams/").status_code for client in clients]
+        refused = clients[0].get("/api/v1/teams/")
+    assert answers == [200, 200, 200]
+    assert refused.status_code == 429
+    assert refused["Content-Type"] == PROBLEM
+    assert refused["Retry-After"] == "30"
 
 
 def test_settings_install_the_api_throttles():
