@@ -548,10 +548,20 @@ def _resolve_mentions(*, body: str, ticket: Ticket, internal: bool) -> list[User
     return sorted(chosen.values(), key=lambda u: u.pk)
 
 
-def _comment_cooldown(actor: User, now: datetime) -> None:
+def _comment_cooldown(actor: User) -> datetime:
+    """Refuse a comment within WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS of the author's last
+    one; return the time the new comment is written at.
+
+    The author's row is locked first (FOR NO KEY UPDATE, until the transaction ends), so two
+    comments sent at the same moment are checked one after the other: the second waits for
+    the first to commit and then sees it. Reading without the lock, both would find no
+    recent comment and both would be written.
+    """
     seconds = int(conf.get("WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS"))
     if seconds <= 0:
-        return
+        return timezone.now()
+    User.objects.select_for_update(no_key=True).filter(pk=actor.pk).values_list("pk", flat=True).first()
+    now = timezone.now()  # after the wait: the other comment's time is in the past now
     last = (
         TicketComment.objects.filter(author=actor, created_at__gt=now - timedelta(seconds=seconds))
         .order_by("-created_at")
@@ -559,9 +569,10 @@ def _comment_cooldown(actor: User, now: datetime) -> None:
         .first()
     )
     if last is not None:
-        wait = int((last + timedelta(seconds=seconds) - now).total_seconds()) + 1
+        wait = max(1, int((last + timedelta(seconds=seconds) - now).total_seconds()) + 1)
         raise CooldownActive(f"You commented a moment ago; wait {wait} s before commenting again.", retry_after=wait,
                              field="body")
+    return now
 
 
 @transaction.atomic
@@ -575,8 +586,7 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
     if internal and not is_agent:
         raise PermissionDenied("Only agents can write internal notes.")
     body = _clean_markdown(body, field="body", label="The comment", required=True)
-    now = timezone.now()
-    _comment_cooldown(author, now)
+    now = _comment_cooldown(author)
     ticket = _lock(ticket)
     if ticket.status in workflow.TERMINAL and not internal:
         raise Conflict(
