@@ -769,7 +769,8 @@ def attachment_rescan(*, actor, attachment: TicketAttachment) -> TicketAttachmen
     from . import uploads
 
     policy_require(actor, TICKET_UPDATE, attachment.ticket, {"attachment": attachment.pk, "operation": "rescan"})
-    attachment = TicketAttachment.objects.select_for_update().select_related("ticket").get(pk=attachment.pk)
+    # no_key: the joined ticket row is locked too; FOR NO KEY UPDATE, as `_lock` (ADR 0006).
+    attachment = TicketAttachment.objects.select_for_update(no_key=True).select_related("ticket").get(pk=attachment.pk)
     if attachment.scan_status == ScanStatus.CLEAN:
         return attachment
     with attachment.file.open("rb") as handle:

@@ -138,6 +138,24 @@ def test_ticket_locks_leave_key_share_free(tenant, agent_user, requester_user):
     assert all("FOR NO KEY UPDATE" in sql for sql in locks), locks
 
 
+def test_no_code_locks_a_ticket_row_for_update():
+    """A lint in the spirit of the grep checks (STYLE.md): every row lock that covers a
+    ticket (a Ticket queryset, or another model's joined "ticket") says no_key=True."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "apps"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "select_for_update(" not in line:
+                continue
+            covers_ticket = "Ticket.objects" in line or 'select_related("ticket")' in line
+            if covers_ticket and "no_key=True" not in line:
+                offenders.append(f"{path.relative_to(root.parent)}:{number}: {line.strip()}")
+    assert offenders == []
+    assert (root / "tickets" / "services.py").read_text().count("no_key=True") >= 2  # the check sees real code
+
+
 @pytest.mark.parametrize("hold", ["service", "selector"])
 def test_the_sweep_never_waits_for_a_ticket_write_and_neither_deadlocks(fresh_tenant, hold):
     agent, ticket, _ = _setup()
