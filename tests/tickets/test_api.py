@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.tickets import services
+from tests.tickets.test_workflow import XSS
 
 TICKET_FIELDS = {
     "number", "title", "description", "description_html", "status", "priority", "impact", "urgency", "category",
@@ -60,27 +61,59 @@ def test_validation_errors_are_problem_details(api_as, requester_user):
         assert field in problem["errors"], problem
 
 
-def test_xss_in_titles_comments_and_file_names_comes_back_inert(api_as, requester_user, agent_user, png_file,
+def html_fields(value, path: str = ""):
+    """(path, value) of every `*_html` key in a JSON value, however deep."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.endswith("_html"):
+                yield f"{path}.{key}", item
+            yield from html_fields(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from html_fields(item, f"{path}[{index}]")
+
+
+@pytest.mark.parametrize("evil", XSS)
+def test_xss_in_titles_comments_and_file_names_comes_back_inert(evil, api_as, requester_user, agent_user, png_file,
                                                                  assert_inert):
-    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>[x](javascript:alert(3))'
-    client = api_as(requester_user)
-    created = client.post("/api/v1/tickets/", {"title": evil[:200], "description": evil}, format="json").json()
-    number = created["number"]
-    client.post(f"/api/v1/tickets/{number}/comments/", {"body": evil}, format="json")
-    upload = png_file('"><img src=x onerror=alert(1)>.png')
-    attached = client.post(f"/api/v1/tickets/{number}/attachments/", {"file": upload}, format="multipart")
+    one_line = " ".join(evil.split())
+    requester, agent = api_as(requester_user), api_as(agent_user)
+    created = requester.post("/api/v1/tickets/", {"title": one_line[:200], "description": evil}, format="json")
+    assert created.status_code == 201, created.content
+    number = created.json()["number"]
+    comments = f"/api/v1/tickets/{number}/comments/"
+    for client, body in ((requester, {"body": evil}), (agent, {"body": evil}), (agent, {"body": evil, "internal": True})):
+        posted = client.post(comments, body, format="json")
+        assert posted.status_code == 201, posted.content
+    # A file name cannot hold a path separator; everything else of the string stays.
+    file_name = one_line.replace("/", "_").replace("\\", "_")[:180] + ".png"
+    attached = requester.post(f"/api/v1/tickets/{number}/attachments/", {"file": png_file(file_name)},
+                              format="multipart")
     assert attached.status_code == 201, attached.content
-    for actor in (requester_user, agent_user):
-        reader = api_as(actor)
-        ticket = reader.get(f"/api/v1/tickets/{number}/").json()
-        assert ticket["title"] == evil[:200]  # plain text, returned as given
-        assert_inert(ticket["description_html"])
-        for listed in reader.get("/api/v1/tickets/").json()["results"]:
-            assert_inert(listed["description_html"])
-        for comment in reader.get(f"/api/v1/tickets/{number}/comments/").json()["results"]:
-            assert_inert(comment["body_html"])
-        files = reader.get(f"/api/v1/tickets/{number}/attachments/").json()["results"]
-        assert files[0]["file_name"] == '"><img src=x onerror=alert(1)>.png'  # a plain string
+    for client in (requester, agent):
+        responses = [
+            client.get(f"/api/v1/tickets/{number}/"),
+            client.get("/api/v1/tickets/"),
+            client.get("/api/v1/tickets/", {"q": "script alert"}),
+            client.get(comments),
+            client.get(f"/api/v1/tickets/{number}/attachments/"),
+        ]
+        seen = 0
+        for response in responses:
+            assert response.status_code == 200, response.content
+            for path, html in html_fields(response.json()):
+                try:
+                    assert_inert(html)
+                except AssertionError as exc:
+                    raise AssertionError(f"{response.request['PATH_INFO']} {path}: {exc}") from None
+                seen += 1
+        assert seen >= 3, seen  # the description and at least two comments were looked at
+        ticket = responses[0].json()
+        assert ticket["title"] == one_line[:200]  # plain text, returned as given
+        files = responses[4].json()["results"]
+        assert len(files) == 1
+        assert files[0]["file_name"].removesuffix(".png") == file_name.removesuffix(".png"), files[0]
+        assert "_html" not in "".join(files[0])  # a file name is a plain string, never HTML
 
 
 def test_tampered_stored_html_is_cleaned_on_output(ticket, api_as, agent_user, assert_inert):
