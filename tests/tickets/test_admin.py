@@ -250,3 +250,42 @@ def test_ticket_change_of_a_closed_ticket_is_a_form_error(web_as, admin_user, ag
     assert "can no longer be changed" in html
     ticket.refresh_from_db()
     assert ticket.title != "Too late"
+
+
+# --- Constant queries on the other list pages of the tenant admin ------------------------
+
+
+def test_tag_changelist_uses_a_constant_number_of_queries(web_as, admin_user, agent_user, make_ticket):
+    client = web_as(admin_user)
+    services.tag_create(actor=admin_user, name="t0")
+    make_ticket(tags=["t0"])
+    few = changelist_queries(client, "/admin/tickets/tag/")
+    for i in range(1, 20):
+        services.tag_create(actor=admin_user, name=f"t{i}")
+        make_ticket(title=f"Tagged {i}", tags=[f"t{i}", "t0"])
+    assert changelist_queries(client, "/admin/tickets/tag/") == few
+    assert b"t19" in client.get("/admin/tickets/tag/").content
+
+
+def test_team_changelist_uses_a_constant_number_of_queries(web_as, admin_user, agent_user, agent2_user):
+    from apps.accounts.services import team_add_member, team_create
+
+    client = web_as(admin_user)
+    few = changelist_queries(client, "/admin/accounts/team/")
+    for i in range(15):
+        team = team_create(name=f"Team {i}", lead=agent_user if i % 2 else agent2_user, actor=admin_user)
+        team_add_member(team=team, user=agent2_user, actor=admin_user)
+    assert changelist_queries(client, "/admin/accounts/team/") == few
+    assert b"Team 14" in client.get("/admin/accounts/team/").content
+
+
+def test_user_changelist_uses_a_constant_number_of_queries(web_as, admin_user):
+    from apps.accounts.models import Role
+    from apps.accounts.services import user_create
+
+    client = web_as(admin_user)
+    few = changelist_queries(client, "/admin/accounts/user/")
+    for i in range(20):
+        user_create(email=f"listed{i}@alpha.test", role=Role.AGENT if i % 2 else Role.REQUESTER, validate=False)
+    assert changelist_queries(client, "/admin/accounts/user/") == few
+    assert b"listed19@alpha.test" in client.get("/admin/accounts/user/").content
