@@ -10,7 +10,7 @@ behaviour is neither: argparse prints the whole usage block before its message, 
 * service errors (`ApplicationError`, `ValidationError`, and whatever the command lists
   in `expected_errors`) and `self.fail(...)` the same way, exit 2, with nothing written:
   services validate before they touch anything, and run in one transaction;
-* a database that cannot be reached as one line too, exit 1 (not the operator's input).
+* a database error (unreachable, a timeout) as one line too, exit 1: not the operator's input.
 
 Called in-process (`call_command`), the same failures raise `CommandError` with
 `returncode` 2, so tests and other commands can tell them apart.
@@ -79,7 +79,7 @@ class OperatorCommand(BaseCommand):
                 raise CommandError(one_line(_message(exc)), returncode=USAGE_ERROR) from exc
             except OperationalError as exc:
                 raise CommandError(
-                    one_line(f"the database is not available: {exc}"), returncode=UNAVAILABLE
+                    one_line(f"database error: {exc}"), returncode=UNAVAILABLE
                 ) from exc
         except CommandError as exc:
             if not getattr(self, "_called_from_command_line", False) or options.get("traceback"):

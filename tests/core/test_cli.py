@@ -50,10 +50,11 @@ def _env() -> dict[str, str]:
     }
 
 
-def manage(*argv: str) -> subprocess.CompletedProcess:
+def manage(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`python manage.py <argv>` in its own process."""
     return subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", *argv], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env={**_env(), **(env or {})}, capture_output=True, text=True,
+        timeout=120,
     )
 
 
@@ -123,6 +124,16 @@ def test_provision_tenant_bad_slug_and_region_in_a_real_process(committed):
     mars = manage("provision_tenant", "--slug", "zeta", "--name", "Z", "--region", "mars", "--admin-email", "a@b.test")
     _assert_one_line_error(mars, "--region", "invalid choice: 'mars'")
     assert _state() == before
+
+
+@pytest.mark.slow
+def test_an_unreachable_database_is_one_line_and_exit_1():
+    result = manage("issue_token", "--tenant", "alpha", "--email", "admin@alpha.test",
+                    env={"DATABASE_URL": "postgres://warden@127.0.0.1:1/nowhere"})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("manage.py issue_token: error: database error: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
 
 
 OPERATOR_ERRORS = [

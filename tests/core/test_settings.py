@@ -160,6 +160,7 @@ def test_env_example_documents_every_variable_settings_and_scripts_read():
     assert not missing, f"read but not in .env.example: {sorted(missing)}"
 
 
+@pytest.mark.slow
 def test_local_settings_print_links_with_the_demo_port():
     read = "import django; django.setup(); from django.conf import settings; print(settings.WARDEN_PUBLIC_PORT)"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "DJANGO_")) and k != "PORT"}
