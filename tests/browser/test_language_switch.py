@@ -45,8 +45,11 @@ def test_clicking_the_switcher_changes_the_language_and_keeps_it(live_url, page_
     assert "P1 - Critical" in page.locator(".ticket-badges").inner_text()
 
     page.get_by_label("Language").select_option("pl")
-    page.get_by_role("button", name="Change", exact=True).click()
-    page.wait_for_function("() => document.documentElement.lang === 'pl'")
+    # The form posts to set_language, which redirects back to `next`: the same URL, so wait
+    # for the navigation itself (a predicate polled across it could hit the old page).
+    with page.expect_navigation(url=base + path):
+        page.get_by_role("button", name="Change", exact=True).click()
+    assert page.locator("html").get_attribute("lang") == "pl"
     assert page.url == base + path  # back on the same page
     assert "P1 - Krytyczny" in page.locator(".ticket-badges").inner_text()
     assert page.get_by_role("heading", name="Historia").is_visible()
@@ -63,6 +66,7 @@ def test_clicking_the_switcher_changes_the_language_and_keeps_it(live_url, page_
     screenshot(page, "lang-portal-detail-switched-pl")
 
     page.get_by_label("Język").select_option("en")
-    page.get_by_role("button", name="Zmień", exact=True).click()
-    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    with page.expect_navigation(url=f"{base}/portal/tickets/{critical_ticket}/"):
+        page.get_by_role("button", name="Zmień", exact=True).click()
+    assert page.locator("html").get_attribute("lang") == "en"
     assert "P1 - Critical" in page.locator(".facts").inner_text()
