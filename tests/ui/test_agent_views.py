@@ -412,6 +412,30 @@ def test_board_and_detail_query_counts_are_bounded(many_tickets, web_as, agent_u
         assert browser.get(url("ticket", number=number)).status_code == 200
 
 
+def test_board_query_count_does_not_grow_with_the_cards_shown(many_tickets, web_as, agent_user, monkeypatch):
+    from apps.tickets.ui.agent import views
+
+    browser = web_as(agent_user)
+    counts = {}
+    for limit in (5, 50):
+        monkeypatch.setattr(views, "BOARD_COLUMN_LIMIT", limit)
+        browser.get(url("board"))  # warm
+        with CaptureQueriesContext(connection) as ctx:
+            html = browser.get(url("board")).content.decode()
+        counts[limit] = (len(ctx.captured_queries), html.count('<li class="board-card"'))
+    assert counts[5][1] < counts[50][1]  # more cards shown ...
+    assert counts[5][0] == counts[50][0]  # ... by the same statements
+
+
+def test_the_requester_filter_costs_one_lookup_whatever_the_page_size(many_tickets, web_as, agent_user):
+    browser = web_as(agent_user)
+    plain, _html = _count(browser, {"per_page": 25})
+    small, small_html = _count(browser, {"requester": "requester@alpha.test", "per_page": 25})
+    large, large_html = _count(browser, {"requester": "requester@alpha.test", "per_page": 100})
+    assert large_html.count(b"data-row") > small_html.count(b"data-row")
+    assert small == large == plain + 1
+
+
 # --- Queue: filters, sorting, pages, htmx -------------------------------------------------
 
 
