@@ -1,33 +1,159 @@
-"""Checkpoint signing keys, from settings.
+"""Checkpoint signing keys, from settings: HMAC-SHA256 or Ed25519.
 
-WARDEN_AUDIT_SIGNING_KEY / WARDEN_AUDIT_KEY_ID sign new checkpoints. Retired keys stay
-verifiable through WARDEN_AUDIT_RETIRED_KEYS ({key_id: key}). Without a configured key
-a fixed development key is used; `manage.py check --deploy` reports that as an error.
+WARDEN_AUDIT_SIGNING_KEY / WARDEN_AUDIT_KEY_ID sign new checkpoints and evidence-pack
+manifests. The kind of key decides the algorithm (docs/decisions/0006-ed25519-checkpoints.md):
+
+* an Ed25519 private key, as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----...`) or as
+  `ed25519:<base64 of the 32-byte seed>` (one line, easy in an environment variable):
+  signatures are Ed25519 and anyone can verify them with the public key, which evidence
+  packs carry; nobody can forge them without the private key;
+* anything else is an HMAC-SHA256 secret (its UTF-8 bytes): verifying needs the secret,
+  which can also forge. Kept for existing deployments.
+
+Retired keys stay verifiable through WARDEN_AUDIT_RETIRED_KEYS ({key_id: key}), where a
+key is an HMAC secret, an Ed25519 private key in either form, or just the public key as
+`ed25519-public:<64 hex>`. Without a configured key a fixed development HMAC key is used;
+`manage.py check --deploy` reports that as an error.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
 from django.conf import settings
+
+from .verify import CHECKPOINT_ALGORITHM, ED25519, Ed25519PublicKey
 
 DEV_SIGNING_KEY = "warden-dev-audit-signing-key--not-a-secret"
 DEFAULT_KEY_ID = "k1"
+HMAC_SHA256 = CHECKPOINT_ALGORITHM
+_SEED_PREFIX = "ed25519:"
+_PUBLIC_PREFIX = "ed25519-public:"
+
+
+class SigningKeyInvalid(ValueError):
+    """A configured key that looks like an Ed25519 key but is not a usable one."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The key new checkpoints and manifests are signed with."""
+
+    key_id: str
+    algorithm: str
+    _secret: object = field(repr=False)  # bytes (HMAC) or an Ed25519PrivateKey
+
+    def sign(self, message: bytes) -> str:
+        """Hex signature of `message`: HMAC-SHA256 (64 chars) or Ed25519 (128 chars)."""
+        if self.algorithm == ED25519:
+            return self._secret.sign(message).hex()  # type: ignore[attr-defined]
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()  # type: ignore[arg-type]
+
+    @property
+    def public_key(self) -> Ed25519PublicKey | None:
+        """The Ed25519 public key (None for HMAC): safe to publish and to put in packs."""
+        if self.algorithm != ED25519:
+            return None
+        return _public_of(self._secret)
+
+
+def _public_of(private_key) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+
+    raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return Ed25519PublicKey(raw)
+
+
+def _ed25519_private(text: str):
+    """An Ed25519PrivateKey for PEM or `ed25519:<base64 seed>` text; None for anything else."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stripped = text.strip()
+    if stripped.startswith("-----BEGIN"):
+        try:
+            key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
+        except (ValueError, TypeError) as exc:
+            raise SigningKeyInvalid(f"the PEM signing key cannot be loaded: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SigningKeyInvalid(f"a PEM signing key must be an Ed25519 key, not {type(key).__name__}")
+        return key
+    if stripped.startswith(_SEED_PREFIX):
+        encoded = stripped[len(_SEED_PREFIX):]
+        try:
+            seed = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=False)
+        except (binascii.Error, ValueError):
+            seed = b""
+        if len(seed) != 32:
+            raise SigningKeyInvalid("an ed25519: signing key is the base64 of exactly 32 bytes")
+        return Ed25519PrivateKey.from_private_bytes(seed)
+    return None
+
+
+def _as_bytes(key) -> bytes:
+    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
+def signer() -> Signer:
+    """The configured signing key (raises SigningKeyInvalid for an unusable Ed25519 key)."""
+    key = getattr(settings, "WARDEN_AUDIT_SIGNING_KEY", "") or DEV_SIGNING_KEY
+    key_id = getattr(settings, "WARDEN_AUDIT_KEY_ID", "") or DEFAULT_KEY_ID
+    private = _ed25519_private(key) if isinstance(key, str) else None
+    if private is not None:
+        return Signer(key_id=key_id, algorithm=ED25519, _secret=private)
+    return Signer(key_id=key_id, algorithm=HMAC_SHA256, _secret=_as_bytes(key))
 
 
 def signing_key() -> tuple[str, bytes]:
-    """(key id, key bytes) for new checkpoints."""
-    key = getattr(settings, "WARDEN_AUDIT_SIGNING_KEY", "") or DEV_SIGNING_KEY
-    key_id = getattr(settings, "WARDEN_AUDIT_KEY_ID", "") or DEFAULT_KEY_ID
-    return key_id, key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    """(key id, HMAC key bytes) of an HMAC configuration; prefer `signer()`."""
+    current = signer()
+    if current.algorithm != HMAC_SHA256:
+        raise SigningKeyInvalid("the configured signing key is an Ed25519 key, not an HMAC secret")
+    return current.key_id, current._secret  # type: ignore[return-value]
 
 
-def verification_keys() -> dict[str, bytes]:
-    """Every key id a checkpoint may legitimately be signed with."""
-    keys: dict[str, bytes] = {}
+def _verification_key(value) -> bytes | Ed25519PublicKey:
+    if isinstance(value, Ed25519PublicKey):
+        return value
+    if isinstance(value, str):
+        if value.strip().startswith(_PUBLIC_PREFIX):
+            return Ed25519PublicKey.from_hex(value.strip()[len(_PUBLIC_PREFIX):])
+        private = _ed25519_private(value)
+        if private is not None:
+            return _public_of(private)
+    return _as_bytes(value)
+
+
+def verification_keys() -> dict[str, bytes | Ed25519PublicKey]:
+    """Every key id a checkpoint may legitimately be signed with: HMAC secrets as bytes,
+    Ed25519 keys as public keys (the verifier refuses to mix the two up)."""
+    found: dict[str, bytes | Ed25519PublicKey] = {}
     for key_id, key in (getattr(settings, "WARDEN_AUDIT_RETIRED_KEYS", None) or {}).items():
-        keys[str(key_id)] = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    current_id, current = signing_key()
-    keys[current_id] = current
-    return keys
+        found[str(key_id)] = _verification_key(key)
+    current = signer()
+    found[current.key_id] = current.public_key or current._secret  # type: ignore[assignment]
+    return found
+
+
+def public_keys() -> dict[str, Ed25519PublicKey]:
+    """The Ed25519 public keys among the verification keys: what an evidence pack carries."""
+    return {key_id: key for key_id, key in verification_keys().items() if isinstance(key, Ed25519PublicKey)}
+
+
+def ed25519_verify_fast(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Ed25519 verification with `cryptography` (the pure-Python one is for offline packs)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey as CryptoPublicKey
+
+    try:
+        CryptoPublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def using_dev_key() -> bool:

@@ -71,7 +71,7 @@ def _checkpoints(*, since_seq: int) -> list[dict]:
 
 
 @contextmanager
-def _snapshot() -> Iterator[None]:
+def audit_snapshot() -> Iterator[None]:
     """One consistent view of events, checkpoints and head while appends go on.
 
     Outside any transaction this opens a REPEATABLE READ, READ ONLY one; inside a
@@ -117,7 +117,7 @@ def _stream_into(verifier: ChainVerifier, *, since_seq: int) -> None:
 
 def audit_chain_verify(*, since_seq: int = 1) -> VerifyResult:
     """Verify the current tenant's chain (streamed in seq order) with the configured keys."""
-    with _snapshot():
+    with audit_snapshot():
         head = audit_head_get()
         checkpoints = _checkpoints(since_seq=since_seq)
         anchor = None
@@ -130,6 +130,7 @@ def audit_chain_verify(*, since_seq: int = 1) -> VerifyResult:
             start_seq=since_seq,
             anchor_hash=anchor,
             head=head,
+            ed25519=keys.ed25519_verify_fast,
         )
         _stream_into(verifier, since_seq=since_seq)
         return verifier.finish()
@@ -147,7 +148,7 @@ def audit_export_segment(since_seq: int | None = None) -> dict:
     `services.audit_checkpoint_create()` first.
     """
     since = max(1, since_seq or 1)
-    with _snapshot():
+    with audit_snapshot():
         anchor = None
         if since > 1:
             anchor = AuditEvent.objects.filter(seq=since - 1).values_list("hash", flat=True).first()

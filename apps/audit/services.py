@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, models, transaction
@@ -22,13 +22,7 @@ from apps.core import request_id
 from . import keys
 from .models import AuditCheckpoint, AuditEvent, AuditHead
 from .payloads import AuditPayloadError, canonical_payload
-from .verify import (
-    CHECKPOINT_ALGORITHM,
-    GENESIS_HASH,
-    checkpoint_signature,
-    event_hash_prefix,
-    event_hash_suffix,
-)
+from .verify import GENESIS_HASH, checkpoint_message, event_hash_prefix, event_hash_suffix, format_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -238,14 +232,14 @@ def audit_record_system(
 
 
 def _checkpoint_write(*, schema: str, seq: int, digest: str, now: datetime) -> AuditCheckpoint:
-    key_id, key = keys.signing_key()
+    signer = keys.signer()
     checkpoint = AuditCheckpoint(
         seq=seq,
         hash=digest,
         created_at=now,
-        key_id=key_id,
-        signature=checkpoint_signature(key=key, tenant_id=schema, seq=seq, hash=digest),
-        algorithm=CHECKPOINT_ALGORITHM,
+        key_id=signer.key_id,
+        signature=signer.sign(checkpoint_message(tenant_id=schema, seq=seq, hash=digest)),
+        algorithm=signer.algorithm,
     )
     checkpoint.save(force_insert=True)
     return checkpoint
@@ -283,3 +277,47 @@ def audit_checkpoint_if_due(*, now: datetime | None = None) -> AuditCheckpoint |
         checkpoint = _checkpoint_write(schema=schema, seq=head_seq, digest=head_hash, now=now)
     logger.info("audit checkpoint signed at seq %s", checkpoint.seq)
     return checkpoint
+
+
+def audit_checkpoint_for_snapshot_head() -> tuple[dict | None, bool]:
+    """Inside `selectors.audit_snapshot()`: a signed checkpoint of the head that snapshot
+    sees, in the export form, and whether it still has to be stored.
+
+    An export (the evidence pack) must end on a signed checkpoint of exactly the head it
+    exported, yet signing the live head would race with appends that commit meanwhile.
+    So the snapshot's own head is signed, without writing inside the read-only snapshot;
+    `audit_checkpoint_store` records it afterwards. Returns (None, False) for an empty chain.
+    """
+    head = AuditHead.objects.filter(pk=1).values("seq", "hash").first()
+    if head is None or head["seq"] == 0:
+        return None, False
+    existing = AuditCheckpoint.objects.filter(seq=head["seq"]).values(
+        "seq", "hash", "created_at", "key_id", "signature", "algorithm"
+    ).first()
+    if existing is not None:  # a different hash there means tampering: the verifier will say so
+        return {**existing, "created_at": format_timestamp(existing["created_at"])}, False
+    signer = keys.signer()
+    now = timezone.now()
+    checkpoint = {
+        "seq": head["seq"],
+        "hash": head["hash"],
+        "created_at": format_timestamp(now),
+        "key_id": signer.key_id,
+        "signature": signer.sign(checkpoint_message(tenant_id=tenant_id(), seq=head["seq"], hash=head["hash"])),
+        "algorithm": signer.algorithm,
+    }
+    return checkpoint, True
+
+
+def audit_checkpoint_store(checkpoint: dict) -> None:
+    """Store a checkpoint made by `audit_checkpoint_for_snapshot_head` (once the snapshot
+    is over). One that a concurrent writer stored first for the same seq wins."""
+    table = connection.ops.quote_name(AuditCheckpoint._meta.db_table)
+    created = datetime.strptime(checkpoint["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (seq, hash, created_at, key_id, signature, algorithm) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (seq) DO NOTHING",
+            [checkpoint["seq"], checkpoint["hash"], created, checkpoint["key_id"], checkpoint["signature"],
+             checkpoint["algorithm"]],
+        )

@@ -17,8 +17,9 @@ Format (docs/audit.md has the full description):
   prev_hash is the previous event's hash as 64 lower-case hex characters (64 zeros
   for seq 1); created_at is `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC); payload is the
   stored RFC 8785 canonical JSON bytes.
-* A checkpoint signs (HMAC-SHA256) the length-prefixed fields
-  "warden.audit.checkpoint.v1", tenant id, seq, hash.
+* A checkpoint signs the length-prefixed fields "warden.audit.checkpoint.v1",
+  tenant id, seq, hash, with HMAC-SHA256 (`hmac-sha256`, a shared secret) or Ed25519
+  (`ed25519`, RFC 8032; verified here with the public key only).
 
 Payloads use the float-free subset of JSON, so RFC 8785 reduces to: no whitespace,
 object members sorted by the UTF-16 code units of their names, integers in
@@ -44,7 +45,9 @@ from datetime import datetime, timezone
 SEGMENT_FORMAT = "warden.audit.segment.v1"
 EVENT_DOMAIN_TAG = b"warden.audit.v1"
 CHECKPOINT_DOMAIN_TAG = b"warden.audit.checkpoint.v1"
-CHECKPOINT_ALGORITHM = "hmac-sha256"
+CHECKPOINT_ALGORITHM = "hmac-sha256"  # the default; HMAC_SHA256
+HMAC_SHA256 = CHECKPOINT_ALGORITHM
+ED25519 = "ed25519"
 GENESIS_HASH = "0" * 64
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -66,7 +69,12 @@ FAILURES = (
     TRUNCATED,
 )
 
-KeyLookup = Callable[[str], "bytes | None"]
+KeyLookup = Callable[[str], "bytes | Ed25519PublicKey | object | None"]
+# What a key lookup returns for an HMAC key the caller knowingly does not have (an
+# offline auditor): such checkpoints are counted as unchecked instead of failing. Never
+# honoured for an Ed25519 checkpoint, whose public key must be present.
+NOT_GIVEN = object()
+VerifyKeys = "Mapping[str, bytes | str | Ed25519PublicKey] | KeyLookup | None"
 
 
 # --- RFC 8785 canonical JSON (float-free subset) ----------------------------------------
@@ -325,6 +333,159 @@ def checkpoint_signature(*, key: bytes, tenant_id: str, seq: int, hash: str) -> 
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+# --- Ed25519 signature verification (RFC 8032), standard library only ------------------
+#
+# Checkpoints and manifests signed with Ed25519 verify with the public key alone, so an
+# auditor can check them without being able to forge them. The app signs with the
+# `cryptography` package; this verifier is written from the RFC's definitions so that a
+# pack needs nothing but Python. It is slow (about a millisecond per signature) and
+# only ever handles public data, so constant time does not matter here.
+
+_ED_P = 2**255 - 19  # the field prime
+_ED_L = 2**252 + 27742317777372353535851937790883648493  # order of the base point
+_ED_D = -121665 * pow(121666, _ED_P - 2, _ED_P) % _ED_P  # curve constant d = -121665/121666
+_ED_SQRT_M1 = pow(2, (_ED_P - 1) // 4, _ED_P)  # a square root of -1
+
+
+def _ed_add(one: tuple, two: tuple) -> tuple:
+    """Sum of two points in extended coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, xy = T/Z."""
+    p = _ED_P
+    x1, y1, z1, t1 = one
+    x2, y2, z2, t2 = two
+    a = (y1 - x1) * (y2 - x2) % p
+    b = (y1 + x1) * (y2 + x2) % p
+    c = 2 * _ED_D * t1 * t2 % p
+    d = 2 * z1 * z2 % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_double(point: tuple) -> tuple:
+    p = _ED_P
+    x1, y1, z1, _ = point
+    a = x1 * x1 % p
+    b = y1 * y1 % p
+    c = 2 * z1 * z1 % p
+    h = a + b
+    e = h - (x1 + y1) * (x1 + y1)
+    g = a - b
+    f = c + g
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_decode(data: bytes) -> tuple | None:
+    """The point a 32-byte encoding stands for, or None if it is not a valid encoding."""
+    if len(data) != 32:
+        return None
+    p = _ED_P
+    number = int.from_bytes(data, "little")
+    sign = number >> 255
+    y = number & ((1 << 255) - 1)
+    if y >= p:
+        return None
+    u = (y * y - 1) % p  # x^2 = u / v
+    v = (_ED_D * y * y + 1) % p
+    x = u * pow(v, p - 2, p) % p
+    x = pow(x, (p + 3) // 8, p) if x else 0
+    if (v * x * x - u) % p:
+        x = x * _ED_SQRT_M1 % p
+        if (v * x * x - u) % p:
+            return None  # u/v has no square root: not on the curve
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = p - x
+    return (x, y, 1, x * y % p)
+
+
+def _ed_same(one: tuple, two: tuple) -> bool:
+    p = _ED_P
+    return (one[0] * two[2] - two[0] * one[2]) % p == 0 and (one[1] * two[2] - two[1] * one[2]) % p == 0
+
+
+_ED_BASE = _ed_decode((4 * pow(5, _ED_P - 2, _ED_P) % _ED_P).to_bytes(32, "little"))  # y = 4/5, x even
+_ED_ZERO = (0, 1, 1, 0)
+
+
+def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """True when `signature` is a valid Ed25519 signature of `message` by `public_key`.
+
+    RFC 8032, 5.1.7: decode A and R, refuse S >= L, k = SHA-512(R || A || M) mod L, and
+    accept when [S]B = R + [k]A. Computed as [S]B + [k](-A) with one shared chain of
+    doublings.
+    """
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    a_point = _ed_decode(public_key)
+    r_point = _ed_decode(signature[:32])
+    if a_point is None or r_point is None:
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= _ED_L:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public_key + message).digest(), "little") % _ED_L
+    minus_a = ((_ED_P - a_point[0]) % _ED_P, a_point[1], a_point[2], (_ED_P - a_point[3]) % _ED_P)
+    both = _ed_add(_ED_BASE, minus_a)
+    total = _ED_ZERO
+    for bit in range(max(s.bit_length(), k.bit_length()) - 1, -1, -1):
+        total = _ed_double(total)
+        pick = (s >> bit & 1, k >> bit & 1)
+        if pick == (1, 1):
+            total = _ed_add(total, both)
+        elif pick == (1, 0):
+            total = _ed_add(total, _ED_BASE)
+        elif pick == (0, 1):
+            total = _ed_add(total, minus_a)
+    return _ed_same(total, r_point)
+
+
+class Ed25519PublicKey:
+    """A verification key for checkpoints signed with `algorithm: "ed25519"`.
+
+    Keys given to the verifier as plain bytes or text are HMAC keys; an Ed25519 key must
+    be wrapped in this class, so a checkpoint can never get an HMAC checked with a
+    public key (which anyone could then forge).
+    """
+
+    def __init__(self, raw: bytes):
+        if len(raw) != 32 or _ed_decode(bytes(raw)) is None:
+            raise ValueError("an Ed25519 public key is 32 bytes encoding a curve point")
+        self.raw = bytes(raw)
+
+    @classmethod
+    def from_hex(cls, text: str) -> Ed25519PublicKey:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError("an Ed25519 public key is 64 hexadecimal characters") from None
+        return cls(raw)
+
+    @property
+    def hex(self) -> str:
+        return self.raw.hex()
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the raw key, hex: short enough to read out and compare."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    def verify(self, signature_hex: str, message: bytes) -> bool:
+        try:
+            signature = bytes.fromhex(signature_hex)
+        except (TypeError, ValueError):
+            return False
+        return ed25519_verify(self.raw, signature, message)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ed25519PublicKey) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
+    def __repr__(self) -> str:
+        return f"Ed25519PublicKey({self.hex})"
+
+
 # --- the verifier -----------------------------------------------------------------------
 
 
@@ -375,13 +536,13 @@ def _payload_bytes(row: Mapping) -> bytes:
     raise ValueError("row has no payload")
 
 
-def _key_lookup(keys: Mapping[str, bytes | str] | KeyLookup | None) -> KeyLookup | None:
+def _key_lookup(keys: VerifyKeys) -> KeyLookup | None:
     if keys is None:
         return None
     if callable(keys):
         return keys
 
-    def lookup(key_id: str) -> bytes | None:
+    def lookup(key_id: str) -> bytes | Ed25519PublicKey | None:
         key = keys.get(key_id)
         return key.encode("utf-8") if isinstance(key, str) else key
 
@@ -400,9 +561,10 @@ class ChainVerifier:
     later is anchored on the signed checkpoint at `start_seq - 1` if there is one,
     else on `anchor_hash`, else on its first row's prev_hash (unverifiable, trusted).
     `head` is the unsigned {seq, hash} the database says is the last event; when given,
-    the chain must end exactly there. `keys` maps key id -> HMAC key (or is a lookup
-    function); without keys, checkpoint signatures are not checked but checkpoint
-    hashes still are.
+    the chain must end exactly there. `keys` maps key id -> HMAC key (bytes or text)
+    or `Ed25519PublicKey` (or is a lookup function); without keys, checkpoint signatures
+    are not checked but checkpoint hashes still are. `ed25519` replaces the pure-Python
+    Ed25519 check with a faster one (the app passes `cryptography`'s).
     """
 
     def __init__(
@@ -410,12 +572,14 @@ class ChainVerifier:
         *,
         tenant_id: str,
         checkpoints: Iterable[Mapping] = (),
-        keys: Mapping[str, bytes | str] | KeyLookup | None = None,
+        keys: VerifyKeys = None,
         start_seq: int = 1,
         anchor_hash: str | None = None,
         head: Mapping | None = None,
+        ed25519: Callable[[bytes, bytes, bytes], bool] | None = None,
     ):
         self.tenant_id = tenant_id
+        self._ed25519 = ed25519 or ed25519_verify
         self.start_seq = start_seq
         self._lookup = _key_lookup(keys)
         self._head = head
@@ -424,6 +588,7 @@ class ChainVerifier:
         self._last_seq = start_seq - 1
         self._rows = 0
         self._verified = 0
+        self._unchecked = 0
         self._error: _Failed | None = None
         self._hash_base = hashlib.sha256(event_hash_prefix(tenant_id=tenant_id))
         ordered = sorted(checkpoints, key=lambda c: _as_int(c.get("seq")) or 0)
@@ -455,13 +620,32 @@ class ChainVerifier:
             raise _Failed(CHECKPOINT_SIGNATURE, None, "checkpoint without a valid seq")
         if self._lookup is None:
             return
-        if cp.get("algorithm") != CHECKPOINT_ALGORITHM:
-            raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} uses unknown algorithm {cp.get('algorithm')!r}")
+        algorithm = cp.get("algorithm")
+        if algorithm not in (HMAC_SHA256, ED25519):
+            raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} uses unknown algorithm {algorithm!r}")
         key = self._lookup(str(cp.get("key_id")))
-        if not key:
+        if key is NOT_GIVEN and algorithm == HMAC_SHA256:
+            self._unchecked += 1
+            return
+        if not key or key is NOT_GIVEN:
             raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} is signed with unknown key {cp.get('key_id')!r}")
-        expected = checkpoint_signature(key=key, tenant_id=self.tenant_id, seq=seq, hash=str(cp.get("hash")))
-        if not hmac.compare_digest(expected.encode("ascii"), _text(cp.get("signature"))):
+        message = checkpoint_message(tenant_id=self.tenant_id, seq=seq, hash=str(cp.get("hash")))
+        # The key's type, not the checkpoint, decides the algorithm: a checkpoint that
+        # claims HMAC must not get checked with a public key anyone holds.
+        if isinstance(key, Ed25519PublicKey) != (algorithm == ED25519):
+            raise _Failed(
+                CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} claims {algorithm!r}, which key {cp.get('key_id')!r} is not"
+            )
+        if isinstance(key, Ed25519PublicKey):
+            try:
+                signature = bytes.fromhex(str(cp.get("signature")))
+            except ValueError:
+                signature = b""
+            valid = self._ed25519(key.raw, signature, message)
+        else:
+            expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+            valid = hmac.compare_digest(expected.encode("ascii"), _text(cp.get("signature")))
+        if not valid:
             raise _Failed(CHECKPOINT_SIGNATURE, seq, f"checkpoint at seq {seq} has an invalid signature")
 
     def _check_row(self, row: Mapping) -> None:
@@ -635,7 +819,7 @@ class ChainVerifier:
             message="chain intact" if err is None else err.message,
             rows_checked=self._rows,
             checkpoints_verified=self._verified,
-            signatures_checked=self._lookup is not None,
+            signatures_checked=self._lookup is not None and self._unchecked == 0,
         )
 
     def _finish_checks(self) -> None:
@@ -661,7 +845,7 @@ def verify_rows(
     *,
     tenant_id: str,
     checkpoints: Iterable[Mapping] = (),
-    keys: Mapping[str, bytes | str] | KeyLookup | None = None,
+    keys: VerifyKeys = None,
     start_seq: int = 1,
     anchor_hash: str | None = None,
     head: Mapping | None = None,
@@ -681,7 +865,7 @@ def verify_rows(
     return verifier.finish()
 
 
-def verify_segment(segment: Mapping, *, keys: Mapping[str, bytes | str] | KeyLookup | None = None) -> VerifyResult:
+def verify_segment(segment: Mapping, *, keys: VerifyKeys = None) -> VerifyResult:
     """Verify an exported segment (the dict `audit_export_segment()` returns)."""
     if segment.get("format") != SEGMENT_FORMAT:
         raise ValueError(f"not a Warden audit segment (format {segment.get('format')!r})")
@@ -700,26 +884,35 @@ def verify_segment(segment: Mapping, *, keys: Mapping[str, bytes | str] | KeyLoo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python verify.py SEGMENT.json [--key KEY_ID=ENV_VAR ...] [--json]`.
+    """`python verify.py SEGMENT.json [--key KEY_ID=ENV_VAR ...] [--public-key KEY_ID=HEX ...] [--json]`.
 
-    Exit 0 when intact, 1 when not, 2 on unusable input. Keys are read from the named
-    environment variables so they never appear on a command line.
+    Exit 0 when intact, 1 when not, 2 on unusable input. HMAC keys are read from the
+    named environment variables so they never appear on a command line; Ed25519 public
+    keys are public and given directly.
     """
     import argparse
     import os
 
     parser = argparse.ArgumentParser(description="Verify a Warden audit chain segment.")
     parser.add_argument("segment", help="JSON file written by the Warden evidence export")
-    parser.add_argument("--key", action="append", default=[], metavar="KEY_ID=ENV_VAR")
+    parser.add_argument("--key", action="append", default=[], metavar="KEY_ID=ENV_VAR", help="an HMAC key")
+    parser.add_argument("--public-key", action="append", default=[], metavar="KEY_ID=HEX", help="an Ed25519 key")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    keys: dict[str, bytes] = {}
+    keys: dict[str, bytes | Ed25519PublicKey] = {}
     for spec in args.key:
         key_id, _, env_name = spec.partition("=")
         if not env_name or env_name not in os.environ:
             print(f"error: --key {spec}: environment variable not set", file=sys.stderr)
             return 2
         keys[key_id] = os.environ[env_name].encode("utf-8")
+    for spec in args.public_key:
+        key_id, _, text = spec.partition("=")
+        try:
+            keys[key_id] = Ed25519PublicKey.from_hex(text)
+        except ValueError as exc:
+            print(f"error: --public-key {key_id}: {exc}", file=sys.stderr)
+            return 2
     try:
         with open(args.segment, encoding="utf-8") as handle:
             segment = json.load(handle)

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
+from apps.audit import keys
 from apps.audit.evidence import evidence_pack_build
 from apps.core.errors import ApplicationError
 from apps.tenants.cli import operator_label, tenant_by_slug
@@ -27,3 +28,11 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
         out.write_bytes(data)
         self.stdout.write(f"wrote {out} ({len(data)} bytes); check it with: python verify_pack.py {out.name}")
+        signer = keys.signer()
+        if signer.public_key is not None:
+            self.stdout.write(
+                f"signed with Ed25519 key {signer.key_id}, fingerprint {signer.public_key.fingerprint} "
+                f"(auditors pin it with --trust {signer.key_id}=<fingerprint>)"
+            )
+        else:
+            self.stdout.write(f"signed with HMAC key {signer.key_id}: verifying the signatures needs that key")
