@@ -663,11 +663,32 @@ def attachment_add(
     the refusal is audited and raised as UploadRejected (problem details with `errors`).
     When the scanner cannot answer, the file is stored but quarantined: it is listed,
     never downloadable (fail closed).
+
+    The bytes are stored inside the transaction that writes the row, and removed again if
+    that transaction does not commit (a failing write, audit or COMMIT). Django has no
+    on-rollback hook, so the transaction must be this function's own: it is durable, and
+    calling it inside another transaction is an error (a later rollback of the caller's
+    transaction would leave the bytes behind).
     """
+    stored: list[tuple[Any, str]] = []  # (storage, name) of the bytes this call wrote
+    try:
+        return _attachment_store(
+            actor=actor, ticket=ticket, fileobj=fileobj, filename=filename, size=size, visibility=visibility,
+            comment=comment, stored=stored,
+        )
+    except BaseException:
+        for storage, name in stored:  # their row was not committed: the bytes may not stay either
+            storage.delete(name)
+        raise
+
+
+def _attachment_store(*, actor, ticket, fileobj, filename, size, visibility, comment, stored: list) -> TicketAttachment:
+    """`attachment_add` in its own transaction; a refusal is committed (its audit event)
+    and then raised. Appends to `stored` what it writes to storage."""
     from . import uploads
 
     rejection: ApplicationError | None = None
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         policy_require(actor, TICKET_COMMENT, ticket, {"attachment": True, "visibility": visibility})
         uploader = _require_user(actor, "upload files")
         if visibility not in Visibility.values:
@@ -706,30 +727,27 @@ def attachment_add(
                 uploaded_by=uploader,
                 created_at=timezone.now(),
             )
-            # The bytes are written last: any failure before leaves nothing on disk, and a
-            # failing write rolls the row back.
+            # The bytes are written last: any failure before leaves nothing on disk; any
+            # failure after (the row, the audit event, the COMMIT) makes the caller delete them.
             attachment.file.save(inspected.filename, fileobj, save=False)
-            try:
-                attachment.save(force_insert=True)
-                _touch(ticket, [])
-                audit_record(
-                    actor=uploader,
-                    action="attachment.added" if inspected.clean else "attachment.quarantined",
-                    target=attachment,
-                    payload={
-                        "number": ticket.number,
-                        "file_name": attachment.original_name,
-                        "size": attachment.size,
-                        "content_type": attachment.content_type,
-                        "sha256": attachment.sha256,
-                        "visibility": visibility,
-                        "scan_status": attachment.scan_status,
-                        "scan_detail": attachment.scan_detail,
-                    },
-                )
-            except BaseException:
-                attachment.file.storage.delete(attachment.file.name)
-                raise
+            stored.append((attachment.file.storage, attachment.file.name))
+            attachment.save(force_insert=True)
+            _touch(ticket, [])
+            audit_record(
+                actor=uploader,
+                action="attachment.added" if inspected.clean else "attachment.quarantined",
+                target=attachment,
+                payload={
+                    "number": ticket.number,
+                    "file_name": attachment.original_name,
+                    "size": attachment.size,
+                    "content_type": attachment.content_type,
+                    "sha256": attachment.sha256,
+                    "visibility": visibility,
+                    "scan_status": attachment.scan_status,
+                    "scan_detail": attachment.scan_detail,
+                },
+            )
             events.publish("attachment.added", ticket_id=ticket.pk, attachment_id=attachment.pk)
             return attachment
     # The refusal (and its audit event) is committed; nothing of the file was kept.

@@ -298,3 +298,48 @@ def test_an_oversized_json_body_is_413_not_500(api_as, requester_user, settings,
     assert response.status_code == 413, response.content
     assert response["Content-Type"].startswith("application/problem+json")
     assert not Ticket.objects.filter(title="Big").exists()
+
+
+# --- Bytes never outlive a transaction that did not commit ---------------------------------
+
+
+@pytest.mark.slow
+def test_a_failing_commit_leaves_no_stored_file(fresh_tenant, settings, png_bytes):
+    """A deferred constraint trigger refuses the attachment row at COMMIT: the row is gone
+    with the transaction, and the bytes written before it are deleted too."""
+    from django.db import DatabaseError, connection
+
+    from apps.accounts.models import User
+
+    admin = User.objects.get(email=f"admin@{fresh_tenant.slug}.test")
+    ticket = services.ticket_create(actor=admin, title="Commit fails")
+    table = connection.ops.quote_name(TicketAttachment._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+        )
+        cursor.execute(
+            f"CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
+        )
+    upload = SimpleUploadedFile("late.png", png_bytes, content_type="image/png")
+    with pytest.raises(DatabaseError, match="refused at commit"):
+        services.attachment_add(actor=admin, ticket=ticket, fileobj=upload, filename="late.png")
+    assert not TicketAttachment.objects.exists()
+    assert files_on_disk(settings) == []
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER refuse_at_commit ON {table}")
+    stored = services.attachment_add(actor=admin, ticket=ticket, fileobj=upload, filename="late.png")
+    assert len(files_on_disk(settings)) == 1
+    assert TicketAttachment.objects.get().pk == stored.pk
+
+
+def test_attachment_add_refuses_to_run_inside_another_transaction(ticket, requester_user, png_file, settings):
+    """Its bytes could not be removed if the caller's transaction rolled back later."""
+    from django.db import transaction
+
+    # (pytest-django's own transaction around the test is allowed; a caller's is not.)
+    with transaction.atomic(), pytest.raises(RuntimeError):
+        services.attachment_add(actor=requester_user, ticket=ticket, fileobj=png_file(), filename="x.png")
+    assert files_on_disk(settings) == []
