@@ -3,12 +3,16 @@
     .venv/bin/python bench/tickets_seed.py [--slug bench-tickets] [--tickets 100000] [--comments 300000]
 
 Provisions the tenant (idempotent, `tenant_provision`), adds users, teams, a category
-tree and tags, empties its tickets, then loads tickets and comments with PostgreSQL COPY
+tree, tags and two SLA policies (business hours for the service desk, 24x7 for
+infrastructure), empties its tickets, then loads tickets and comments with PostgreSQL COPY
 (tickets into a staging table) and writes the tickets with ONE `INSERT ... SELECT` that
 computes every search vector (title A, description B, public comments C; internal
 comments in their own vector). The loaded tables' plain indexes (GIN included) and
 foreign keys are dropped for the load and rebuilt / validated after it, under the same
-names and definitions. Prints the time of each step.
+names and definitions. Then every ticket gets the SLA clocks a real one carries (first
+response and resolution, met, running, paused or breached as its status and times say)
+through the SLA app's bulk path, `apps.sla.services.sla_attach_many` (policy match,
+business-hours computation, binary COPY). Prints the time of each step.
 
 This is a benchmark fixture, not a data import: the rows bypass the services, so no
 policy decisions or audit events are written for them, and their `description_html` /
@@ -118,6 +122,43 @@ def ensure_taxonomy(admin):
     return list(Category.objects.values_list("pk", flat=True)), list(Tag.objects.values_list("pk", flat=True))
 
 
+def ensure_sla(admin) -> None:
+    """Two policies, as a tenant would have them: the service desk on office hours, the
+    infrastructure team around the clock (matched first: lower order)."""
+    from datetime import time as clock_time
+
+    from apps.accounts.models import Team
+    from apps.sla import services as sla
+    from apps.sla.models import SlaPolicy
+    from apps.sla.validation import CalendarInput, PolicyInput, ShiftInput
+
+    if SlaPolicy.objects.exists():
+        return
+    office = sla.sla_calendar_save(actor=admin, data=CalendarInput(
+        name="Office hours", timezone="Europe/Warsaw", holiday_country="PL",
+        shifts=[ShiftInput(day, clock_time(8), clock_time(18)) for day in range(5)],
+    ))
+    always = sla.sla_calendar_save(actor=admin, data=CalendarInput(name="24x7", always_open=True))
+    minutes = {"P1": (30, 240), "P2": (60, 480), "P3": (240, 1440), "P4": (480, 4800)}
+    targets = {p: {"first_response": first, "resolution": done} for p, (first, done) in minutes.items()}
+    sla.sla_policy_save(actor=admin, data=PolicyInput(
+        name="Infrastructure 24x7", calendar=always, targets=targets, order=10,
+        teams=[Team.objects.get(name="Infrastructure")],
+    ))
+    sla.sla_policy_save(actor=admin, data=PolicyInput(name="Service desk", calendar=office, targets=targets, order=20))
+
+
+class SeedTicket:
+    """What `sla_attach_many` reads of a ticket, without loading 100k model instances."""
+
+    __slots__ = ("pk", "priority", "category_id", "team_id", "status", "created_at", "first_response_at",
+                 "resolved_at", "closed_at", "updated_at")
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
 def copy_rows(cursor, table: str, columns: list[str], rows) -> None:
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     with cursor.copy(sql) as copy:
@@ -223,7 +264,8 @@ def main() -> None:
     with schema_context(tenant.schema_name):
         admin, agents, requesters, teams = ensure_people(args.slug)
         categories, tags = ensure_taxonomy(admin)
-        started = step("people, teams, categories, tags", started, timings)
+        ensure_sla(admin)
+        started = step("people, teams, categories, tags, SLA policies", started, timings)
 
         words, cumulative = vocabulary(rng)
         started = step("vocabulary", started, timings)
@@ -239,6 +281,7 @@ def main() -> None:
         team_members = [(team.pk, [m.pk for m in members]) for team, members in teams]
 
         ticket_rows = []
+        sla_tickets: list[SeedTicket] = []
         created: list[datetime] = []
         for number in range(1, args.tickets + 1):
             created_at = begin + timedelta(seconds=span * number / (args.tickets + 1))
@@ -258,6 +301,11 @@ def main() -> None:
                 "fixed" if resolved else "", "Done." if resolved else "", rng.choice(SOURCES),
                 ts(first_response) if first_response else None, ts(resolved) if resolved else None,
                 ts(closed) if closed else None, None, 0, ts(created_at), ts(closed or resolved or created_at),
+            ))
+            sla_tickets.append(SeedTicket(
+                pk=number, priority=DEFAULT_MATRIX[str(impact)][str(urgency)], category_id=ticket_rows[-1][8],
+                team_id=team_id, status=status, created_at=created_at, first_response_at=first_response,
+                resolved_at=resolved, closed_at=closed, updated_at=closed or resolved or created_at,
             ))
         started = step("generate tickets", started, timings)
 
@@ -308,8 +356,14 @@ def main() -> None:
             for statement in restore:
                 cursor.execute(statement)
         started = step("rebuild indexes (GIN too), validate foreign keys", started, timings)
+        from apps.sla.models import SlaClock
+        from apps.sla.services import sla_attach_many
+
+        with transaction.atomic():
+            clocks = sla_attach_many(sla_tickets, now=now)
+        started = step(f"SLA clocks: sla_attach_many, {clocks} clocks", started, timings)
         with connection.cursor() as cursor:
-            for table in ("tickets_ticket", "tickets_ticketcomment", "tickets_ticket_tags"):
+            for table in ("tickets_ticket", "tickets_ticketcomment", "tickets_ticket_tags", SlaClock._meta.db_table):
                 cursor.execute(f"VACUUM ANALYZE {table}")
         started = step("VACUUM ANALYZE", started, timings)
 
