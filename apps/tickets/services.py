@@ -552,10 +552,11 @@ def _comment_cooldown(actor: User) -> datetime:
     """Refuse a comment within WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS of the author's last
     one; return the time the new comment is written at.
 
-    The author's row is locked first (FOR NO KEY UPDATE, until the transaction ends), so two
+    The author's row is locked (FOR NO KEY UPDATE, until the transaction ends), so two
     comments sent at the same moment are checked one after the other: the second waits for
     the first to commit and then sees it. Reading without the lock, both would find no
-    recent comment and both would be written.
+    recent comment and both would be written. The caller holds the ticket's lock already
+    (tickets first, then anything else: docs/decisions/0006-ticket-lock-order.md).
     """
     seconds = int(conf.get("WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS"))
     if seconds <= 0:
@@ -586,8 +587,8 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
     if internal and not is_agent:
         raise PermissionDenied("Only agents can write internal notes.")
     body = _clean_markdown(body, field="body", label="The comment", required=True)
-    now = _comment_cooldown(author)
     ticket = _lock(ticket)
+    now = _comment_cooldown(author)  # after the ticket: lock order, docs/decisions/0006
     if ticket.status in workflow.TERMINAL and not internal:
         raise Conflict(
             f"Ticket #{ticket.number} is {ticket.status}; only internal notes can be added.",
