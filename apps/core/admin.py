@@ -1,5 +1,15 @@
 """The admin site and the base ModelAdmin: permissions from the one permission module,
-and every admin create/update/delete appended to the tenant's audit chain."""
+and every admin create/update/delete appended to the tenant's audit chain.
+
+Auditing is hooked where every admin class passes, ours and third-party ones alike:
+
+* additions, changes and single deletions: Django writes one `LogEntry` with `save()`
+  inside the change or delete view's transaction; a `post_save` receiver audits it;
+* bulk deletions ("delete selected"): Django writes their `LogEntry` rows with
+  `bulk_create` (no signal), so the site wraps every registered admin's `log_deletions`
+  (to collect the entries no signal saw) and `delete_queryset` (to audit them in one
+  transaction with the deletion itself: the events exist exactly when the rows are gone).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ import logging
 
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.db import DEFAULT_DB_ALIAS, connection, router
+from django.db import DEFAULT_DB_ALIAS, connection, router, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -49,6 +59,7 @@ class WardenAdminSite(admin.AdminSite):
                     return _table_here(_model) and _original(*args, **kwargs)
 
                 setattr(model_admin, name, guarded)
+            _audit_bulk_deletions(model_admin)
 
     def has_permission(self, request) -> bool:
         return permissions.can_use_admin_site(request.user)
@@ -80,13 +91,6 @@ class WardenModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return permissions.can_use_admin_site(request.user)
-
-    def log_deletions(self, request, queryset):
-        # Bulk deletes are logged with bulk_create (no post_save): audit them here.
-        entries = super().log_deletions(request, queryset)
-        for entry in entries if isinstance(entries, list) else []:
-            audit_admin_entry(entry)
-        return entries
 
 
 class ReadOnlyModelAdmin(WardenModelAdmin):
@@ -120,8 +124,36 @@ def audit_admin_entry(entry: LogEntry) -> None:
     )
 
 
+_PENDING = "_warden_unaudited_deletions"
+
+
+def _audit_bulk_deletions(model_admin) -> None:
+    """Wrap one registered admin's bulk-deletion steps (see the module docstring)."""
+    log_deletions = model_admin.log_deletions
+    delete_queryset = model_admin.delete_queryset
+
+    def logging_deletions(request, queryset, _original=log_deletions):
+        entries = _original(request, queryset)
+        listed = entries if isinstance(entries, list) else [entries] if isinstance(entries, LogEntry) else []
+        unaudited = [entry for entry in listed if not getattr(entry, "_warden_audited", False)]
+        setattr(request, _PENDING, [*getattr(request, _PENDING, []), *unaudited])
+        return entries
+
+    def deleting_queryset(request, queryset, _original=delete_queryset):
+        pending = getattr(request, _PENDING, [])
+        setattr(request, _PENDING, [])
+        with transaction.atomic():
+            for entry in pending:
+                audit_admin_entry(entry)
+            _original(request, queryset)
+
+    model_admin.log_deletions = logging_deletions
+    model_admin.delete_queryset = deleting_queryset
+
+
 @receiver(post_save, sender=LogEntry, dispatch_uid="warden_audit_admin_entry")
 def _on_log_entry(sender, instance: LogEntry, created: bool, **kwargs) -> None:
     # Third-party hook (Django admin writes LogEntry inside the change transaction).
     if created:
         audit_admin_entry(instance)
+        instance._warden_audited = True

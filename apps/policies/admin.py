@@ -33,8 +33,13 @@ from .actions import Action
 from .decisions import PolicyDenied
 from .forms import PolicyRuleForm, PolicyRuleFormSet, PolicySetForm, PolicySimulateForm, error_messages
 from .models import DecisionLog, PolicyRule, PolicySet, PolicyVersion
-from .services import policy_publish, policy_require, policy_settings_update, policy_version_restore
-from .simulation import policy_simulate
+from .services import (
+    policy_publish,
+    policy_require,
+    policy_settings_update,
+    policy_simulation_run,
+    policy_version_restore,
+)
 
 
 def _tenant_admin(request) -> bool:
@@ -152,8 +157,10 @@ class PolicySetAdmin(_TenantAdminsOnly, WardenModelAdmin):
             form = PolicySimulateForm(request.POST)
             if form.is_valid():
                 try:
-                    policy_require(request.user, Action.POLICY_CHANGE)
-                    result = policy_simulate(draft_rules=form.cleaned_data["rules"], days=form.cleaned_data["days"])
+                    result = policy_simulation_run(
+                        actor=request.user, draft_rules=form.cleaned_data["rules"], days=form.cleaned_data["days"],
+                        via="admin",
+                    )
                 except ApplicationError as exc:
                     for message in error_messages(exc):
                         form.add_error("rules", message)

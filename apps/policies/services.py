@@ -34,7 +34,7 @@ from .caps import cap_counters_prune, caps_take_all
 from .decisions import DRY_RUN, ENFORCE, Decision, PolicyDenied
 from .facts import LiveFacts, resource_ref
 from .models import DecisionLog, Mode, Outcome, PolicyRule, PolicySet, PolicyVersion
-from .simulation import MAX_DAYS
+from .simulation import MAX_DAYS, SimulationResult, policy_simulate
 from .subjects import KIND_USER, Integration, actor_kind, actor_label
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ __all__ = [
     "policy_require",
     "policy_rules_validate",
     "policy_settings_update",
+    "policy_simulation_run",
     "policy_version_restore",
 ]
 
@@ -59,6 +60,7 @@ AUDIT_ALLOWED = "policy.allowed"
 AUDIT_ERROR = "policy.error"
 AUDIT_PUBLISHED = "policy.published"
 AUDIT_SETTINGS_CHANGED = "policy.settings_changed"
+AUDIT_SIMULATED = "policy.simulated"
 
 NO_POLICY = "no policy installed"
 NO_TENANT = "no tenant: policies live in tenant schemas"
@@ -276,11 +278,11 @@ def _audit_target(resource) -> Model | None:
     return None
 
 
-def _audit(actor, action: str, *, target=None, payload: dict) -> None:
+def _audit(actor, action: str, *, target=None, payload: dict, label: str | None = None) -> None:
     from apps.audit.services import audit_record
 
     user = actor if _safe_kind(actor) == KIND_USER else None
-    audit_record(actor=user, action=action, target=target, payload=payload, actor_label=actor_label(actor))
+    audit_record(actor=user, action=action, target=target, payload=payload, actor_label=label or actor_label(actor))
 
 
 def _safe_kind(actor) -> str | None:
@@ -394,6 +396,39 @@ def policy_settings_update(*, actor, mode: str | None = None, audit_allows: bool
         policy_set.save(update_fields=["mode", "audit_allows", "updated_at"])
         _audit(actor, AUDIT_SETTINGS_CHANGED, payload={"from": before, "to": after})
     return policy_set
+
+
+def policy_simulation_run(
+    *, actor, draft_rules: Any, days: int, via: str, actor_label: str | None = None
+) -> SimulationResult:
+    """Replay the decision log through draft rules, for the admin page, the API or the CLI.
+
+    The decision log says who did what to which resource: reading it in bulk is itself
+    an action worth a trace. So the run is policy-checked (`policy.change`, like
+    publishing) and leaves a `policy.simulated` event with what was replayed and what it
+    found (the draft by its digest). Invalid drafts raise ApplicationError and read nothing.
+    The replay ends where the run starts, so it never includes its own policy decision.
+    """
+    until = timezone.now()
+    policy_require(actor, Action.POLICY_CHANGE)
+    result = policy_simulate(draft_rules=draft_rules, days=days, until=until)
+    canonical = engine.rules_as_json(engine.parse_rules(draft_rules))
+    with transaction.atomic():
+        _audit(
+            actor,
+            AUDIT_SIMULATED,
+            label=actor_label,
+            payload={
+                "via": via,
+                "days": result.days,
+                "rule_count": len(canonical),
+                "rules_sha256": _digest(canonical),
+                "evaluated": result.evaluated,
+                "flip_count": result.flip_count,
+                "unknown": result.unknown,
+            },
+        )
+    return result
 
 
 def _policy_set_locked() -> PolicySet:

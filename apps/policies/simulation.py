@@ -116,11 +116,12 @@ def _verb(allowed: bool) -> str:
     return ALLOW if allowed else DENY
 
 
-def policy_simulate(*, draft_rules: list[dict], days: int) -> SimulationResult:
-    """Replay the last `days` days of decisions through `draft_rules`; list the flips."""
+def policy_simulate(*, draft_rules: list[dict], days: int, until: datetime | None = None) -> SimulationResult:
+    """Replay the `days` days of decisions before `until` (default: now) through
+    `draft_rules`; list the flips."""
     days = _validated_days(days)
     rules = _validated_rules(draft_rules)
-    until = timezone.now()
+    until = until or timezone.now()
     since = until - timedelta(days=days)
     rows = selectors.decision_log_between(since=since, until=until).values_list(
         "pk", "created_at", "actor_label", "action", "resource_type", "resource_id", "facts", "outcome", "reasons"

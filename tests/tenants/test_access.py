@@ -61,6 +61,11 @@ def test_residency_refuses_tenant_tasks(tenant):
     tenant.allowed_regions = ["us"]
     with pytest.raises(ResidencyViolation):
         ping.apply(throw=True).get()
+    from apps.audit.models import AuditEvent
+
+    [refusal] = AuditEvent.objects.filter(action="residency.refused")  # the refusal is audited
+    assert refusal.payload_data["kind"] == "task"
+    assert refusal.payload_data["detail"] == ping.name
 
 
 def _platform_admin():

@@ -12,9 +12,8 @@ from apps.accounts.permissions import IsTenantAdmin
 from apps.core.errors import NotFound
 
 from .. import selectors
-from ..actions import Action
-from ..services import policy_require
-from ..simulation import MAX_DAYS, policy_simulate
+from ..services import policy_simulation_run
+from ..simulation import MAX_DAYS
 from .serializers import PolicyVersionOutputSerializer
 
 
@@ -35,8 +34,9 @@ class PolicySimulateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        policy_require(request.user, Action.POLICY_CHANGE)
-        result = policy_simulate(draft_rules=data.validated_data["rules"], days=data.validated_data["days"])
+        result = policy_simulation_run(
+            actor=request.user, draft_rules=data.validated_data["rules"], days=data.validated_data["days"], via="api"
+        )
         return Response(result.as_dict())
 
 

@@ -1,7 +1,8 @@
 """`manage.py policy_simulate --tenant SLUG --rules FILE.json [--days N]`
 
 Replays a tenant's recorded decisions through draft rules and prints the result as
-JSON. Bad input (unknown tenant, unreadable file, invalid rules) exits 1 with one line.
+JSON; the run is policy-checked and audited (`policy.simulated`, by the operator).
+Bad input (unknown tenant, unreadable file, invalid rules) exits 1 with one line.
 The file holds a JSON list of rules, or an object with a "rules" list; `-` reads stdin.
 """
 
@@ -15,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from apps.core.errors import ApplicationError
-from apps.policies.simulation import policy_simulate
+from apps.policies.services import policy_simulation_run
+from apps.tenants.cli import operator_label
 from apps.tenants.models import Tenant
 
 
@@ -38,7 +40,9 @@ class Command(BaseCommand):
         draft = self._read_rules(rules)
         with tenant_context(found):
             try:
-                result = policy_simulate(draft_rules=draft, days=days)
+                result = policy_simulation_run(
+                    actor=None, actor_label=operator_label(), draft_rules=draft, days=days, via="cli"
+                )
             except ApplicationError as exc:
                 details = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in exc.errors.items()) or exc.message
                 raise CommandError(_one_line(details)) from exc
