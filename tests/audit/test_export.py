@@ -8,7 +8,7 @@ from django.db import connection
 
 from apps.audit import keys, verify
 from apps.audit.selectors import audit_export_segment, audit_head_get
-from apps.audit.services import audit_checkpoint_create, audit_record_system
+from apps.audit.services import audit_checkpoint_create, audit_record, audit_record_system
 
 
 def test_export_round_trips_through_json_and_verifies_offline(tenant):
@@ -60,3 +60,44 @@ def test_verifier_module_is_standard_library_only():
             assert node.level == 0, "no relative imports"
             imported.add((node.module or "").split(".")[0])
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_a_thousand_random_mutations_of_a_real_export_are_all_detected(tenant, admin_user, agent_user, settings):
+    """The same 1,000 mutations as test_verify.py, applied to what `audit_export_segment()`
+    returns for a chain written by the real services (real timestamps, actors, targets,
+    redacted content, request ids, signed checkpoints)."""
+    import copy
+    import random
+
+    from apps.core import request_id
+
+    from .test_verify import _mutate
+
+    settings.WARDEN_AUDIT_CHECKPOINT_EVERY = 7
+    for i in range(30):
+        token = request_id.set(f"req-mutation-{i}")
+        try:
+            if i % 3 == 0:
+                audit_record_system(action="test.mutation", payload={"i": i, "note": "naïve ☕ \U0001f600", "n": -i})
+            else:
+                actor = admin_user if i % 2 else agent_user
+                audit_record(actor=actor, action="ticket.transitioned", target=agent_user,
+                             payload={"from": "new", "to": "open", "title": f"Printer {i} on fire", "tags": ["a", i]})
+        finally:
+            request_id.reset(token)
+    audit_checkpoint_create()
+    original = json.loads(json.dumps(audit_export_segment()))
+    verification_keys = keys.verification_keys()
+    assert verify.verify_segment(original, keys=verification_keys).ok
+    assert len(original["checkpoints"]) >= 4
+    rng = random.Random(8785)
+    kinds: set[str] = set()
+    for attempt in range(1000):
+        segment = copy.deepcopy(original)
+        segment["_original_actor"] = [row["actor_id"] for row in original["rows"]]
+        kinds.add(_mutate(segment, rng))
+        result = verify.verify_segment(segment, keys=verification_keys)
+        assert not result.ok, f"mutation #{attempt} went undetected"
+        assert result.failure in verify.FAILURES
+        assert result.first_bad_seq is not None
+    assert len(kinds) == 9
