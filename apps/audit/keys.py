@@ -1,7 +1,7 @@
 """Checkpoint signing keys, from settings: HMAC-SHA256 or Ed25519.
 
 WARDEN_AUDIT_SIGNING_KEY / WARDEN_AUDIT_KEY_ID sign new checkpoints and evidence-pack
-manifests. The kind of key decides the algorithm (docs/decisions/0006-ed25519-checkpoints.md):
+manifests. The kind of key decides the algorithm (docs/decisions/0011-ed25519-signatures-and-pack-verification.md):
 
 * an Ed25519 private key, as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----...`) or as
   `ed25519:<base64 of the 32-byte seed>` (one line, easy in an environment variable):

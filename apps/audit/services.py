@@ -90,7 +90,7 @@ def _lock_head(cursor) -> tuple[int, str]:
 # stamp the time, hash, insert the event, move the head. The fields that are only known
 # under the head's lock (seq, prev_hash, created_at) are hashed by PostgreSQL between a
 # prefix and a suffix that `verify.py` builds; the result is exactly `verify.event_hash`
-# (a test holds the two together). docs/decisions/0005-audit-append-one-statement.md.
+# (a test holds the two together). docs/decisions/0010-audit-append-in-one-statement.md.
 _APPEND_SQL = """
 WITH head AS (
     SELECT seq + 1 AS seq, hash AS prev_hash FROM {head} WHERE id = 1 FOR UPDATE

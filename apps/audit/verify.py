@@ -305,7 +305,7 @@ def event_hash(
     The layout is prefix || F(seq) || F(prev_hash) || F(created_at) || suffix: the
     appending service computes the same digest inside PostgreSQL from the prefix and
     suffix built here, because seq, prev_hash and created_at are only known under the
-    chain head's lock (docs/decisions: one-statement audit append).
+    chain head's lock (docs/decisions/0010-audit-append-in-one-statement.md).
     """
     digest = hashlib.sha256(event_hash_prefix(tenant_id=tenant_id))
     for part in (_text(seq), _text(prev_hash), _text(created_at)):
