@@ -59,18 +59,46 @@ def _seed_tenant(slug: str, region: str):
     return result.tenant
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def _on_test_database() -> bool:
     from django.conf import settings
-    from django.core.cache import cache
 
-    # Never seed a non-test database (e.g. when only committed-data tests are selected).
-    assert settings.DATABASES["default"]["NAME"].startswith("test_"), settings.DATABASES["default"]["NAME"]
+    db = settings.DATABASES["default"]
+    return db["NAME"] == db["TEST"]["NAME"]  # config.settings.test always names the test database
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_db_setup, django_db_blocker, django_db_keepdb, django_db_createdb):
+    """The test database with the seeded tenants, whatever subset of tests was selected.
+
+    pytest-django creates the test database only when a selected test asks for `db` (it
+    reads the selected items' markers and fixture names), so a run of committed-data
+    tests alone (`django_db_setup` + `django_db_blocker`, e.g. picked with `-k`) would
+    otherwise find the settings still naming the development database. Create it here
+    in that case, with pytest-django's keep/create options, and drop it at the end as
+    pytest-django would have.
+    """
+    from django.core.cache import cache
+    from django.db import DEFAULT_DB_ALIAS
+    from django.test.utils import setup_databases, teardown_databases
+
+    keepdb = django_db_keepdb and not django_db_createdb
+    created = None
+    if not _on_test_database():
+        with django_db_blocker.unblock():
+            created = setup_databases(
+                verbosity=request.config.option.verbose, interactive=False, aliases={DEFAULT_DB_ALIAS}, keepdb=keepdb
+            )
+    # Never seed a non-test database.
+    assert _on_test_database(), "the test database was not set up"
     cache.clear()  # the test Redis database: nothing left over from an earlier run
     with django_db_blocker.unblock():
         for slug, region in TENANTS.items():
             _seed_tenant(slug, region)
         connection.set_schema_to_public()
+    yield
+    if created is not None and not keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(created, verbosity=request.config.option.verbose)
 
 
 def _tenant(slug: str):
