@@ -4,11 +4,13 @@ Each one asks the tenant's policies first (`user.manage`; the baseline grants it
 admins and to the system, i.e. provisioning and operator commands) and appends an audit
 event in the same transaction. `actor` is the user doing it, or None for the system;
 `actor_label` names an operator (`operator:alice`) or platform admin when there is no
-tenant user behind the change.
+tenant user behind the change. The tenant admin's user and team pages call these too
+(apps/accounts/admin.py); docs/accounts.md lists the rules and events.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -71,11 +73,105 @@ def user_set_role(*, user: User, role: Role | str, actor: User | None = None) ->
     previous = user.role
     if previous == role:
         return user
+    if previous == Role.ADMIN:
+        _keep_an_active_admin(user)
     user.role = role
     _sync_staff(user)
     user.save(update_fields=["role", "is_staff"])
     _audit(actor, "user.role_changed", user, {"from": previous, "to": role})
     return user
+
+
+@transaction.atomic
+def user_update(
+    *,
+    user: User,
+    actor: User | None = None,
+    email: str | None = None,
+    full_name: str | None = None,
+    language: str | None = None,
+) -> User:
+    """Change the profile fields given (None leaves a field alone); role, active flag and
+    password have services of their own, with their own events.
+
+    A new email address is the sign-in name from now on: allauth's address records of the
+    old one are removed with it, so the old address can neither sign in nor receive a
+    password reset for this account.
+    """
+    _require(actor, user)
+    changes: dict[str, dict[str, str]] = {}
+    if email is not None:
+        email = User.objects.normalize_email(email).strip().lower()
+        if email != user.email:
+            if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+                raise ApplicationError(
+                    f"A user with email {email} already exists.", errors={"email": ["This address is already in use."]}
+                )
+            changes["email"] = {"from": user.email, "to": email}
+            user.email = email
+    if full_name is not None and full_name.strip() != user.full_name:
+        changes["full_name"] = {"from": user.full_name, "to": full_name.strip()}
+        user.full_name = full_name.strip()
+    if language is not None and language != user.language:
+        if language and language not in dict(settings.LANGUAGES):
+            raise ApplicationError(
+                f"Unknown language {language!r}; use one of {', '.join(dict(settings.LANGUAGES))} or none.",
+                errors={"language": ["Unknown language."]},
+            )
+        changes["language"] = {"from": user.language, "to": language}
+        user.language = language
+    if not changes:
+        return user
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False)
+    except ValidationError as exc:
+        raise ApplicationError("; ".join(exc.messages), errors=exc.message_dict) from exc
+    user.save(update_fields=list(changes))
+    if "email" in changes:
+        from allauth.account.models import EmailAddress
+
+        EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).delete()
+    _audit(actor, "user.updated", user, {"changes": changes})
+    return user
+
+
+@transaction.atomic
+def user_set_active(*, user: User, active: bool, actor: User | None = None) -> User:
+    """Deactivate (nobody is deleted: tickets, comments and the audit chain refer to
+    people) or reactivate someone.
+
+    A deactivated user's sessions stop working at their next request (Django's backend
+    refuses inactive users) and their API token is deleted, so reactivating them does
+    not bring back a key that may have leaked meanwhile. The tenant's last active admin
+    cannot be deactivated.
+    """
+    _require(actor, user, {"active": active})
+    if user.is_active == active:
+        return user
+    if not active and user.role == Role.ADMIN:
+        _keep_an_active_admin(user)
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    if not active:
+        Token.objects.filter(user=user).delete()
+    _audit(actor, "user.reactivated" if active else "user.deactivated", user, {})
+    return user
+
+
+def _keep_an_active_admin(user: User) -> None:
+    """Refuse to take the admin role or the active flag from the last active admin: nobody
+    could manage people, teams or policies in the tenant any more.
+
+    The active admins' rows are locked in pk order, so two admins demoting each other at
+    the same moment cannot both succeed.
+    """
+    admins = list(
+        User.objects.select_for_update().filter(role=Role.ADMIN, is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    if admins == [user.pk]:
+        raise ApplicationError(
+            f"{user.email} is the last active admin of this organisation; make someone else an admin first."
+        )
 
 
 @transaction.atomic
@@ -91,14 +187,24 @@ def user_set_password(*, user: User, password: str, actor: User | None = None) -
     return user
 
 
+def _team_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A team needs a name.", errors={"name": ["This field is required."]})
+    limit = Team._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ApplicationError(
+            f"A team name has at most {limit} characters.", errors={"name": [f"At most {limit} characters."]}
+        )
+    return name
+
+
 @transaction.atomic
 def team_create(
     *, name: str, lead: User | None = None, actor: User | None = None, actor_label: str | None = None
 ) -> Team:
     _require(actor)
-    name = name.strip()
-    if not name:
-        raise ApplicationError("A team needs a name.")
+    name = _team_name(name)
     if Team.objects.filter(name__iexact=name).exists():
         raise ApplicationError(f"A team named {name!r} already exists.")
     team = Team.objects.create(name=name, lead=lead)
@@ -106,6 +212,64 @@ def team_create(
     if lead is not None:
         team_add_member(team=team, user=lead, actor=actor, actor_label=actor_label)
     return team
+
+
+@transaction.atomic
+def team_rename(*, team: Team, name: str, actor: User | None = None) -> Team:
+    _require(actor, team)
+    name = _team_name(name)
+    if name == team.name:
+        return team
+    if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
+        raise ApplicationError(
+            f"A team named {name!r} already exists.", errors={"name": ["Another team has this name."]}
+        )
+    previous, team.name = team.name, name
+    team.save(update_fields=["name"])
+    _audit(actor, "team.renamed", team, {"from": previous, "to": name})
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor: User | None = None) -> None:
+    """Delete a team that nothing still depends on.
+
+    Refused while tickets that are not closed or cancelled sit in the team's queue (the
+    database would quietly drop them out of every team), while an SLA policy is limited to
+    the team (losing its last team would widen it to every team) or an escalation step
+    reassigns to it. Memberships and the team's saved views go with it.
+    """
+    from django.db.models.deletion import ProtectedError, RestrictedError
+
+    from apps.sla.models import SlaEscalationStep, SlaPolicy
+    from apps.tickets.workflow import TERMINAL
+
+    _require(actor, team)
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    problems = []
+    open_tickets = team.tickets.exclude(status__in=TERMINAL).count()
+    if open_tickets:
+        problems.append(f"{open_tickets} open ticket(s) are in its queue; move them to another team first")
+    policies = sorted(SlaPolicy.objects.filter(teams=team).values_list("name", flat=True))
+    if policies:
+        problems.append(f"SLA policies apply to it: {', '.join(policies)}")
+    steps = sorted(set(SlaEscalationStep.objects.filter(team=team).values_list("policy__name", flat=True)))
+    if steps:
+        problems.append(f"escalation steps of these SLA policies reassign to it: {', '.join(steps)}")
+    if problems:
+        raise ApplicationError(f"The team {team.name!r} cannot be deleted: {'; '.join(problems)}.")
+    members = list(team.memberships.order_by("user_id").values_list("user_id", flat=True))
+    _audit(actor, "team.deleted", team, {"name": team.name, "lead": team.lead_id, "members": members})
+    try:
+        team.delete()
+    except ProtectedError as exc:  # a reference added after the checks above were written
+        used_by = exc.protected_objects
+    except RestrictedError as exc:
+        used_by = exc.restricted_objects
+    else:
+        return
+    names = ", ".join(sorted({f"{obj._meta.verbose_name} {obj}" for obj in used_by}))
+    raise ApplicationError(f"The team {team.name!r} cannot be deleted: it is still used by {names}.")
 
 
 @transaction.atomic
@@ -123,17 +287,20 @@ def team_add_member(
 def team_remove_member(*, team: Team, user: User, actor: User | None = None) -> None:
     _require(actor, team)
     deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
-    if team.lead_id == user.pk:
+    was_lead = team.lead_id == user.pk
+    if was_lead:
         team.lead = None
         team.save(update_fields=["lead"])
-    if deleted:
-        _audit(actor, "team.member_removed", team, {"user": user.pk})
+    if deleted or was_lead:
+        _audit(actor, "team.member_removed", team, {"user": user.pk, "was_lead": was_lead})
 
 
 @transaction.atomic
 def team_set_lead(*, team: Team, lead: User | None, actor: User | None = None) -> Team:
     _require(actor, team)
     previous = team.lead_id
+    if previous == (lead.pk if lead else None):
+        return team
     team.lead = lead
     team.save(update_fields=["lead"])
     if lead is not None:

@@ -142,12 +142,21 @@ def test_permission_module(tenant, role, agent, admin):
     assert permissions.is_tenant_admin(user) is admin
 
 
-def test_admin_changes_are_audited(web_as, admin_user):
+def test_admin_changes_are_audited_once(web_as, admin_user):
+    from django.contrib.admin.models import ADDITION, LogEntry
+
     client = web_as(admin_user)
+    start = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     response = client.post("/admin/accounts/team/add/", {
         "name": "Network", "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
     })
     assert response.status_code == 302, response.content[:500]
+    network = Team.objects.get(name="Network")
+    # A page that saves through a service: the service's event, not the generic one too.
+    assert list(AuditEvent.objects.filter(seq__gt=start).values_list("action", flat=True)) == ["team.created"]
+    assert LogEntry.objects.filter(object_id=str(network.pk), action_flag=ADDITION).exists()
+    # An ordinary admin history entry (pages that do not save through services) is audited generically.
+    LogEntry.objects.log_actions(admin_user.pk, [network], ADDITION, "", single_object=True)
     event = AuditEvent.objects.filter(action="admin.created").latest("seq")
     assert json.loads(bytes(event.payload))["model"] == "accounts.team"
 
