@@ -45,6 +45,7 @@ from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.admin import WardenModelAdmin
 from apps.core.errors import ApplicationError
@@ -271,8 +272,37 @@ class UserAdmin(ServiceAdmin):
         (_("Dates"), {"fields": ["date_joined", "last_login"]}),
     ]
 
+    actions = ["deactivate_selected", "reactivate_selected"]
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # deactivate instead: tickets, comments and the audit chain refer to people
+
+    @admin.action(description=_("Deactivate selected users"))
+    def deactivate_selected(self, request, queryset):
+        self._set_active(request, queryset, False)
+
+    @admin.action(description=_("Reactivate selected users"))
+    def reactivate_selected(self, request, queryset):
+        self._set_active(request, queryset, True)
+
+    def _set_active(self, request, queryset, active: bool) -> None:
+        """One service call (and transaction) per person: a refusal (the last active admin,
+        a policy) is reported and the others still change."""
+        done = 0
+        for user in queryset.order_by("pk"):
+            try:
+                if user.is_active != active:
+                    services.user_set_active(user=user, active=active, actor=request.user)
+                    done += 1
+            except ApplicationError as exc:
+                _persist_denial(exc)
+                self.message_user(request, _("Not changed for %(email)s: %(reason)s") % {
+                    "email": user.email, "reason": exc.message}, level=messages.ERROR)
+        if active:
+            template = ngettext("%(n)d user reactivated.", "%(n)d users reactivated.", done)
+        else:
+            template = ngettext("%(n)d user deactivated.", "%(n)d users deactivated.", done)
+        self.message_user(request, template % {"n": done}, level=messages.SUCCESS if done else messages.INFO)
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets

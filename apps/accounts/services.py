@@ -104,9 +104,8 @@ def user_update(
         email = User.objects.normalize_email(email).strip().lower()
         if email != user.email:
             if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
-                raise ApplicationError(
-                    f"A user with email {email} already exists.", errors={"email": ["This address is already in use."]}
-                )
+                message = f"A user with email {email} already exists."
+                raise ApplicationError(message, errors={"email": [message]})
             changes["email"] = {"from": user.email, "to": email}
             user.email = email
     if full_name is not None and full_name.strip() != user.full_name:
@@ -114,10 +113,8 @@ def user_update(
         user.full_name = full_name.strip()
     if language is not None and language != user.language:
         if language and language not in dict(settings.LANGUAGES):
-            raise ApplicationError(
-                f"Unknown language {language!r}; use one of {', '.join(dict(settings.LANGUAGES))} or none.",
-                errors={"language": ["Unknown language."]},
-            )
+            message = f"Unknown language {language!r}; use one of {', '.join(dict(settings.LANGUAGES))} or none."
+            raise ApplicationError(message, errors={"language": [message]})
         changes["language"] = {"from": user.language, "to": language}
         user.language = language
     if not changes:
@@ -190,12 +187,11 @@ def user_set_password(*, user: User, password: str, actor: User | None = None) -
 def _team_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise ApplicationError("A team needs a name.", errors={"name": ["This field is required."]})
+        raise ApplicationError("A team needs a name.", errors={"name": ["A team needs a name."]})
     limit = Team._meta.get_field("name").max_length
     if len(name) > limit:
-        raise ApplicationError(
-            f"A team name has at most {limit} characters.", errors={"name": [f"At most {limit} characters."]}
-        )
+        message = f"A team name has at most {limit} characters."
+        raise ApplicationError(message, errors={"name": [message]})
     return name
 
 
@@ -221,9 +217,8 @@ def team_rename(*, team: Team, name: str, actor: User | None = None) -> Team:
     if name == team.name:
         return team
     if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
-        raise ApplicationError(
-            f"A team named {name!r} already exists.", errors={"name": ["Another team has this name."]}
-        )
+        message = f"A team named {name!r} already exists."
+        raise ApplicationError(message, errors={"name": [message]})
     previous, team.name = team.name, name
     team.save(update_fields=["name"])
     _audit(actor, "team.renamed", team, {"from": previous, "to": name})
