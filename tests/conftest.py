@@ -63,7 +63,8 @@ def _on_test_database() -> bool:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    return db["NAME"] == db["TEST"]["NAME"]  # config.settings.test always names the test database
+    test_name = (db.get("TEST") or {}).get("NAME")  # config.settings.test names it test_warden_<pid>
+    return db["NAME"] == test_name if test_name else db["NAME"].startswith("test_")
 
 
 @pytest.fixture(scope="session")
