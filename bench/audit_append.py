@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import threading
 import time
 
 from governance_common import load_line, setup_django, throwaway_tenant
@@ -44,8 +45,18 @@ def _writer(tenant, count: int, batch: int, barrier) -> None:
     connection.close()
 
 
-def run(tenant, *, events: int, writers: int, batch: int) -> float:
+def run(tenant, *, events: int, writers: int, batch: int, threads: bool = False) -> float:
     per_writer = events // writers
+    if threads:  # one process, a connection per thread (Django's connections are per thread)
+        barrier = threading.Barrier(writers + 1)
+        workers = [threading.Thread(target=_writer, args=(tenant, per_writer, batch, barrier)) for _ in range(writers)]
+        for worker in workers:
+            worker.start()
+        barrier.wait(timeout=60)
+        started = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        return per_writer * writers / (time.perf_counter() - started)
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(writers + 1)
     connection.close()  # children must not share the parent's socket
@@ -68,15 +79,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=8000, help="events per run (default 8000)")
     parser.add_argument("--writers", default="1,8", help="comma-separated writer counts (default 1,8)")
     parser.add_argument("--batch", default="1,10", help="comma-separated events per transaction (default 1,10)")
+    parser.add_argument("--threads", action="store_true", help="writers are threads of one process, not processes")
     args = parser.parse_args()
     writer_counts = [int(x) for x in args.writers.split(",")]
     batches = [int(x) for x in args.batch.split(",")]
     with throwaway_tenant("bench-audit") as tenant:
         run(tenant, events=min(500, args.events), writers=1, batch=1)  # warm-up
-        print(f"audit_record throughput, tenant {tenant.schema_name}, {args.events} events per run")
+        kind = "threads of one process" if args.threads else "processes"
+        print(f"audit_record throughput, tenant {tenant.schema_name}, {args.events} events per run, writers are {kind}")
         for batch in batches:
             for writers in writer_counts:
-                rate = run(tenant, events=args.events, writers=writers, batch=batch)
+                rate = run(tenant, events=args.events, writers=writers, batch=batch, threads=args.threads)
                 print(f"  writers={writers:<2} events/transaction={batch:<3} {rate:8.0f} events/s", flush=True)
         connection.set_tenant(tenant)
         result = audit_chain_verify()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -119,9 +120,26 @@ RETURNING appended.seq, appended.created_at, appended.prev_hash, appended.hash
 """
 
 
-def _append_statement() -> str:
-    event_table, head_table = _tables()
-    return _APPEND_SQL.format(events=event_table, head=head_table)
+_APPEND_PREPARED = "warden_audit_append_v1"
+_APPEND_TYPES = "bytea, bytea, bigint, text, text, text, text, bytea, text"
+# Raw connections that hold the prepared append. Prepared statements belong to the
+# server session, survive rollbacks, and PostgreSQL re-parses one when the search_path
+# (the tenant) differs from its last use, so one per connection serves every tenant.
+_prepared_on: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _execute_append(cursor, params: list) -> None:
+    """EXECUTE the append, PREPAREd once per database connection: the statement is
+    planned once instead of on every append (planning cost as much as running it)."""
+    raw = connection.connection
+    if raw not in _prepared_on:
+        event_table, head_table = _tables()
+        numbered = _APPEND_SQL.format(events=event_table, head=head_table)
+        for number in range(1, 10):
+            numbered = numbered.replace("%s", f"${number}", 1)
+        cursor.execute(f"PREPARE {_APPEND_PREPARED} ({_APPEND_TYPES}) AS {numbered}")
+        _prepared_on[raw] = True
+    cursor.execute(f"EXECUTE {_APPEND_PREPARED} ({', '.join(['%s'] * len(params))})", params)
 
 
 def _target_ref(target: models.Model | None) -> tuple[str, str]:
@@ -166,11 +184,11 @@ def _append(
         # The head lock is held from this statement until the caller's transaction
         # ends: nothing else happens in between, so every writer of the tenant waits
         # as little as possible.
-        cursor.execute(_append_statement(), params)
+        _execute_append(cursor, params)
         row = cursor.fetchone()
         if row is None:  # no head row (a schema created without the migration's row)
             _lock_head(cursor)
-            cursor.execute(_append_statement(), params)
+            _execute_append(cursor, params)
             row = cursor.fetchone()
         seq, created_at, prev_hash, digest = int(row[0]), row[1], str(row[2]), str(row[3])
         event = AuditEvent(
