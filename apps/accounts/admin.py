@@ -33,13 +33,10 @@ the platform (public schema) does not have. Platform admins are created with
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.contrib.admin.options import get_content_type_for_model
+from django.contrib.admin.models import DELETION
 from django.contrib.admin.utils import quote
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -47,7 +44,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.core.admin import WardenModelAdmin
+from apps.core.admin import AuditedByServicesMixin, WardenModelAdmin, log_history
 from apps.core.errors import ApplicationError
 
 from . import permissions, services
@@ -97,7 +94,7 @@ class ServiceForm(forms.ModelForm):
             self.add_error(None, self.refusal.message)
 
 
-class ServiceAdmin(WardenModelAdmin):
+class ServiceAdmin(AuditedByServicesMixin, WardenModelAdmin):
     """Saves through services in `save_model` / `save_related`; see the module docstring."""
 
     def has_module_permission(self, request) -> bool:
@@ -151,33 +148,9 @@ class ServiceAdmin(WardenModelAdmin):
             if formset:
                 raise NotImplementedError(f"{type(self).__name__} has an inline but does not save it")
 
-    # --- History without a second audit event ------------------------------------------
-
-    def _log(self, request, objects, flag: int, message="") -> list[LogEntry]:
-        if isinstance(message, list):
-            message = json.dumps(message)
-        return LogEntry.objects.bulk_create(
-            [
-                LogEntry(
-                    user_id=request.user.pk,
-                    content_type_id=get_content_type_for_model(obj).pk,
-                    object_id=obj.pk,
-                    object_repr=str(obj)[:200],
-                    action_flag=flag,
-                    change_message=message,
-                )
-                for obj in objects
-            ]
-        )
-
-    def log_addition(self, request, obj, message):
-        return self._log(request, [obj], ADDITION, message)[0]
-
-    def log_change(self, request, obj, message):
-        return self._log(request, [obj], CHANGE, message)[0]
-
     def log_deletions(self, request, queryset):
-        return self._log(request, list(queryset), DELETION)
+        # Deletions here go through `team_delete` too, which records its own event.
+        return log_history(request, list(queryset), DELETION)
 
 
 # --- Users ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ Auditing is hooked where every admin class passes, ours and third-party ones ali
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.contrib import admin
@@ -91,6 +92,44 @@ class WardenModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return permissions.can_use_admin_site(request.user)
+
+
+class AuditedByServicesMixin:
+    """For admin classes whose add and change go through services: the service appends
+    the specific event (`ticket.updated`, `user.role_changed`, ...) in its own transaction,
+    so the admin's history entry must not add a second, generic `admin.*` event.
+
+    The history (`LogEntry`) is still written, for the admin's "History" page, but with
+    `bulk_create`, which sends no `post_save`: `_on_log_entry` never sees it. Deletions
+    keep Django's logging (and so the generic event) unless the class overrides them.
+    """
+
+    def log_addition(self, request, obj, message):
+        return log_history(request, [obj], ADDITION, message)[0]
+
+    def log_change(self, request, obj, message):
+        return log_history(request, [obj], CHANGE, message)[0]
+
+
+def log_history(request, objects, flag: int, message="") -> list[LogEntry]:
+    """Admin history entries for `objects`, written without the generic audit event."""
+    from django.contrib.admin.options import get_content_type_for_model
+
+    if isinstance(message, list):
+        message = json.dumps(message)
+    return LogEntry.objects.bulk_create(
+        [
+            LogEntry(
+                user_id=request.user.pk,
+                content_type_id=get_content_type_for_model(obj).pk,
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                action_flag=flag,
+                change_message=message,
+            )
+            for obj in objects
+        ]
+    )
 
 
 class ReadOnlyModelAdmin(WardenModelAdmin):

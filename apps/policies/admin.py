@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.permissions import is_tenant_admin
-from apps.core.admin import ReadOnlyModelAdmin, WardenModelAdmin
+from apps.core.admin import AuditedByServicesMixin, ReadOnlyModelAdmin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import selectors
@@ -90,7 +90,7 @@ class PolicyRuleInline(admin.StackedInline):
 
 
 @admin.register(PolicySet)
-class PolicySetAdmin(_TenantAdminsOnly, WardenModelAdmin):
+class PolicySetAdmin(_TenantAdminsOnly, AuditedByServicesMixin, WardenModelAdmin):
     form = PolicySetForm
     inlines = [PolicyRuleInline]
     fields = ["mode", "audit_allows", "version_in_force", "updated_at", "change_comment"]

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.permissions import is_tenant_admin
-from apps.core.admin import ReadOnlyModelAdmin, WardenModelAdmin
+from apps.core.admin import AuditedByServicesMixin, ReadOnlyModelAdmin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import services
@@ -65,7 +65,7 @@ class _TenantAdminsOnly:
         return _tenant_admin(request)
 
 
-class _ServiceSavedAdmin(_TenantAdminsOnly, WardenModelAdmin):
+class _ServiceSavedAdmin(_TenantAdminsOnly, AuditedByServicesMixin, WardenModelAdmin):
     """The policy is asked before the admin's transaction (so a denial stays recorded);
     a refusal raised by the service at save time comes back as a message."""
 

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
-from apps.core.admin import WardenModelAdmin
+from apps.core.admin import AuditedByServicesMixin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import services
@@ -74,7 +74,7 @@ class ServiceModelForm(forms.ModelForm):
             self.add_error(None, exc.message)
 
 
-class ServiceModelAdmin(WardenModelAdmin):
+class ServiceModelAdmin(AuditedByServicesMixin, WardenModelAdmin):
     """Add and change through a `ServiceModelForm`: the form has saved when it is valid."""
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -43,6 +43,7 @@ def test_ticket_change_page_shows_comments_read_only_and_saves_through_services(
     page = client.get(f"/admin/tickets/ticket/{ticket.pk}/change/")
     assert page.status_code == 200
     assert b"internal hint" in page.content
+    start = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     response = client.post(
         f"/admin/tickets/ticket/{ticket.pk}/change/",
         {
@@ -60,6 +61,10 @@ def test_ticket_change_page_shows_comments_read_only_and_saves_through_services(
     assert ticket.priority == "P1"
     event = AuditEvent.objects.filter(action="ticket.updated").latest("seq")
     assert event.actor_id == admin_user.pk
+    # The service's event only: the admin's history entry adds no generic `admin.updated`.
+    actions = list(AuditEvent.objects.filter(seq__gt=start).values_list("action", flat=True))
+    assert "admin.updated" not in actions, actions
+    assert actions.count("ticket.updated") == 1, actions
 
 
 def test_category_merge_action_with_an_intermediate_form(web_as, admin_user, make_ticket):
