@@ -65,6 +65,30 @@ class WardenAdminSite(admin.AdminSite):
     def has_permission(self, request) -> bool:
         return permissions.can_use_admin_site(request.user)
 
+    def get_app_list(self, request, app_label=None):
+        """The models, plus the tenant's settings pages that are views rather than models
+        (the Security page), so that a tenant admin finds them on the index."""
+        app_list = super().get_app_list(request, app_label)
+        tenant = getattr(request, "tenant", None)
+        if app_label is None and tenant is not None and not tenant.is_public and permissions.is_tenant_admin(request.user):
+            from django.urls import reverse
+            from django.utils.translation import gettext
+
+            url = reverse("tenant-security")
+            # Listed with the people (django-tenants' admin index shows only sections named
+            # after an app installed in the tenant's schema).
+            for app in app_list:
+                if app["app_label"] == "accounts":
+                    app["models"].append({
+                        "name": gettext("Security"),
+                        "object_name": "Security",
+                        "admin_url": url,
+                        "add_url": None,
+                        "view_only": False,
+                        "perms": {"view": True, "add": False, "change": True, "delete": False},
+                    })
+        return app_list
+
     def each_context(self, request):
         context = super().each_context(request)
         tenant = getattr(request, "tenant", None)

@@ -107,6 +107,7 @@ def test_anyone_with_an_authenticator_app_needs_its_code_even_when_the_tenant_do
 
 def test_tenant_admin_turns_mfa_for_admins_on_from_the_security_page(tenant, web_as, admin_user):
     client = web_as(admin_user)
+    assert b'href="/admin/security/"' in client.get("/admin/").content  # found from the admin index
     page = client.get("/admin/security/")
     assert page.status_code == 200
     assert b'name="mfa_required_for_admins"' in page.content
