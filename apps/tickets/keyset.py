@@ -215,7 +215,11 @@ def _read_grouped(queryset: QuerySet, *, key: SortKey, cursor: Cursor | None, si
         part = queryset.filter(**{key.field: value})
         if cursor is not None and value == cursor.value:
             part = part.filter(**{f"{key.tie}__{_after(tie_desc)}": cursor.tie})
-        parts.append(part.order_by(tie_order)[: size + 1])
+        parts.append(part.order_by(tie_order).values_list("pk", key.field, key.tie)[: size + 1])
     combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     sign = -1 if tie_desc else 1
-    return sorted(combined, key=lambda row: (rank[getattr(row, key.field)], sign * getattr(row, key.tie)))
+    # The UNION reads keys only; the page's rows (and what they prefetch) are loaded in a
+    # second statement, so the other values' surplus rows are never built.
+    keys = sorted(combined, key=lambda item: (rank[item[1]], sign * item[2]))[: size + 1]
+    loaded = {row.pk: row for row in queryset.filter(pk__in=[pk for pk, _value, _tie in keys])} if keys else {}
+    return [loaded[pk] for pk, _value, _tie in keys if pk in loaded]

@@ -195,13 +195,17 @@ def _paginate_grouped(queryset: QuerySet, *, column: str, descending: bool, curs
         part = queryset.filter(**{field: value})
         if position is not None and value == position.value:
             part = part.filter(number__gt=position.number) if backwards else part.filter(number__lt=position.number)
-        parts.append(part.order_by("number" if backwards else "-number")[: size + 1])
+        parts.append(part.order_by("number" if backwards else "-number").values_list("pk", field, "number")[: size + 1])
     combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    rows = sorted(combined, key=lambda row: (rank[getattr(row, field)], row.number if backwards else -row.number))
-    more = len(rows) > size
-    rows = rows[:size]
+    # The UNION reads keys only; the page's rows (and what they prefetch) are loaded in a
+    # second statement, so the other groups' surplus rows are never built.
+    keys = sorted(combined, key=lambda key: (rank[key[1]], key[2] if backwards else -key[2]))
+    more = len(keys) > size
+    keys = keys[:size]
     if backwards:
-        rows.reverse()
+        keys.reverse()
+    loaded = {row.pk: row for row in queryset.filter(pk__in=[pk for pk, _value, _number in keys])} if keys else {}
+    rows = [loaded[pk] for pk, _value, _number in keys if pk in loaded]
     has_next = more if not backwards else True
     has_previous = position is not None and (not backwards or more)
 
