@@ -215,17 +215,15 @@ def _reconcile(clock: SlaClock, ticket, policy: SlaPolicy | None, metric: str, *
     return clock_compute(clock, selectors.calendar_for(policy.calendar), thresholds=policy.warning_thresholds, now=now)
 
 
-def sla_sync(ticket, *, at: datetime | None = None, now: datetime | None = None, matcher=None,
-             new: bool = False) -> list[SlaClock]:
+def sla_sync(ticket, *, at: datetime | None = None, now: datetime | None = None, matcher=None) -> list[SlaClock]:
     """Bring the ticket's clocks in line with the ticket. Idempotent.
 
     `at` is when the change happened (default: now): a pause starts or ends there.
     Call inside the transaction that changed the ticket; the clock rows are locked.
-    `new`: the ticket was created in this transaction, so it has no clocks to read.
     """
     now = now or timezone.now()
     at = at or now
-    existing = {} if new else {
+    existing = {
         c.metric: c
         for c in SlaClock.objects.select_for_update(of=("self",)).filter(ticket_id=ticket.pk).select_related("calendar")
     }
@@ -254,7 +252,7 @@ def sla_sync(ticket, *, at: datetime | None = None, now: datetime | None = None,
 
 def sla_on_ticket_created(ticket) -> list[SlaClock]:
     """After `ticket_create` saved the ticket: start its clocks at `created_at`."""
-    return sla_sync(ticket, at=ticket.created_at, new=True)
+    return sla_sync(ticket, at=ticket.created_at)
 
 
 RETARGET_FIELDS = frozenset({"priority", "category", "team", "impact", "urgency"})
