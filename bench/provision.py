@@ -123,7 +123,8 @@ def health_latency(tenant_host: str, requests: int, access_log: Path) -> dict[st
     """`requests` GETs per host, interleaved, against a real gunicorn: the round trips
     seen here ("tenant"/"public") and gunicorn's own request times ("tenant server"/...)."""
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"], "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"], "LOG_LEVEL": "WARNING",
+           "DEBUG": "false", "CONN_MAX_AGE": "60"}  # as in production: persistent connections
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", "1", "--log-level", "warning", "--access-logfile", str(access_log),

@@ -1,21 +1,16 @@
-"""Schema plumbing for tenant creation: base-schema freshness and constraint names.
+"""Schema plumbing for tenant creation: base-schema freshness and catalog comparison.
 
-New tenants are cloned from the migrated base schema (settings.TENANT_BASE_SCHEMA)
-instead of replaying every migration, so creating a tenant costs the same however many
-migrations exist. Two traps come with cloning, both handled here:
-
-* PostgreSQL's clone gives every UNIQUE constraint its default name; a later migration
-  that drops or alters a named constraint would then fail on cloned tenants only.
-  `restore_constraint_names` renames them back to the base's names.
-* A base schema behind the code would yield tenants whose missing migrations are
-  recorded as applied but whose tables do not exist. `pending_base_migrations` lets
-  the provisioning service refuse to clone in that state.
+New tenants are cloned from the migrated base schema (settings.TENANT_BASE_SCHEMA,
+copied by `apps.tenants.cloning`) instead of replaying every migration, so creating a
+tenant costs the same however many migrations exist. A base schema behind the code
+would yield tenants whose missing migrations are recorded as applied but whose tables do
+not exist: `ensure_base_ready` lets the provisioning service refuse to clone in that
+state. `schema_catalog` is what tests compare a clone with.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection
@@ -46,10 +41,8 @@ def schema_exists(name: str) -> bool:
 
 def applied_migrations(schema: str) -> set[tuple[str, str]]:
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'django_migrations'", [schema]
-        )
-        if cur.fetchone() is None:
+        cur.execute("SELECT to_regclass(format('%%I.django_migrations', %s::text))", [schema])
+        if cur.fetchone()[0] is None:
             return set()
         cur.execute(f'SELECT app, name FROM "{schema}".django_migrations')
         return {(app, name) for app, name in cur.fetchall()}
@@ -57,60 +50,29 @@ def applied_migrations(schema: str) -> set[tuple[str, str]]:
 
 def pending_base_migrations() -> list[str]:
     """Migrations on disk that the base schema has not applied ("app.name"), sorted."""
+    return _pending(applied=None)
+
+
+def _pending(applied: set | None) -> list[str]:
     base = base_schema_name()
     if not schema_exists(base):
         return ["(base schema missing)"]
-    missing = _migrations_on_disk() - applied_migrations(base)
+    missing = _migrations_on_disk() - (applied_migrations(base) if applied is None else applied)
     return sorted(f"{app}.{name}" for app, name in missing)
 
 
-def ensure_base_ready() -> None:
-    pending = pending_base_migrations()
+def ensure_base_ready() -> set[tuple[str, str]]:
+    """The base's applied migrations; BaseSchemaNotReady when it is behind the code."""
+    base = base_schema_name()
+    applied = applied_migrations(base) if schema_exists(base) else set()
+    pending = _pending(applied)
     if pending:
         shown = ", ".join(pending[:5]) + (" ..." if len(pending) > 5 else "")
         raise BaseSchemaNotReady(
             f"base schema {base_schema_name()!r} is behind the code ({shown}); "
             "run `manage.py migrate_schemas` first"
         )
-
-
-_CONSTRAINTS_SQL = """
-    SELECT t.relname, c.conname, pg_get_constraintdef(c.oid)
-    FROM pg_constraint c
-    JOIN pg_class t ON t.oid = c.conrelid
-    JOIN pg_namespace n ON n.oid = t.relnamespace
-    WHERE n.nspname = %s AND c.contype = 'u'
-    ORDER BY t.relname, c.conname
-"""
-
-
-def _unique_constraints(schema: str) -> dict[tuple[str, str], list[str]]:
-    found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    # pg_get_*def() qualify names relative to the search path: read from public only.
-    with schema_context(get_public_schema_name()), connection.cursor() as cur:
-        cur.execute(_CONSTRAINTS_SQL, [schema])
-        for table, name, definition in cur.fetchall():
-            found[(table, definition)].append(name)
-    return found
-
-
-def restore_constraint_names(*, source: str, target: str) -> int:
-    """Give `target`'s unique constraints the names they have in `source`.
-
-    Constraints are matched on table and definition. Returns how many were renamed.
-    """
-    wanted = _unique_constraints(source)
-    have = _unique_constraints(target)
-    renamed = 0
-    with connection.cursor() as cur:
-        for (table, definition), names in have.items():
-            targets = wanted.get((table, definition), [])
-            unmatched_now = sorted(n for n in names if n not in targets)
-            unmatched_wanted = sorted(n for n in targets if n not in names)
-            for old, new in zip(unmatched_now, unmatched_wanted, strict=False):
-                cur.execute(f'ALTER TABLE "{target}"."{table}" RENAME CONSTRAINT "{old}" TO "{new}"')
-                renamed += 1
-    return renamed
+    return applied
 
 
 _CATALOG_QUERIES = {
@@ -131,7 +93,18 @@ _CATALOG_QUERIES = {
         WHERE n.nspname = %s AND NOT tg.tgisinternal
     """,
     "sequences": """
-        SELECT sequence_name, data_type FROM information_schema.sequences WHERE sequence_schema = %s
+        SELECT t.relname, a.attname, a.attidentity, s.relname, q.seqtypid::regtype::text, q.seqstart,
+               q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle
+        FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+        JOIN pg_sequence q ON q.seqrelid = s.oid
+        LEFT JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('i', 'a')
+        LEFT JOIN pg_class t ON t.oid = d.refobjid
+        LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+        WHERE n.nspname = %s AND s.relkind = 'S'
+    """,
+    "functions": """
+        SELECT p.proname, pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s
     """,
 }
 

@@ -10,11 +10,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django_tenants.clone import CloneSchema
 from django_tenants.utils import schema_context
 
 from apps.core.errors import ApplicationError, PermissionDenied
 
+from . import cloning
 from . import schema as schemas
 from .models import SLUG_VALIDATOR, Domain, Region, Tenant, TenantStatus, allowed_regions_problems
 
@@ -93,10 +93,9 @@ def _validate(
 
 def _clone_base_into(schema_name: str) -> None:
     """Copy the migrated base schema (tables, migration records) into a new schema."""
-    schemas.ensure_base_ready()
     base = schemas.base_schema_name()
-    CloneSchema().clone_schema(base, schema_name, "DATA", set_connection=False)
-    schemas.restore_constraint_names(source=base, target=schema_name)
+    applied = schemas.ensure_base_ready()
+    cloning.clone_schema(source=base, target=schema_name, version=frozenset(applied))
 
 
 def ensure_public_tenant() -> Tenant:

@@ -72,16 +72,6 @@ def test_clone_catalog_equals_base_catalog(tenant):
     assert schemas.schema_catalog(tenant.schema_name) == schemas.schema_catalog(schemas.base_schema_name())
 
 
-def test_restore_constraint_names_renames_what_clone_changed(db):
-    # Emulate the clone's renaming on a scratch copy, then restore.
-    connection.set_schema_to_public()
-    with connection.cursor() as cur:
-        cur.execute("CREATE SCHEMA scratch_a; CREATE TABLE scratch_a.t (a int, b int, CONSTRAINT my_name UNIQUE (a, b))")
-        cur.execute("CREATE SCHEMA scratch_b; CREATE TABLE scratch_b.t (a int, b int, CONSTRAINT t_a_b_key UNIQUE (a, b))")
-    assert schemas.restore_constraint_names(source="scratch_a", target="scratch_b") == 1
-    assert schemas.schema_catalog("scratch_a")["constraints"] == schemas.schema_catalog("scratch_b")["constraints"]
-
-
 def test_refuses_to_clone_while_base_is_behind(db):
     connection.set_schema_to_public()
     base = schemas.base_schema_name()
