@@ -31,7 +31,6 @@ import logging
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.crypto import salted_hmac
 from django.utils.http import parse_header_parameters
 
+from . import redis_client
 from .problems import problem_response
 from .throttling import client_ip
 
@@ -80,21 +80,9 @@ end
 return 0
 """
 
-_pools: dict[str, redis.ConnectionPool] = {}
-_pools_lock = threading.Lock()
-
-
 def _redis() -> redis.Redis:
-    """A client on the process-wide pool for settings.REDIS_URL, made on first use."""
-    url = settings.REDIS_URL
-    pool = _pools.get(url)
-    if pool is None:
-        with _pools_lock:
-            pool = _pools.get(url)
-            if pool is None:
-                pool = redis.ConnectionPool.from_url(url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30)
-                _pools[url] = pool
-    return redis.Redis(connection_pool=pool)
+    """A client on the process-wide pool for settings.REDIS_URL."""
+    return redis_client.client()
 
 
 def _hmac(purpose: str):

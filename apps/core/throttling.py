@@ -37,6 +37,8 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from . import redis_client
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_RATES: dict[str, str | None] = {"user": "600/min", "ip": "300/min", "ip_user": "3000/min", "write": "120/min"}
@@ -140,15 +142,16 @@ class ApiRateThrottle(BaseThrottle):
 
     @staticmethod
     def _hit(key: str, *, timeout: int) -> int:
-        # The key lives past the end of its window, so it cannot expire between add and incr
-        # while the window is current; the ValueError branch covers clocks that disagree.
-        if cache.add(key, 1, timeout):
-            return 1
-        try:
-            return cache.incr(key)
-        except ValueError:
-            cache.add(key, 1, timeout)
-            return 1
+        """Count one hit, in one round trip: create the window's counter with its expiry
+        if it is new, then increment it, atomically (MULTI/EXEC). The key is the cache's
+        (`cache.make_key`: tenant-prefixed) and the value a plain integer, as the cache
+        stores integers, so `cache.get` reads the same counter."""
+        pipe = redis_client.cache_client().pipeline(transaction=True)
+        full_key = cache.make_key(key)
+        pipe.set(full_key, 0, ex=timeout, nx=True)
+        pipe.incr(full_key)
+        _created, hits = pipe.execute()
+        return int(hits)
 
     def wait(self) -> float | None:
         return None if self._wait is None else max(1.0, float(math.ceil(self._wait)))

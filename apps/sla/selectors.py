@@ -8,8 +8,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -81,14 +82,27 @@ def policy_list(*, include_drafts: bool = True) -> QuerySet[SlaPolicy]:
 
 
 def policy_shape(policy: SlaPolicy) -> PolicyShape:
+    """The policy's matching conditions, from `with_condition_ids()` annotations when the
+    queryset has them, else from its (prefetched) categories and teams."""
+    category_ids = getattr(policy, "category_ids", None)
+    team_ids = getattr(policy, "team_ids", None)
     return PolicyShape(
         pk=policy.pk,
         name=policy.name,
         order=policy.order,
         priorities=frozenset(p for p, row in (policy.targets or {}).items() if row and any(row.values())),
-        category_ids=frozenset(c.pk for c in policy.categories.all()),
-        team_ids=frozenset(t.pk for t in policy.teams.all()),
+        category_ids=frozenset(c.pk for c in policy.categories.all()) if category_ids is None else frozenset(category_ids),
+        team_ids=frozenset(t.pk for t in policy.teams.all()) if team_ids is None else frozenset(team_ids),
         active=policy.active,
+    )
+
+
+def with_condition_ids(queryset):
+    """Policies with `category_ids` and `team_ids` (lists of pks) aggregated in the same
+    query: matching a ticket needs only the ids, not the category and team rows."""
+    return queryset.annotate(
+        category_ids=ArrayAgg("categories", filter=Q(categories__isnull=False), distinct=True, default=Value([])),
+        team_ids=ArrayAgg("teams", filter=Q(teams__isnull=False), distinct=True, default=Value([])),
     )
 
 
@@ -128,12 +142,8 @@ class PolicyMatcher:
 
 def policy_matcher(*, policies: list[SlaPolicy] | None = None) -> PolicyMatcher:
     if policies is None:
-        policies = list(
-            SlaPolicy.objects.filter(active=True)
-            .select_related("calendar")
-            .prefetch_related("categories", "teams")
-            .order_by("order", "pk")
-        )
+        active = SlaPolicy.objects.filter(active=True).select_related("calendar")
+        policies = list(with_condition_ids(active).order_by("order", "pk"))
     tree = None
     compiled = []
     for policy in policies:
