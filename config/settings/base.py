@@ -299,6 +299,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's defaults give "django" a console handler of its own (plain format, when
+        # DEBUG is on): every django.request line came out twice. Through the root only.
+        "django": {"level": LOG_LEVEL, "handlers": [], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # Django's defaults give runserver's access lines a handler of their own, without
         # our filters; through the root handler they get the same format as everything.
