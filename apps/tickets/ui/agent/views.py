@@ -75,7 +75,8 @@ def _labelled(rows: list, *, sla: bool = True) -> list:
     return rows
 
 
-def _column_label(key: str) -> str:
+def _column_labels() -> dict[str, str]:
+    """The queue's column headings in the active language (translated once per page)."""
     return {
         "number": _("Number"),
         "title": _("Title"),
@@ -86,7 +87,7 @@ def _column_label(key: str) -> str:
         "assignee": _("Assignee"),
         "team": _("Team"),
         "updated": _("Updated"),
-    }[key]
+    }
 
 
 def _htmx_target(request: HttpRequest) -> str | None:
@@ -144,6 +145,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
     sort_value = queue.sort_param(page.column, page.descending)
     base = params.copy()
     base.pop("cursor", None)
+    labels = _column_labels()
     headers = []
     for key, _symbol in COLUMNS:
         active = page.column == key
@@ -153,12 +155,12 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
         descending = (not page.descending) if active else natural_desc
         headers.append({
             "key": key,
-            "label": _column_label(key),
+            "label": labels[key],
             "url": None if key in UNSORTABLE else _query(base, sort=queue.sort_param(key, descending)),
             "aria_sort": ("descending" if page.descending else "ascending") if active else None,
         })
     filtered = bool(filters) or bool(sla_states) or form.matches_nothing()
-    row_labels = {key: _column_label(key) for key, _symbol in COLUMNS}
+    row_labels = dict(labels)
     row_labels.update(unassigned=_("Unassigned"), tags=_("Tags"))
     select_label = _("Select ticket #%(number)s")
     for row in page.rows:
