@@ -48,6 +48,12 @@ class TenantOnlyTask(TenantTask):
 
     def __call__(self, *args, **kwargs):
         if connection.schema_name == PUBLIC:
+            sent_for = (self.request.headers or {}).get("_schema_name") or getattr(self.request, "_schema_name", None)
+            if sent_for and sent_for != PUBLIC:
+                # tenant-schemas-celery found no tenant for it: deleted since it was sent.
+                logger.error("dropped tenant task %s (id %s): its tenant %s no longer exists",
+                             self.name, self.request.id, sent_for)
+                raise Reject(f"{self.name} was sent for {sent_for}, which no longer exists", requeue=False)
             logger.error("refused to run tenant task %s (id %s) in the public schema", self.name, self.request.id)
             raise Reject(f"{self.name} arrived without a tenant", requeue=False)
         from apps.tenants import residency

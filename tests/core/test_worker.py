@@ -167,6 +167,19 @@ def test_task_without_tenant_is_refused_at_send_and_by_the_worker(worker, django
 
 
 @pytest.mark.slow
+def test_task_for_a_tenant_deleted_since_it_was_sent_is_dropped_by_name(worker, django_db_blocker):
+    log, _, queue = worker
+    with django_db_blocker.unblock():
+        token = uuid.uuid4().hex
+        message = directory_probe.apply_async(args=[token], queue=queue, headers={"_schema_name": "t_gone"})
+        text = _wait_in_log(log, f"(id {message.id}): its tenant t_gone no longer exists")
+        assert f"dropped tenant task accounts.directory_probe (id {message.id})" in text
+        assert f"(id {message.id}) in the public schema" not in text
+        for schema in ("public", "t_alpha", "t_beta"):
+            assert _wait_for(probe_key(token), schema, seconds=0.3) is None
+
+
+@pytest.mark.slow
 def test_enqueue_on_commit_sends_the_schema_current_when_registered(default_queue, django_db_blocker):
     token = uuid.uuid4().hex
     with django_db_blocker.unblock():
