@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
-    verbose_name = "Accounts"
+    verbose_name = _("People and teams")
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (allauth login/logout hooks)

@@ -21,6 +21,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import DEFAULT_DB_ALIAS, connection, router, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
 
@@ -39,9 +40,9 @@ def _table_here(model) -> bool:
 
 
 class WardenAdminSite(admin.AdminSite):
-    site_header = "Warden administration"
+    site_header = _("Warden administration")
     site_title = "Warden"
-    index_title = "Administration"
+    index_title = _("Administration")
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every ModelAdmin (ours and third-party) answers "no" for a model whose table does
@@ -95,7 +96,7 @@ class WardenAdminSite(admin.AdminSite):
         if tenant is not None and not tenant.is_public:
             context["site_header"] = f"{tenant.brand_name} · Warden"
         else:
-            context["site_header"] = "Warden platform"
+            context["site_header"] = _("Warden platform")
         return context
 
 

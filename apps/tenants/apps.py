@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TenantsConfig(AppConfig):
     name = "apps.tenants"
     label = "tenants"
-    verbose_name = "Tenants"
+    verbose_name = _("Tenants")
 
     def ready(self) -> None:
         from apps.policies.actions import register_action

@@ -26,5 +26,12 @@ def test_seed_demo_builds_both_tenants_through_the_services(db, capsys):
             assert Ticket.objects.count() == 6
             assert set(Ticket.objects.values_list("status", flat=True)) == {"new", "open", "pending", "resolved"}
             assert TicketComment.objects.filter(internal=True).exists()
+            # Every sample ticket runs on a demo SLA policy (urgent 24x7, the rest office hours).
+            from apps.sla.models import SlaClock, SlaPolicy
+
+            assert SlaPolicy.objects.count() == 2
+            assert set(SlaClock.objects.values_list("ticket_id", flat=True)) == set(Ticket.objects.values_list("pk", flat=True))
+            office = SlaPolicy.objects.get(order=20).calendar
+            assert (office.holiday_country, office.always_open) == ({"eu": "PL", "us": "US"}[spec.region], False)
             assert audit_chain_verify().ok
     connection.set_schema_to_public()
