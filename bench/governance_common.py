@@ -13,64 +13,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import sys
-import time
 import uuid
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_URL = "postgres://warden@127.0.0.1:54329/warden"
-
-
-def _admin_connect(url: str):
-    import psycopg
-
-    parts = urlparse(url)
-    return psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password or None,
-        dbname="postgres",
-        autocommit=True,
-    )
+from throwaway_db import drop_database, open_database
 
 
 def setup_django() -> None:
-    """Point Django at a fresh (or reused) benchmark database, set it up and migrate it."""
-    sys.path.insert(0, str(ROOT))
-    base = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    reuse = os.environ.get("GOV_BENCH_DB")
-    name = reuse or f"bench_gov_{os.getpid()}"
-    with _admin_connect(base) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    if not reuse:
-        atexit.register(_drop_database, base, name)
-    os.environ["DATABASE_URL"] = urlunparse(urlparse(base)._replace(path=f"/{name}"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate_schemas", interactive=False, verbosity=0)
-    print(f"database {name}: migrated in {time.perf_counter() - started:.1f} s", flush=True)
-
-
-def _drop_database(base: str, name: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with _admin_connect(base) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [name],
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    """Point Django at a fresh (or reused: GOV_BENCH_DB) benchmark database and migrate it."""
+    name, base, reused = open_database(prefix="bench_gov", reuse_env="GOV_BENCH_DB")
+    if not reused:
+        atexit.register(drop_database, base, name)
 
 
 @contextlib.contextmanager

@@ -9,66 +9,24 @@ database instead, to skip the migration on repeated runs.
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parents[1]
+from throwaway_db import ROOT, drop_database, open_database
+
 sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://warden@127.0.0.1:54329/warden"
-
-
-def _admin_connect(url: str):
-    import psycopg
-
-    parts = urlparse(url)
-    return psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password or None,
-        dbname="postgres",
-        autocommit=True,
-    )
 
 
 @contextlib.contextmanager
 def bench_database():
-    """Create (or reuse) the benchmark database, point Django at it, migrate, yield."""
-    base = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    reuse = os.environ.get("SLA_BENCH_DB")
-    name = reuse or f"bench_sla_{os.getpid()}"
-    with _admin_connect(base) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = urlunparse(urlparse(base)._replace(path=f"/{name}"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate_schemas", interactive=False, verbosity=0)
-    print(f"database {name}: migrated in {time.perf_counter() - started:.1f} s", flush=True)
+    """Create (or reuse: SLA_BENCH_DB) the benchmark database, migrate it, yield its name."""
+    name, base, reused = open_database(prefix="bench_sla", reuse_env="SLA_BENCH_DB")
     try:
         yield name
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not reuse:
-            with _admin_connect(base) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    [name],
-                )
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if not reused:
+            drop_database(base, name)
 
 
 def provision(slug: str):
