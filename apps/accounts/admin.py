@@ -38,6 +38,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION
 from django.contrib.admin.utils import quote
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -140,13 +141,16 @@ class ServiceAdmin(AuditedByServicesMixin, WardenModelAdmin):
             raise _Refused(exc) from exc
 
     def save_through_services(self, actor: User, obj, form, change: bool):
-        """Apply the form's changes through services; return the saved object."""
-        raise NotImplementedError
+        """Apply the form's changes through services; return the saved object. Every
+        subclass says how: an admin page that saved with Django's default would write
+        without the policy check and the audit event."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define save_through_services()")
 
     def save_formsets_through_services(self, actor: User, saved, formsets) -> None:
+        """Inlines, likewise: a subclass with an inline saves it through services."""
         for formset in formsets:
             if formset:
-                raise NotImplementedError(f"{type(self).__name__} has an inline but does not save it")
+                raise ImproperlyConfigured(f"{type(self).__name__} has an inline but does not save it through services")
 
     def log_deletions(self, request, queryset):
         # Deletions here go through `team_delete` too, which records its own event.

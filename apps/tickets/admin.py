@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import render
@@ -54,7 +55,8 @@ class ServiceModelForm(forms.ModelForm):
                 self.fields[name].strip = False
 
     def save_through_service(self, actor):
-        raise NotImplementedError
+        """Save the cleaned data through the tickets services; every form subclass says how."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define save_through_service()")
 
     def _post_clean(self) -> None:
         if self.errors:

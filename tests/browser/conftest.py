@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django_tenants.utils import schema_context
 
 # Playwright's sync API keeps an asyncio loop in this thread; Django's async-safety check
 # takes that for an async context. Our ORM calls here are plain synchronous calls.
@@ -103,3 +105,20 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def alpha(django_db_blocker):
+    """`alpha(fn)`: run `fn` against tenant alpha's committed schema (the live server's
+    data), from the test process."""
+
+    def call(fn):
+        with django_db_blocker.unblock(), schema_context("t_alpha"):
+            try:
+                return fn()
+            finally:
+                # Playwright's event loop gives this code its own connection: close it, or
+                # it outlives the run and the test database cannot be dropped.
+                connection.close()
+
+    return call

@@ -13,9 +13,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from django.db import connection
 from django.utils import translation
-from django_tenants.utils import schema_context
 
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.conftest import screenshot
@@ -40,19 +38,10 @@ def expected(text: str, locale: str) -> str:
 
 
 @pytest.fixture
-def alpha(django_db_blocker, settings):
-    settings.WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = 0  # this process only, not the live server
-
-    def call(fn):
-        with django_db_blocker.unblock(), schema_context("t_alpha"):
-            try:
-                return fn()
-            finally:
-                # Playwright's event loop gives this code its own connection: close it, or
-                # it outlives the run and the test database cannot be dropped.
-                connection.close()
-
-    return call
+def alpha(alpha, settings):
+    """The shared `alpha`, with the comment cooldown off in this process (not the live server)."""
+    settings.WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = 0
+    return alpha
 
 
 @pytest.fixture

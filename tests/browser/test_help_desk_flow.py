@@ -20,9 +20,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from django_tenants.utils import schema_context
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_agent_desk import row_numbers
@@ -34,20 +32,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REQUESTER = "requester@alpha.test"
 AGENT = "agent@alpha.test"
 PL = TEXT["pl-PL"]
-
-
-@pytest.fixture
-def alpha(django_db_blocker):
-    """Reads of the committed test database in tenant alpha's schema (the live server's data)."""
-
-    def call(fn):
-        with django_db_blocker.unblock(), schema_context("t_alpha"):
-            try:
-                return fn()
-            finally:
-                connection.close()  # Playwright's loop gives this code its own connection
-
-    return call
 
 
 @pytest.fixture

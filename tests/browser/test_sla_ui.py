@@ -18,9 +18,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from django_tenants.utils import schema_context
 
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.conftest import screenshot
@@ -34,20 +32,6 @@ def created_ago(minutes: float):
     moment = timezone.now() - timedelta(minutes=minutes)
     with mock.patch("django.utils.timezone.now", return_value=moment):
         yield
-
-
-@pytest.fixture
-def alpha(django_db_blocker):
-    """`alpha(fn)`: run fn against tenant alpha's committed schema."""
-
-    def call(fn):
-        with django_db_blocker.unblock(), schema_context("t_alpha"):
-            try:
-                return fn()
-            finally:
-                connection.close()  # Playwright's loop gives this code its own connection
-
-    return call
 
 
 @pytest.fixture
