@@ -173,7 +173,7 @@ def count_queries(ctx: dict) -> tuple[dict[str, tuple[int, int, int, int]], Coun
     from django.test import Client
 
     from apps.accounts.models import User
-    from apps.tickets.ui.agent import views
+    from apps.desk import views
 
     client = Client(HTTP_HOST=ctx["host"])
     with schema_context(ctx["tenant"].schema_name):  # the session lives in the tenant's schema

@@ -66,6 +66,8 @@ TENANT_APPS = [
     "apps.policies",
     "apps.tickets",
     "apps.sla",
+    "apps.desk",
+    "apps.portal",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
@@ -112,7 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.tenants.context_processors.tenant",
-                "apps.tickets.ui.portal.context_processors.ui",
+                "apps.portal.context_processors.ui",
             ],
         },
     },

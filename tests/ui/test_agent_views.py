@@ -18,7 +18,7 @@ from apps.accounts.models import Team, User
 from apps.tickets import services
 from apps.tickets.choices import TicketStatus
 from apps.tickets.models import Ticket, TicketAttachment, TicketComment
-from apps.tickets.ui.agent import saved_views
+from apps.desk import saved_views
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -65,7 +65,7 @@ def _desk_settings(settings, tmp_path):
         from config import urls_tenant
 
         module = types.ModuleType("desk_test_urls")
-        module.urlpatterns = [path("desk/", include("apps.tickets.ui.agent.urls")), *urls_tenant.urlpatterns]
+        module.urlpatterns = [path("desk/", include("apps.desk.urls")), *urls_tenant.urlpatterns]
         for name in ("handler400", "handler403", "handler404", "handler500"):
             setattr(module, name, getattr(urls_tenant, name))
         settings.ROOT_URLCONF = module
@@ -165,7 +165,7 @@ def _path(name: str, number: int, ctx) -> str:
 
 
 def test_every_desk_route_has_matrix_cases():
-    resolver = get_resolver("apps.tickets.ui.agent.urls")
+    resolver = get_resolver("apps.desk.urls")
     names = {p.name for p in resolver.url_patterns if isinstance(p, URLPattern)}
     assert names == set(ROUTES), names ^ set(ROUTES)
 
@@ -219,7 +219,7 @@ def test_permission_matrix(role, route, obj, client, web_as, users, own_ticket, 
 
 
 def _saved_views_enabled() -> bool:
-    from apps.tickets.ui.agent import saved_views
+    from apps.desk import saved_views
 
     return saved_views.enabled()
 
@@ -413,7 +413,7 @@ def test_board_and_detail_query_counts_are_bounded(many_tickets, web_as, agent_u
 
 
 def test_board_query_count_does_not_grow_with_the_cards_shown(many_tickets, web_as, agent_user, monkeypatch):
-    from apps.tickets.ui.agent import views
+    from apps.desk import views
 
     browser = web_as(agent_user)
     counts = {}
@@ -576,7 +576,7 @@ def test_bulk_with_nothing_selected_changes_nothing(web_as, agent_user):
 
 def test_bulk_policy_denials_are_refusals_and_recorded(bulk_tickets, web_as, agent_user, monkeypatch):
     from apps.policies.decisions import Decision, PolicyDenied
-    from apps.tickets.ui.agent import views
+    from apps.desk import views
 
     fine, _closed, other_team = bulk_tickets
     recorded = []
@@ -849,7 +849,7 @@ def test_a_team_view_needs_membership(web_as, agent2_user, desk_team):
                                   "number", "-number", "assignee", "-assignee", "team", "-team"])
 def test_every_sort_pages_forward_and_back_without_gaps(sort, make_ticket, agent_user, agent2_user, desk_team, ops_team):
     from apps.tickets import selectors
-    from apps.tickets.ui.agent import queue
+    from apps.desk import queue
 
     levels = [(1, 1), (2, 2), (3, 3), (1, 3), (2, 1)]
     for i in range(11):

@@ -331,13 +331,13 @@ def test_every_desk_form_that_posts_carries_a_csrf_token(desk_ticket, web_as, ag
 
 
 def _desk_post_routes(ticket, view_id: int) -> dict[str, str]:
-    """Every desk URL (routes of apps/tickets/ui/agent/urls.py and sla_urls.py)."""
+    """Every desk URL (routes of apps/desk/urls.py and sla_urls.py)."""
     from django.urls import URLPattern, get_resolver
 
     n = ticket.number
     kwargs = {"number": n, "attachment_id": ticket.attachments.first().pk, "view_id": view_id}
     urls = {}
-    for module in ("apps.tickets.ui.agent.urls", "apps.tickets.ui.agent.sla_urls"):
+    for module in ("apps.desk.urls", "apps.desk.sla_urls"):
         for pattern in get_resolver(module).url_patterns:
             if isinstance(pattern, URLPattern):
                 needed = {k: kwargs[k] for k in pattern.pattern.converters}

@@ -9,8 +9,8 @@ import re
 import pytest
 from django.test import Client
 
-from apps.tickets.ui.portal import branding
-from apps.tickets.ui.portal.branding import AA_TEXT, DARK, PAGE, WHITE, contrast, theme_for
+from apps.portal import branding
+from apps.portal.branding import AA_TEXT, DARK, PAGE, WHITE, contrast, theme_for
 
 
 def test_contrast_matches_the_wcag_reference_values():

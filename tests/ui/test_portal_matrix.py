@@ -1,5 +1,5 @@
 """Who may load and post what in the requester portal: role x route x object, over every
-route of apps/tickets/ui/portal/urls.py (a new route without a case fails).
+route of apps/portal/urls.py (a new route without a case fails).
 
 The rule (docs/portal.md, "Who may use the portal"): the portal is the *requester's* view.
 Any signed-in member of the tenant may use it for the requests they raised themselves,
@@ -46,7 +46,7 @@ ROUTES = {
 
 
 def test_every_portal_route_has_matrix_cases():
-    resolver = get_resolver("apps.tickets.ui.portal.urls")
+    resolver = get_resolver("apps.portal.urls")
     names = {p.name for p in resolver.url_patterns if isinstance(p, URLPattern)}
     routes = {name.removesuffix(" (post)") for name in ROUTES}
     assert names == routes, names ^ routes

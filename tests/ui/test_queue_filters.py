@@ -15,8 +15,8 @@ from django.utils import timezone
 from apps.tickets import filters as ticket_filters
 from apps.tickets import services
 from apps.tickets.models import Ticket
-from apps.tickets.ui.agent import forms as desk_forms
-from apps.tickets.ui.agent import saved_views
+from apps.desk import forms as desk_forms
+from apps.desk import saved_views
 
 HTMX_RESULTS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "queue-results"}
 
@@ -135,7 +135,7 @@ def test_days_start_at_midnight_in_the_current_time_zone(settings):
 
 def test_the_board_honours_the_new_filters_and_links_to_the_queue_with_them(spread, web_as, agent_user,
                                                                             requester_user, monkeypatch):
-    from apps.tickets.ui.agent import views
+    from apps.desk import views
 
     monkeypatch.setattr(views, "BOARD_COLUMN_LIMIT", 1)  # so the "new" column has a "20+"-style link
     html = web_as(agent_user).get(reverse("desk:board"), {"requester": requester_user.email}).content.decode()

@@ -152,7 +152,7 @@ SLA_ROUTES = {
 
 
 def test_every_sla_desk_route_has_matrix_cases():
-    resolver = get_resolver("apps.tickets.ui.agent.sla_urls")
+    resolver = get_resolver("apps.desk.sla_urls")
     names = {p.name for p in resolver.url_patterns if isinstance(p, URLPattern)}
     assert names == set(SLA_ROUTES), names ^ set(SLA_ROUTES)
 
@@ -337,7 +337,7 @@ def test_sorting_by_due_puts_the_soonest_first_and_empty_ones_last(web_as, agent
 @pytest.mark.parametrize("sort", ["due", "-due"])
 def test_due_pages_forward_and_back_without_gaps(sort, desk_policy, open_ticket, agent_user, desk_team, ops_team):
     from apps.tickets import selectors
-    from apps.tickets.ui.agent import queue
+    from apps.desk import queue
 
     for i in range(13):
         team = desk_team if i % 4 else ops_team  # every 4th: no SLA (empty due time)
@@ -372,7 +372,7 @@ def test_due_pages_forward_and_back_without_gaps(sort, desk_policy, open_ticket,
 
 
 def test_a_due_cursor_for_another_sort_or_a_bad_one_shows_the_first_page(web_as, agent_user, states):
-    from apps.tickets.ui.agent.queue import Cursor
+    from apps.desk.queue import Cursor
 
     browser = web_as(agent_user)
     first = numbers(browser.get(url("desk:queue"), {"sort": "due"}).content.decode())
@@ -703,7 +703,7 @@ def test_the_desk_navigation_links_the_dashboard_and_new_ticket(web_as, agent_us
 
 
 def test_a_saved_view_keeps_the_sla_filter(web_as, agent_user, states):
-    from apps.tickets.ui.agent import saved_views
+    from apps.desk import saved_views
 
     if not saved_views.enabled():
         pytest.skip("saved views need apps.tickets.models.SavedView")

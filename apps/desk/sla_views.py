@@ -7,7 +7,7 @@ due-time preview, and the SLA panel of the ticket page. Thin, like `views.py`.
   so the CSP allows it) read by `static/tickets/dashboard.js`.
 * New ticket (`/desk/tickets/new/`): `apps.tickets.services.ticket_create(requester=...)`;
   the due times the ticket would get are shown next to the fields that decide them and
-  refreshed with htmx from `/desk/sla-preview/` (`apps.tickets.ui.due`).
+  refreshed with htmx from `/desk/sla-preview/` (`apps.sla.preview`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from apps.sla import selectors as sla_selectors
 from apps.sla.choices import ACTIVE_STATUSES, Badge, ClockState, Metric
 from apps.sla.templatetags.sla import humanize_duration
 from apps.tickets import selectors, services
-from apps.tickets.ui.due import due_preview
+from apps.sla.preview import due_preview
 
 from . import forms, lookups
 from .access import agent_required
@@ -111,7 +111,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     context = dashboard_context(sla_selectors.sla_dashboard_by_team(now=now))
     context.update(as_of=now, can_simulate=permissions.is_tenant_admin(request.user))
-    return render(request, "tickets/agent/dashboard.html", context)
+    return render(request, "desk/dashboard.html", context)
 
 
 # --- New ticket and its due-time preview ------------------------------------------------------
@@ -142,7 +142,7 @@ def ticket_new_view(request: HttpRequest) -> HttpResponse:
     options = _create_options()
     if request.method == "GET":
         form = forms.TicketCreateForm(**options)
-        return render(request, "tickets/agent/new.html", {"form": form, "preview": _preview(form)})
+        return render(request, "desk/new.html", {"form": form, "preview": _preview(form)})
     form = forms.TicketCreateForm(request.POST, **options)
     if form.is_valid():
         requester = lookups.requester_by_email(form.cleaned_data["requester"])
@@ -158,7 +158,7 @@ def ticket_new_view(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Ticket #%(number)s was opened for %(requester)s.") % {
                     "number": ticket.number, "requester": requester.email})
                 return redirect("desk:ticket", number=ticket.number)
-    return render(request, "tickets/agent/new.html", {"form": form, "preview": _preview(form)},
+    return render(request, "desk/new.html", {"form": form, "preview": _preview(form)},
                   status=400)
 
 
@@ -168,4 +168,4 @@ def sla_preview_view(request: HttpRequest) -> HttpResponse:
     """The due times of the ticket the "New ticket" form describes (htmx fragment)."""
     form = forms.SlaPreviewForm(request.GET, teams=list(selectors.team_list()),
                                 categories=list(selectors.category_list()))
-    return render(request, "tickets/agent/_sla_preview.html", {"preview": _preview(form)})
+    return render(request, "desk/_sla_preview.html", {"preview": _preview(form)})

@@ -201,9 +201,9 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     context["bulk_report"] = request.session.pop(BULK_REPORT_KEY, None)
     if _htmx_target(request) == RESULTS_TARGET:
         context["partial_sort"] = True
-        response = render(request, "tickets/agent/_queue_results.html", context)
+        response = render(request, "desk/_queue_results.html", context)
     else:
-        response = render(request, "tickets/agent/queue.html", context)
+        response = render(request, "desk/queue.html", context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
 
@@ -253,7 +253,7 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
     if _htmx_target(request) == RESULTS_TARGET:
         context = _queue_context(request, back, options)
         context.update(bulk_report=report, partial_sort=True)
-        response = render(request, "tickets/agent/_queue_results.html", context, status=200 if form.is_valid() else 422)
+        response = render(request, "desk/_queue_results.html", context, status=200 if form.is_valid() else 422)
         patch_vary_headers(response, ["HX-Request", "HX-Target"])
         return response
     request.session[BULK_REPORT_KEY] = report
@@ -352,7 +352,7 @@ def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: 
         "open_form": bound.get("open_form", ""),
         "sla": sla_views.sla_panel(ticket),
     }
-    return render(request, "tickets/agent/detail.html", context, status=status)
+    return render(request, "desk/detail.html", context, status=status)
 
 
 def _suggestion(ticket):
@@ -366,7 +366,7 @@ def _suggestion(ticket):
 def suggestion_view(request: HttpRequest, number: int) -> HttpResponse:
     """The assignment suggestion of one ticket (htmx fragment of the ticket page)."""
     ticket = selectors.ticket_get_visible(actor=request.user, number=number)
-    return render(request, "tickets/agent/_suggestion.html", {
+    return render(request, "desk/_suggestion.html", {
         "ticket": ticket, "suggestion": _suggestion(ticket), "suggest_inline": True})
 
 
@@ -409,7 +409,7 @@ def preview_view(request: HttpRequest) -> HttpResponse:
     """The composer's preview: the body rendered by the tickets Markdown renderer."""
     form = forms.PreviewForm(request.POST)
     body = form.cleaned_data["body"] if form.is_valid() else ""
-    return render(request, "tickets/agent/_preview.html", {"preview_html": timeline.safe_html(render_markdown(body))})
+    return render(request, "desk/_preview.html", {"preview_html": timeline.safe_html(render_markdown(body))})
 
 
 @agent_required
@@ -539,7 +539,7 @@ def board_view(request: HttpRequest) -> HttpResponse:
             "targets": targets,
             "queue_url": reverse("desk:queue") + _query(base, status=status),
         })
-    return render(request, "tickets/agent/board.html", {
+    return render(request, "desk/board.html", {
         "form": form, "columns": columns, "filter_error": error, "board_query": base.urlencode(),
         "resolution_choices": [(value, str(label)) for value, label in ResolutionCode.choices],
         "move_url": reverse("desk:board-move"), **options,

@@ -391,7 +391,7 @@ SLA_FIELDS = ("impact", "urgency", "category", "team")
 
 
 def sla_inputs(data) -> dict:
-    """`apps.tickets.ui.due.due_preview`'s arguments from cleaned (or initial) form data."""
+    """`apps.sla.preview.due_preview`'s arguments from cleaned (or initial) form data."""
     return {
         "impact": int(data.get("impact") or Level.MEDIUM),
         "urgency": int(data.get("urgency") or Level.MEDIUM),

@@ -2,7 +2,7 @@
 brand colours (base.html). Role decisions come from apps.accounts.permissions only.
 
 Wire in TEMPLATES["OPTIONS"]["context_processors"]:
-    "apps.tickets.ui.portal.context_processors.ui"
+    "apps.portal.context_processors.ui"
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ class DuePreviewForm(forms.Form):
 
 
 def due_inputs(data) -> dict:
-    """`apps.tickets.ui.due.due_preview`'s arguments from the new-request form's values
+    """`apps.sla.preview.due_preview`'s arguments from the new-request form's values
     (cleaned or initial; missing ones are the form's defaults). No team: the portal never sets one."""
     category = data.get("category")
     return {

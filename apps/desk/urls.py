@@ -26,5 +26,5 @@ urlpatterns = [
     path("board/", views.board_view, name="board"),
     path("board/move/", views.board_move_view, name="board-move"),
     # SLA: dashboard, "New ticket" and its due-time preview (see sla_urls.py).
-    path("", include("apps.tickets.ui.agent.sla_urls")),
+    path("", include("apps.desk.sla_urls")),
 ]

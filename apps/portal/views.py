@@ -10,7 +10,7 @@ Every form works as a plain POST (redirect after success, the page again with er
 and status 422). With htmx (the `HX-Request` header) the new-ticket and reply forms
 answer with fragments instead, so uploads can show their progress (static/tickets/portal.js).
 The new-ticket form also shows when the request would be due (`ticket_new_due`, the
-requester's view of `apps.tickets.ui.due`: the resolution due time only).
+requester's view of `apps.sla.preview`: the resolution due time only).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from apps.tickets.errors import CooldownActive
 from apps.tickets.markdown import render_markdown, sanitize_html
 from apps.tickets.models import Ticket
 
-from ..due import DuePreview, due_preview
+from apps.sla.preview import DuePreview, due_preview
 from .forms import (
     IMPACT_CHOICES,
     URGENCY_CHOICES,
@@ -156,7 +156,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     tickets = selectors.ticket_list(actor=request.user, filters=filters)
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
     tabs = [("open", _("Open")), ("closed", _("Closed")), ("all", _("All"))]
-    return render(request, "tickets/portal/list.html", {"page": page, "show": show, "tabs": tabs})
+    return render(request, "portal/list.html", {"page": page, "show": show, "tabs": tabs})
 
 
 def new_form_due(form) -> DuePreview:
@@ -174,7 +174,7 @@ def new_form_due(form) -> DuePreview:
 def ticket_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         form = TicketForm()
-        return render(request, "tickets/portal/new.html", {"form": form, "due": new_form_due(form)})
+        return render(request, "portal/new.html", {"form": form, "due": new_form_due(form)})
     form = TicketForm(request.POST, request.FILES)
     ticket = None
     if form.is_valid():
@@ -191,7 +191,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             _form_errors(form, exc, fields=("title", "description", "category", "impact", "urgency"))
     if ticket is None:
-        template = "tickets/portal/_new_form.html" if is_htmx(request) else "tickets/portal/new.html"
+        template = "portal/_new_form.html" if is_htmx(request) else "portal/new.html"
         return render(request, template, {"form": form, "due": new_form_due(form)}, status=INVALID)
     refused = _attach(request, ticket, form.cleaned_data["files"])
     messages.success(request, _("Your request #%(number)s was sent.") % {"number": ticket.number})
@@ -210,7 +210,7 @@ def ticket_new_due(request: HttpRequest) -> HttpResponse:
     due if sent now (htmx fragment: the inside of the form's #due-preview)."""
     form = DuePreviewForm(request.GET)
     form.is_valid()
-    response = render(request, "tickets/portal/_due_preview.html", {"due": new_form_due(form)})
+    response = render(request, "portal/_due_preview.html", {"due": new_form_due(form)})
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -219,7 +219,7 @@ def ticket_new_due(request: HttpRequest) -> HttpResponse:
 @portal_view
 def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     ticket = own_ticket(request, number)
-    return render(request, "tickets/portal/detail.html", detail_context(request, ticket))
+    return render(request, "portal/detail.html", detail_context(request, ticket))
 
 
 @require_POST
@@ -259,7 +259,7 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
         status = INVALID
     ticket = own_ticket(request, number)  # fresh status (a reply reopens a pending ticket)
     context = detail_context(request, ticket, reply_form=form, reply_sent=sent, oob_status=is_htmx(request))
-    template = "tickets/portal/_conversation.html" if is_htmx(request) else "tickets/portal/detail.html"
+    template = "portal/_conversation.html" if is_htmx(request) else "portal/detail.html"
     return render(request, template, context, status=status)
 
 
@@ -287,7 +287,7 @@ def ticket_reopen(request: HttpRequest, number: int) -> HttpResponse:
         else:
             messages.success(request, _("Your request was reopened. The team will look at it again."))
             return redirect("portal:detail", number=ticket.number)
-    response = render(request, "tickets/portal/detail.html", detail_context(request, ticket, reopen_form=form),
+    response = render(request, "portal/detail.html", detail_context(request, ticket, reopen_form=form),
                       status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
@@ -309,7 +309,7 @@ def ticket_cancel(request: HttpRequest, number: int) -> HttpResponse:
         else:
             messages.success(request, _("Your request was cancelled."))
             return redirect("portal:detail", number=ticket.number)
-    return render(request, "tickets/portal/detail.html", detail_context(request, ticket, cancel_form=form),
+    return render(request, "portal/detail.html", detail_context(request, ticket, cancel_form=form),
                   status=INVALID)
 
 

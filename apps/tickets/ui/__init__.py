@@ -1,1 +1,0 @@
-"""Server-rendered user interfaces of the tickets app (agent desk, requester portal)."""
