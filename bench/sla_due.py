@@ -4,7 +4,7 @@
 
 Two figures:
 
-* computing (`services.clock_compute` over `calendar.py`, no I/O): for each ticket both
+* computing (`clockmath.clock_compute` over `calendar.py`, no I/O): for each ticket both
   clocks with everything derived (due time, the 50/75/90 % marks, the at-risk instant,
   the state), on a business-hours calendar (Europe/Warsaw, Mon-Fri 09:00-17:00, Polish
   holidays; first response 4 h, resolution 3 business days) with start times spread
@@ -30,7 +30,7 @@ LEVELS = (50, 75, 90, 100, 75)  # thresholds, breach, at-risk
 def pure(n: int) -> None:
     from apps.sla.calendar import Calendar, Shift
     from apps.sla.models import SlaClock
-    from apps.sla.services import clock_compute
+    from apps.sla.clockmath import clock_compute
 
     office = Calendar(
         timezone="Europe/Warsaw",

@@ -3,11 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.core import views as core_views
+from apps.accounts import views as account_views
 
 urlpatterns = [
     path("", include("apps.core.urls")),
-    path("", core_views.platform_home, name="home"),
+    path("", account_views.platform_home, name="home"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

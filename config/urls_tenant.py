@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from apps.core import views as core_views
+from apps.accounts import views as account_views
 from apps.tenants import views as tenant_views
 
 api_v1 = [
@@ -20,7 +20,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", include("apps.core.urls")),
-    path("", core_views.home, name="home"),
+    path("", account_views.home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("desk/", include("apps.desk.urls")),
     path("portal/", include("apps.portal.urls")),

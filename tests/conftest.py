@@ -3,7 +3,8 @@
 Tenants (created once per session, committed):
   alpha  schema t_alpha  host alpha.localhost  region eu
   beta   schema t_beta   host beta.localhost   region eu
-Each has users admin@<slug>.test, agent@<slug>.test, agent2@<slug>.test,
+Each has no SLA policies or calendars (provisioned `without_default_sla`: every SLA test
+sets up its own), and users admin@<slug>.test, agent@<slug>.test, agent2@<slug>.test,
 requester@<slug>.test, requester2@<slug>.test (password PASSWORD), and teams
 "Desk" (agent, lead) and "Ops" (agent2).
 
@@ -16,6 +17,7 @@ public schema's tenant rows that every other test relies on.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -43,9 +45,10 @@ def _seed_tenant(slug: str, region: str):
     from apps.accounts.services import team_add_member, team_create, user_create
     from apps.tenants.services import tenant_provision
 
-    result = tenant_provision(
-        slug=slug, name=slug.title(), region=region, admin_email=f"admin@{slug}.test", admin_password=PASSWORD
-    )
+    with without_default_sla():
+        result = tenant_provision(
+            slug=slug, name=slug.title(), region=region, admin_email=f"admin@{slug}.test", admin_password=PASSWORD
+        )
     with schema_context(result.tenant.schema_name):
         admin = User.objects.get(email=f"admin@{slug}.test")
         if not User.objects.filter(email=f"agent@{slug}.test").exists():
@@ -57,6 +60,20 @@ def _seed_tenant(slug: str, region: str):
             team_add_member(team=team_create(name="Ops", actor=admin), user=agent2, actor=admin)
         assert Team.objects.count() >= 2
     return result.tenant
+
+
+@contextlib.contextmanager
+def without_default_sla():
+    """Provision without the SLA defaults step. New tenants start with default SLA
+    calendars and policies (tests/tenants/test_provisioning.py proves it); the test
+    tenants start without, so that each SLA test sets up exactly the policies it is about."""
+    from apps.tenants import provisioning
+
+    step = provisioning._STEPS.pop("sla-defaults")
+    try:
+        yield
+    finally:
+        provisioning.register_step(step)
 
 
 def _on_test_database() -> bool:
@@ -134,9 +151,10 @@ def fresh_tenant(django_db_setup, django_db_blocker):
 
     slug = f"tx-{uuid.uuid4().hex[:10]}"
     with django_db_blocker.unblock():
-        created = tenant_provision(
-            slug=slug, name="Throwaway", region="eu", admin_email=f"admin@{slug}.test", admin_password=PASSWORD
-        ).tenant
+        with without_default_sla():
+            created = tenant_provision(
+                slug=slug, name="Throwaway", region="eu", admin_email=f"admin@{slug}.test", admin_password=PASSWORD
+            ).tenant
         connection.set_tenant(created)
         try:
             yield created

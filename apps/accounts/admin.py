@@ -23,7 +23,7 @@ own record is written again after the rollback (`policy_denial_persist`).
 
 Audit: the services append the specific events (`user.role_changed`,
 `team.member_added`, ...). The admin's history (LogEntry) is still kept, but written
-without the generic `admin.*` event that `apps.core.admin` adds for other admin pages
+without the generic `admin.*` event that `apps.accounts.admin_site` adds for other admin pages
 (bulk_create sends no post_save), so each change is in the chain once.
 
 These pages exist on tenant hosts only: the services ask the tenant's policies, which
@@ -45,7 +45,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.core.admin import AuditedByServicesMixin, WardenModelAdmin, log_history
+from apps.accounts.admin_site import AuditedByServicesMixin, WardenModelAdmin, log_history
+from apps.core import governance
 from apps.core.errors import ApplicationError
 
 from . import permissions, services
@@ -61,11 +62,7 @@ class _Refused(Exception):
 
 
 def _persist_denial(error: ApplicationError) -> None:
-    from apps.policies.decisions import PolicyDenied
-    from apps.policies.services import policy_denial_persist
-
-    if isinstance(error, PolicyDenied):
-        policy_denial_persist(error)
+    governance.persist_denial(error)
 
 
 def _adopt(obj, saved) -> None:

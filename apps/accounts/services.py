@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from apps.core import governance
 from apps.core.errors import ApplicationError
 
 from .models import Role, Team, TeamMembership, User
@@ -24,9 +25,7 @@ USER_MANAGE = "user.manage"
 
 
 def _require(actor: User | None, target=None, context: dict | None = None) -> None:
-    from apps.policies.services import policy_require
-
-    policy_require(actor, USER_MANAGE, target, context)
+    governance.require(actor, USER_MANAGE, target, context)
 
 
 def _sync_staff(user: User) -> None:
@@ -229,28 +228,19 @@ def team_rename(*, team: Team, name: str, actor: User | None = None) -> Team:
 def team_delete(*, team: Team, actor: User | None = None) -> None:
     """Delete a team that nothing still depends on.
 
-    Refused while tickets that are not closed or cancelled sit in the team's queue (the
-    database would quietly drop them out of every team), while an SLA policy is limited to
-    the team (losing its last team would widen it to every team) or an escalation step
-    reassigns to it. Memberships and the team's saved views go with it.
+    Refused while anything registered in `references` still needs it: tickets that are
+    not closed or cancelled in the team's queue (the database would quietly drop them out
+    of every team), an SLA policy limited to the team (losing its last team would widen it
+    to every team) or an escalation step that reassigns to it. Memberships and the team's
+    saved views go with it.
     """
     from django.db.models.deletion import ProtectedError, RestrictedError
 
-    from apps.sla.models import SlaEscalationStep, SlaPolicy
-    from apps.tickets.workflow import TERMINAL
+    from .references import team_references
 
     _require(actor, team)
     team = Team.objects.select_for_update().get(pk=team.pk)
-    problems = []
-    open_tickets = team.tickets.exclude(status__in=TERMINAL).count()
-    if open_tickets:
-        problems.append(f"{open_tickets} open ticket(s) are in its queue; move them to another team first")
-    policies = sorted(SlaPolicy.objects.filter(teams=team).values_list("name", flat=True))
-    if policies:
-        problems.append(f"SLA policies apply to it: {', '.join(policies)}")
-    steps = sorted(set(SlaEscalationStep.objects.filter(team=team).values_list("policy__name", flat=True)))
-    if steps:
-        problems.append(f"escalation steps of these SLA policies reassign to it: {', '.join(steps)}")
+    problems = team_references(team)
     if problems:
         raise ApplicationError(f"The team {team.name!r} cannot be deleted: {'; '.join(problems)}.")
     members = list(team.memberships.order_by("user_id").values_list("user_id", flat=True))
@@ -314,9 +304,7 @@ def token_issue(*, user: User, actor: User | None = None) -> Token:
 
 
 def _audit(actor: User | None, action: str, target, payload: dict, actor_label: str | None = None) -> None:
-    from apps.audit.services import audit_record
-
-    audit_record(actor=actor, action=action, target=target, payload=payload, actor_label=actor_label)
+    governance.record(actor=actor, action=action, target=target, payload=payload, actor_label=actor_label)
 
 
 def token_second_factor_check(*, user: User, tenant, code: str, client: dict | None = None) -> None:
@@ -360,8 +348,6 @@ def token_second_factor_check(*, user: User, tenant, code: str, client: dict | N
 
 
 def _mfa_failed(user: User, reason: str, client: dict | None) -> None:
-    from apps.audit.services import audit_record
-
-    audit_record(
+    governance.record(
         actor=user, action="auth.mfa_failed", target=user, payload={"channel": "api", "reason": reason, **(client or {})}
     )

@@ -24,6 +24,7 @@ from django.contrib.auth import signals as auth_signals
 from django.db import connection, transaction
 from django.dispatch import receiver
 
+from apps.core import governance
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -42,12 +43,10 @@ def _record(
 ) -> None:
     if connection.schema_name == "public":
         return  # platform sign-ins are not part of any tenant's chain
-    from apps.audit.services import audit_record
-
     try:
         # A savepoint of its own: a failed append must not poison a surrounding transaction.
         with transaction.atomic():
-            audit_record(actor=actor, action=action, target=actor, payload=payload or {}, actor_label=actor_label)
+            governance.record(actor=actor, action=action, target=actor, payload=payload or {}, actor_label=actor_label)
     except Exception as exc:
         logger.exception("audit: could not record %s", action)
         fallback_logger.error(

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.admin import ReadOnlyModelAdmin
+from apps.accounts.admin_site import ReadOnlyModelAdmin
 
 from .models import AuditCheckpoint, AuditEvent
 
@@ -21,6 +21,7 @@ ACTION_AREAS = (
     ("auth", _("Sign-in and MFA")),
     ("evidence", _("Evidence packs")),
     ("operator", _("Operator commands")),
+    ("outbox", _("Event deliveries")),
     ("policy", _("Policies and decisions")),
     ("residency", _("Residency")),
     ("sla", _("SLA")),

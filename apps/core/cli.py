@@ -18,12 +18,15 @@ Called in-process (`call_command`), the same failures raise `CommandError` with
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from typing import Any, NoReturn
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
 from django.db import OperationalError
+from django_tenants.utils import get_tenant_model
 
 from .errors import ApplicationError
 
@@ -88,3 +91,21 @@ class OperatorCommand(BaseCommand):
                 raise  # Django formats these itself
             self.stderr.write(f"{getattr(self, '_prog', 'manage.py')}: error: {one_line(exc)}")
             sys.exit(exc.returncode)
+
+
+def tenant_by_slug(slug: str):
+    """The tenant an operator named with `--tenant S` (never the public schema), or a
+    one-line CommandError (exit 2). The model comes from django-tenants' TENANT_MODEL."""
+    tenant = get_tenant_model().objects.filter(slug=slug.strip().lower()).exclude(schema_name="public").first()
+    if tenant is None:
+        raise CommandError(f"no tenant with slug {slug!r}", returncode=USAGE_ERROR)
+    return tenant
+
+
+def operator_label() -> str:
+    """Who ran the command, as far as the machine knows (recorded in audit events)."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # noqa: BLE001
+        name = os.environ.get("USER", "unknown")
+    return f"operator:{name}"

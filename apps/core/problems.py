@@ -13,7 +13,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import request_id
+from . import governance, request_id
 from .errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -122,16 +122,9 @@ def exception_handler(exc, context) -> Response | None:
 
 def persist_denial(exc: BaseException) -> None:
     """A policy denial recorded inside a transaction that then rolled back is written
-    again here, at the edge, once the transaction is gone (apps.policies)."""
-    from apps.policies.decisions import PolicyDenied
-
-    if isinstance(exc, PolicyDenied):
-        from apps.policies.services import policy_denial_persist
-
-        try:
-            policy_denial_persist(exc)
-        except Exception:  # noqa: BLE001 - the 403 stands; say loudly that the record is missing
-            logger.exception("could not persist a policy denial")
+    again here, at the edge, once the transaction is gone (through the governance port,
+    which apps.policies fills)."""
+    governance.persist_denial(exc)
 
 
 def wants_json(request: HttpRequest) -> bool:

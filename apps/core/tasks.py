@@ -4,14 +4,16 @@
 `_schema_name` header stamped at send time by tenant-schemas-celery, so they must be
 enqueued from tenant context. One sent from the public schema is refused at send time;
 one that still arrives without a tenant (a hand-crafted message, an old client) is
-refused and logged by the worker, never run in the public schema.
+refused and logged by the worker, never run in the public schema. Before a task runs,
+the guards that higher apps registered (`register_run_guard`) may refuse it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from celery import shared_task
+from celery import Task, current_app, shared_task
 from celery.exceptions import Reject
 from django.db import connection, transaction
 from tenant_schemas_celery.task import TenantTask
@@ -25,6 +27,16 @@ PUBLIC = "public"
 
 class TenantContextMissing(RuntimeError):
     pass
+
+
+# Checks every tenant task passes before it runs in its tenant (e.g. residency, which the
+# tenants app registers from its ready()); a guard refuses by raising.
+RUN_GUARDS: list[Callable[[Task], None]] = []
+
+
+def register_run_guard(guard: Callable[[Task], None]) -> None:
+    if guard not in RUN_GUARDS:
+        RUN_GUARDS.append(guard)
 
 
 def _schema_from_headers(options: dict) -> str | None:
@@ -56,15 +68,8 @@ class TenantOnlyTask(TenantTask):
                 raise Reject(f"{self.name} was sent for {sent_for}, which no longer exists", requeue=False)
             logger.error("refused to run tenant task %s (id %s) in the public schema", self.name, self.request.id)
             raise Reject(f"{self.name} arrived without a tenant", requeue=False)
-        from apps.tenants import residency
-
-        if not residency.may_serve(connection.tenant):
-            logger.error(
-                "refused to run tenant task %s for %s: residency forbids region %s",
-                self.name, connection.schema_name, residency.deployment_region(),
-            )
-            residency.audit_refusal(kind="task", detail=self.name)
-            raise residency.ResidencyViolation(connection.tenant, residency.deployment_region())
+        for guard in RUN_GUARDS:
+            guard(self)
         incoming = getattr(self.request, "request_id", None) or (self.request.headers or {}).get("request_id")
         token = request_id.set(incoming or self.request.id)
         try:
@@ -81,24 +86,27 @@ def tenant_task(*args, **kwargs):
 
 def enqueue_on_commit(task, **kwargs) -> None:
     """Send `task(**kwargs)` once the current transaction commits, in the tenant that is
-    current *now*.
+    current *now*. `task` is a task or a registered task's name (so that a services
+    module need not import its app's tasks module, which imports the services).
 
     `transaction.on_commit(task.delay)` registered inside `schema_context` but fired after
     it exits (the outer transaction commits later) would stamp whatever schema is current
     at commit time, often the public one. The schema is captured here, at registration,
     and sent explicitly as tenant-schemas-celery's `_schema_name` header.
     """
+    name = task if isinstance(task, str) else task.name
     schema = connection.schema_name
     if schema == PUBLIC:
-        logger.error("refused to enqueue tenant task %s without a tenant", task.name)
-        raise TenantContextMissing(f"{task.name} must be enqueued inside a tenant context")
+        logger.error("refused to enqueue tenant task %s without a tenant", name)
+        raise TenantContextMissing(f"{name} must be enqueued inside a tenant context")
     # The request id too: the commit may fire after the request's own context is gone.
     headers = {"_schema_name": schema}
     if request_id.current() is not None:
         headers["request_id"] = request_id.current()
 
     def send() -> None:
-        task.apply_async(kwargs=kwargs, headers=headers)
+        found = current_app.tasks[task] if isinstance(task, str) else task
+        found.apply_async(kwargs=kwargs, headers=headers)
 
     transaction.on_commit(send)
 

@@ -27,9 +27,9 @@ from apps.core.errors import ApplicationError
 from apps.core.problems import persist_denial
 from apps.sla import selectors as sla_selectors
 from apps.sla.choices import ACTIVE_STATUSES, Badge, ClockState, Metric
+from apps.sla.preview import due_preview
 from apps.sla.templatetags.sla import humanize_duration
 from apps.tickets import selectors, services
-from apps.sla.preview import due_preview
 
 from . import forms, lookups
 from .access import agent_required

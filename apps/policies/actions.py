@@ -35,6 +35,7 @@ class Action(StrEnum):
     AUTOMATION_RUN = "automation.run"
     POLICY_CHANGE = "policy.change"
     USER_MANAGE = "user.manage"
+    TENANT_SECURITY = "tenant.security"
 
 
 BUILTIN_DESCRIPTIONS: dict[Action, str] = {
@@ -48,6 +49,7 @@ BUILTIN_DESCRIPTIONS: dict[Action, str] = {
     Action.AUTOMATION_RUN: "Run an automation or workflow",
     Action.POLICY_CHANGE: "Change governance policies",
     Action.USER_MANAGE: "Create users, change roles and teams",
+    Action.TENANT_SECURITY: "Change the organisation's security settings (MFA required for admins)",
 }
 
 

@@ -24,8 +24,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.admin_site import AuditedByServicesMixin, ReadOnlyModelAdmin, WardenModelAdmin
 from apps.accounts.permissions import is_tenant_admin
-from apps.core.admin import AuditedByServicesMixin, ReadOnlyModelAdmin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import selectors

@@ -25,6 +25,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name
 
+from apps.core import governance
 from apps.core.errors import ApplicationError
 
 from . import engine, selectors
@@ -279,10 +280,8 @@ def _audit_target(resource) -> Model | None:
 
 
 def _audit(actor, action: str, *, target=None, payload: dict, label: str | None = None) -> None:
-    from apps.audit.services import audit_record
-
     user = actor if _safe_kind(actor) == KIND_USER else None
-    audit_record(actor=user, action=action, target=target, payload=payload, actor_label=label or actor_label(actor))
+    governance.record(actor=user, action=action, target=target, payload=payload, actor_label=label or actor_label(actor))
 
 
 def _safe_kind(actor) -> str | None:
@@ -318,11 +317,14 @@ def policy_denial_persist(exc: PolicyDenied) -> bool:
     return True
 
 
-def _audit_label_only(label: str, action: str, payload: dict) -> None:
-    from apps.audit.services import audit_record
+def policy_denial_persist_any(exc: BaseException) -> bool:
+    """`policy_denial_persist` for any exception that reached an edge (the port's hook)."""
+    return isinstance(exc, PolicyDenied) and policy_denial_persist(exc)
 
+
+def _audit_label_only(label: str, action: str, payload: dict) -> None:
     # The actor object may belong to the rolled-back transaction: record the label only.
-    audit_record(actor=None, action=action, target=None, payload=payload, actor_label=label)
+    governance.record(actor=None, action=action, target=None, payload=payload, actor_label=label)
 
 
 # --- Changing policies ----------------------------------------------------------------

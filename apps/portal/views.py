@@ -29,13 +29,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts import permissions
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied
+from apps.sla.preview import DuePreview, due_preview
 from apps.tickets import selectors, services, workflow
 from apps.tickets.choices import TicketStatus, Visibility
 from apps.tickets.errors import CooldownActive
 from apps.tickets.markdown import render_markdown, sanitize_html
 from apps.tickets.models import Ticket
 
-from apps.sla.preview import DuePreview, due_preview
 from .forms import (
     IMPACT_CHOICES,
     URGENCY_CHOICES,

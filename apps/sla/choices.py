@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.tickets import workflow
+
 BREACH = 100  # the threshold (percent of the target) that is the breach itself
 
 
@@ -71,8 +73,9 @@ class Weekday(models.IntegerChoices):
 
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
-# Statuses a policy may pause on (the others stop or never run a clock).
-PAUSABLE_STATUSES = ("new", "open", "pending")
-ACTIVE_STATUSES = frozenset({"new", "open", "pending"})
-DEFAULT_PAUSE_STATUSES = ["pending"]
+# The status vocabulary is the tickets workflow's (apps/tickets/workflow.py). Clocks run
+# in the active statuses; a policy may pause in any of them (the others stop a clock).
+ACTIVE_STATUSES = workflow.ACTIVE
+PAUSABLE_STATUSES = tuple(status for status in workflow.STATUSES if status in workflow.ACTIVE)
+DEFAULT_PAUSE_STATUSES = [workflow.PENDING]
 DEFAULT_WARNING_THRESHOLDS = [50, 75, 90]

@@ -14,10 +14,12 @@ from django.db.models import Prefetch, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.tickets.tree import category_tree, descendants
+
 from .calendar import Calendar, Shift
 from .choices import ACTIVE_STATUSES, BREACH, Badge, ClockState, Metric
-from .models import SlaCalendar, SlaClock, SlaPolicy
-from .validation import PolicyShape, descendants
+from .models import SlaCalendar, SlaClock, SlaEscalationStep, SlaPolicy
+from .validation import PolicyShape
 
 # --- Calendars ---------------------------------------------------------------------------------
 
@@ -111,15 +113,6 @@ def policy_shapes(*, exclude_pk: int | None = None) -> list[PolicyShape]:
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
     return [policy_shape(p) for p in queryset]
-
-
-def category_tree() -> dict[int | None, list[int]]:
-    from apps.tickets.models import Category
-
-    tree: dict[int | None, list[int]] = {}
-    for pk, parent_id in Category.objects.values_list("pk", "parent_id"):
-        tree.setdefault(parent_id, []).append(pk)
-    return tree
 
 
 @dataclass(frozen=True)
@@ -473,3 +466,16 @@ def next_due_clocks(tickets=None) -> QuerySet[SlaClock]:
     if tickets is not None:
         clocks = clocks.filter(ticket_id__in=tickets.values("pk"))
     return clocks
+
+
+def team_policy_references(team) -> list[str]:
+    """Why `team` must stay (accounts.references): SLA policies limited to it, and
+    escalation steps that reassign to it."""
+    problems = []
+    policies = sorted(SlaPolicy.objects.filter(teams=team).values_list("name", flat=True))
+    if policies:
+        problems.append(f"SLA policies apply to it: {', '.join(policies)}")
+    steps = sorted(set(SlaEscalationStep.objects.filter(team=team).values_list("policy__name", flat=True)))
+    if steps:
+        problems.append(f"escalation steps of these SLA policies reassign to it: {', '.join(steps)}")
+    return problems

@@ -5,12 +5,13 @@ Read only. For each ticket created in the window that the policy's conditions ma
 is replayed from the ticket's creation with the policy's calendar, target and pause
 statuses:
 
-* stop: the first response (or the resolution, which answers too) for first response;
-  the resolution for resolution;
-* pauses: from the status history recorded on the ticket's actual clocks (the intervals
-  spent in the draft's pause statuses, plus time spent resolved before a reopen). A
-  ticket that never had clocks has no recorded history: it is replayed without pauses
-  (counted in `without_history`).
+* the ticket's recorded status history (kept on its actual clocks) and its first response
+  are fed, in order, through the same clock arithmetic the engine applies to every ticket
+  change (`clockmath.reconcile`: the one stop rule, pause rule and reopen rule), with the
+  draft's calendar, target and pause statuses. Replaying the policy in force therefore
+  gives exactly the clocks the engine keeps;
+* a ticket that never had clocks has no recorded history: it is replayed from its
+  creation and, if finished, its resolution, without pauses (counted in `without_history`).
 
 The outcome (met / breached / running) is compared with what actually happened (the
 ticket's clock: met / breached / running, or none when no SLA applied).
@@ -25,11 +26,15 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.tickets import workflow
+from apps.tickets.models import Ticket
+from apps.tickets.tree import category_tree, descendants
+
 from . import conf, selectors
 from .calendar import Calendar
 from .choices import ClockState, Metric
+from .clockmath import FINISHED, ReplayClock, reconcile
 from .models import SlaClock, SlaPolicy
-from .validation import descendants
 
 MET, BREACHED, RUNNING, NONE = "met", "breached", "running", "none"
 OUTCOMES = (MET, BREACHED, RUNNING)
@@ -91,45 +96,70 @@ def _history(clocks: list[SlaClock]) -> list[tuple[str, datetime]]:
     return [(status, parse_datetime(since)) for status, since in longest]
 
 
-def _pauses(history: list[tuple[str, datetime]], pause_statuses: set[str], metric: str) -> list[tuple[datetime, datetime | None]]:
-    pauses: list[tuple[datetime, datetime | None]] = []
-    for index, (status, since) in enumerate(history):
-        until = history[index + 1][1] if index + 1 < len(history) else None
-        paused = status in pause_statuses
-        if metric == Metric.RESOLUTION and status == "resolved" and until is not None:
-            paused = True  # resolved, then reopened: that time did not count
-        if paused:
-            pauses.append((since, until))
-    return pauses
+def _synthetic_history(ticket) -> list[tuple[str, datetime]]:
+    """For a ticket that never had clocks: its creation and, if finished, its finish."""
+    history = [(workflow.NEW, ticket.created_at)]
+    if ticket.status in FINISHED:
+        history.append((ticket.status, ticket.resolved_at or ticket.closed_at or ticket.updated_at))
+    return history
 
 
-def _stop(ticket, metric: str) -> datetime | None:
-    finished = ticket.resolved_at if ticket.status in ("resolved", "closed") else None
-    if ticket.status == "closed" and finished is None:
-        finished = ticket.closed_at
-    if metric == Metric.FIRST_RESPONSE:
-        found = [m for m in (ticket.first_response_at, finished) if m is not None]
-        return min(found) if found else None
-    return finished
+class _TicketAt:
+    """The ticket as the engine saw it at `at`: its status then, its first response if it
+    had come, its resolution and closure times as they stood."""
+
+    def __init__(self, ticket, history: list[tuple[str, datetime]], at: datetime) -> None:
+        current = [(status, since) for status, since in history if since <= at]
+        self.status = current[-1][0] if current else workflow.NEW
+        self.first_response_at = ticket.first_response_at if ticket.first_response_at and ticket.first_response_at <= at else None
+        resolved = [since for status, since in current if status == workflow.RESOLVED]
+        closed = [since for status, since in current if status == workflow.CLOSED]
+        self.resolved_at = resolved[-1] if resolved and self.status in FINISHED else None
+        self.closed_at = closed[-1] if closed and self.status == workflow.CLOSED else None
+        self.updated_at = at
 
 
-def _replay(calendar: Calendar, ticket, minutes: int, pauses, metric: str, now: datetime) -> tuple[str, datetime | None]:
-    stop = _stop(ticket, metric)
-    if stop is not None:
-        pauses = [(a, b if b is not None else stop) for a, b in pauses if a < stop]
-    due = calendar.deadlines(ticket.created_at, [timedelta(minutes=minutes)], pauses)[0]
-    if stop is not None:
-        return (MET if due is None or stop <= due else BREACHED), due
-    if ticket.status == "cancelled":
-        return RUNNING, due
-    if due is not None and due <= now:
-        return BREACHED, due
-    return RUNNING, due
+def replay(
+    ticket,
+    history: list[tuple[str, datetime]],
+    metric: str,
+    *,
+    target_minutes: int,
+    pause_statuses,
+    calendar: Calendar,
+    thresholds,
+    now: datetime,
+) -> ReplayClock:
+    """The clock `metric` of `ticket` would have had under a policy with this target,
+    calendar and pause statuses: every recorded change, in order, through the engine's
+    own rules."""
+    clock = ReplayClock(ticket_id=ticket.pk, metric=metric, started_at=ticket.created_at, target_seconds=1)
+    moments = sorted({since for _, since in history} | ({ticket.first_response_at} if ticket.first_response_at else set()))
+    for at in moments:
+        reconcile(
+            clock,
+            _TicketAt(ticket, history, at),
+            metric,
+            target_minutes=target_minutes,
+            pause_statuses=pause_statuses,
+            calendar=calendar,
+            thresholds=thresholds,
+            at=at,
+            now=now,
+            risk_percent=int(conf.get("WARDEN_SLA_AT_RISK_PERCENT")),
+        )
+    return clock
+
+
+def _outcome(clock: ReplayClock) -> str:
+    if clock.state == ClockState.MET:
+        return MET
+    if clock.state == ClockState.BREACHED or clock.breached_at is not None:
+        return BREACHED
+    return RUNNING
 
 
 def sla_simulate(*, policy: SlaPolicy, days: int, now: datetime | None = None, max_flips: int = 50) -> SimulationResult:
-    from apps.tickets.models import Ticket
-
     now = now or timezone.now()
     days = max(1, min(int(days), int(conf.get("WARDEN_SLA_SIMULATION_MAX_DAYS"))))
     limit = int(conf.get("WARDEN_SLA_SIMULATION_MAX_TICKETS"))
@@ -137,12 +167,12 @@ def sla_simulate(*, policy: SlaPolicy, days: int, now: datetime | None = None, m
     result = SimulationResult(policy=policy.name, days=days, since=since)
     calendar = selectors.calendar_for(policy.calendar)
     shape = selectors.policy_shape(policy)
-    categories = descendants(shape.category_ids, selectors.category_tree()) if shape.category_ids else None
+    categories = descendants(shape.category_ids, category_tree()) if shape.category_ids else None
     pause_statuses = set(policy.pause_statuses)
     metrics = {m: MetricResult(metric=m, label=str(Metric(m).label)) for m in Metric.values}
     tickets = list(
         Ticket.objects.filter(created_at__gte=since, created_at__lte=now)
-        .exclude(status="cancelled")
+        .exclude(status=workflow.CANCELLED)
         .order_by("-created_at", "-pk")
         .prefetch_related(selectors.clock_prefetch())[: limit + 1]
     )
@@ -161,12 +191,17 @@ def sla_simulate(*, policy: SlaPolicy, days: int, now: datetime | None = None, m
         history = _history(clocks)
         if not history:
             result.without_history += 1
+            history = _synthetic_history(ticket)
         by_metric = {c.metric: c for c in clocks}
         for metric in Metric.values:
             minutes = policy.target_minutes(ticket.priority, metric)
             if minutes is None:
                 continue
-            draft, due = _replay(calendar, ticket, minutes, _pauses(history, pause_statuses, metric), metric, now)
+            clock = replay(
+                ticket, history, metric, target_minutes=minutes, pause_statuses=pause_statuses, calendar=calendar,
+                thresholds=policy.warning_thresholds, now=now,
+            )
+            draft, due = _outcome(clock), clock.due_at
             actual = _actual(by_metric.get(metric))
             bucket = metrics[metric]
             bucket.draft[draft] += 1

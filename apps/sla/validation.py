@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
 
+from apps.tickets.tree import descendants
+
 from .calendar import Shift, shifts_overlap
 from .choices import (
     BREACH,
@@ -234,18 +236,6 @@ class PolicyShape:
     category_ids: frozenset[int]  # as configured (descendants are matched too)
     team_ids: frozenset[int]
     active: bool = True
-
-
-def descendants(ids: Iterable[int], tree: Mapping) -> set[int]:
-    found: set[int] = set()
-    stack = list(ids)
-    while stack:
-        current = stack.pop()
-        if current in found:
-            continue
-        found.add(current)
-        stack.extend(tree.get(current, ()))
-    return found
 
 
 def overlap(a: PolicyShape, b: PolicyShape, tree: Mapping) -> str:

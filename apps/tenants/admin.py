@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
-from apps.core.admin import WardenModelAdmin
+from apps.accounts.admin_site import WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import services

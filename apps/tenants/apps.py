@@ -8,8 +8,8 @@ class TenantsConfig(AppConfig):
     verbose_name = _("Tenants")
 
     def ready(self) -> None:
-        from apps.policies.actions import register_action
+        from apps.core.tasks import register_run_guard
 
-        from .services import TENANT_SECURITY
+        from .residency import task_guard
 
-        register_action(TENANT_SECURITY, "Change the organisation's security settings (MFA required for admins)")
+        register_run_guard(task_guard)

@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from apps.core import governance
 from apps.core.problems import error_page
 
 logger = logging.getLogger(__name__)
@@ -49,14 +50,26 @@ def check_residency(tenant) -> None:
 def audit_refusal(*, kind: str, detail: str) -> None:
     """Record a refusal in the tenant's own chain (the connection is in its schema)."""
     try:
-        from apps.audit.services import audit_record_system
-
-        audit_record_system(
+        governance.record_system(
             action="residency.refused",
             payload={"kind": kind, "detail": detail[:200], "deployment_region": deployment_region()},
         )
     except Exception:  # noqa: BLE001 - the refusal stands even if the audit write fails
         logger.exception("residency: could not audit the refusal")
+
+
+def task_guard(task) -> None:
+    """A tenant task refuses to run for a tenant this deployment may not serve (a guard of
+    `apps.core.tasks`, registered in TenantsConfig.ready)."""
+    from django.db import connection
+
+    if not may_serve(connection.tenant):
+        logger.error(
+            "refused to run tenant task %s for %s: residency forbids region %s",
+            task.name, connection.schema_name, deployment_region(),
+        )
+        audit_refusal(kind="task", detail=task.name)
+        raise ResidencyViolation(connection.tenant, deployment_region())
 
 
 def residency_refused(request: HttpRequest, tenant) -> HttpResponse:
@@ -92,53 +105,3 @@ def region_storage_root(region: str) -> str:
     import os
 
     return os.path.join(str(settings.MEDIA_ROOT), "regions", region)
-
-
-def residency_report_build(*, tenant, actor_label: str) -> dict:
-    """The tenant's residency declaration and the evidence this deployment holds.
-
-    The evidence includes the refusals recorded in the tenant's audit chain, so running
-    the report reads that chain; the run is recorded there too (`residency.reported`,
-    by `actor_label`), in the same transaction as the reads it reports.
-    """
-    from django.db import connection, transaction
-    from django_tenants.utils import tenant_context
-
-    with tenant_context(tenant), transaction.atomic():
-        from apps.audit.models import AuditEvent
-        from apps.audit.services import audit_record_system
-
-        refused = AuditEvent.objects.filter(action="residency.refused")
-        refusals = refused.count()
-        last = refused.order_by("-seq").first()
-        database = connection.settings_dict
-        report = {
-            "declaration": {
-                "tenant": tenant.slug,
-                "home_region": tenant.region,
-                "allowed_regions": tenant.effective_allowed_regions,
-                "data_mode": tenant.data_mode,
-            },
-            "deployment": {
-                "region": deployment_region(),
-                "enforced": enforced(),
-                "may_serve_this_tenant": may_serve(tenant),
-            },
-            "evidence": {
-                "database": {"host": database.get("HOST") or "local socket", "name": database.get("NAME"),
-                             "schema": tenant.schema_name},
-                "storage": storage_location(tenant),
-                "refusals_recorded": refusals,
-                "last_refusal_at": last.created_at.isoformat() if last else None,
-            },
-        }
-        audit_record_system(
-            action="residency.reported",
-            actor_label=actor_label,
-            payload={
-                "deployment_region": deployment_region(),
-                "may_serve": report["deployment"]["may_serve_this_tenant"],
-                "refusals_recorded": refusals,
-            },
-        )
-    return report

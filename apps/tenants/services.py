@@ -12,9 +12,10 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
+from apps.core import governance
 from apps.core.errors import ApplicationError, PermissionDenied
 
-from . import cloning
+from . import cloning, provisioning
 from . import schema as schemas
 from .models import SLUG_VALIDATOR, Domain, Region, Tenant, TenantStatus, allowed_regions_problems
 
@@ -200,15 +201,14 @@ def _check_existing_admin(tenant: Tenant, email: str) -> None:
 
 
 def _initialise_schema(tenant: Tenant, actor_label: str) -> None:
-    """First writes into a freshly cloned schema: its first audit event, then the baseline."""
-    from apps.audit.services import audit_record_system
-
-    audit_record_system(
+    """First writes into a freshly cloned schema: its first audit event, then what the
+    apps above give every new tenant (`provisioning`: governance baseline, SLA defaults)."""
+    governance.record_system(
         action="tenant.provisioned",
         payload={"slug": tenant.slug, "region": tenant.region, "schema": tenant.schema_name},
         actor_label=actor_label,
     )
-    _install_baseline(tenant)
+    provisioning.run_steps(tenant)
 
 
 def _ensure_first_admin(email: str, password: str | None, actor_label: str) -> bool:
@@ -222,13 +222,6 @@ def _ensure_first_admin(email: str, password: str | None, actor_label: str) -> b
         actor_label=actor_label,
     )
     return True
-
-
-def _install_baseline(tenant: Tenant) -> None:
-    """Per-tenant defaults every new tenant starts with (governance baseline, ...)."""
-    from apps.policies.services import policy_install_baseline
-
-    policy_install_baseline()
 
 
 def _require_platform_admin(actor) -> None:
@@ -272,14 +265,12 @@ def tenant_activate(*, tenant: Tenant, actor=None) -> Tenant:
 
 def _audit_in_tenant(tenant: Tenant, action: str, payload: dict, actor) -> None:
     """Platform actions on a tenant are recorded in that tenant's own chain."""
-    from apps.audit.services import audit_record_system
-
     label = f"platform:{actor.email}" if actor is not None and getattr(actor, "email", None) else "platform"
     with schema_context(tenant.schema_name):
-        audit_record_system(action=action, payload=payload, actor_label=label)
+        governance.record_system(action=action, payload=payload, actor_label=label)
 
 
-TENANT_SECURITY = "tenant.security"
+TENANT_SECURITY = "tenant.security"  # a built-in action of apps.policies
 
 
 def tenant_set_admin_mfa(*, tenant: Tenant, required: bool, actor) -> Tenant:
@@ -296,19 +287,15 @@ def tenant_set_admin_mfa(*, tenant: Tenant, required: bool, actor) -> Tenant:
     required = bool(required)
     in_tenant = connection.schema_name == tenant.schema_name
     if in_tenant:
-        from apps.policies.services import policy_require
-
         # Asked before our transaction opens, so a denial stays recorded when we raise.
-        policy_require(actor, TENANT_SECURITY, tenant, {"mfa_required_for_admins": required})
+        governance.require(actor, TENANT_SECURITY, tenant, {"mfa_required_for_admins": required})
     with transaction.atomic():
         if in_tenant:
-            from apps.audit.services import audit_record
-
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
             previous = locked.mfa_required_for_admins
             if previous != required:
                 Tenant.objects.filter(pk=tenant.pk).update(mfa_required_for_admins=required)
-                audit_record(
+                governance.record(
                     actor=actor, action="tenant.mfa_policy_changed", target=None,
                     payload={"mfa_required_for_admins": required, "previous": previous},
                 )

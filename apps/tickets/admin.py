@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
-from apps.core.admin import AuditedByServicesMixin, WardenModelAdmin
+from apps.accounts.admin_site import AuditedByServicesMixin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import services

@@ -9,6 +9,9 @@ class TicketsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import actions
+        from apps.accounts.references import register_team_reference
+
+        from . import actions, events, selectors  # noqa: F401  (events: declares the event types)
 
         actions.register()
+        register_team_reference(selectors.team_queue_references)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from . import workflow
+
 
 class TicketStatus(models.TextChoices):
-    NEW = "new", _("New")
-    OPEN = "open", _("Open")
-    PENDING = "pending", _("Pending (waiting on requester)")
-    RESOLVED = "resolved", _("Resolved")
-    CLOSED = "closed", _("Closed")
-    CANCELLED = "cancelled", _("Cancelled")
+    """The statuses of `workflow.py` (the one vocabulary), with their labels."""
+
+    NEW = workflow.NEW, _("New")
+    OPEN = workflow.OPEN, _("Open")
+    PENDING = workflow.PENDING, _("Pending (waiting on requester)")
+    RESOLVED = workflow.RESOLVED, _("Resolved")
+    CLOSED = workflow.CLOSED, _("Closed")
+    CANCELLED = workflow.CANCELLED, _("Cancelled")
 
 
 class Level(models.IntegerChoices):

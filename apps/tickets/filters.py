@@ -20,6 +20,7 @@ from . import conf
 from .choices import Priority, TicketStatus
 from .models import Ticket
 from .text import CONTROL_CHARS
+from .tree import category_descendant_ids
 
 # ordering parameter -> ORDER BY. The first field drives the cursor; the number breaks ties.
 ORDERINGS: dict[str, tuple[str, ...]] = {
@@ -126,7 +127,6 @@ class TicketFilterSet(django_filters.FilterSet):
         return queryset.filter(assignee_id=value)
 
     def filter_category(self, queryset, name, value):
-        from .selectors import category_descendant_ids
 
         if value is None:
             return queryset

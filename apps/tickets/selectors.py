@@ -13,7 +13,7 @@ can only ever reach the current tenant's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef, QuerySet
@@ -22,11 +22,13 @@ from django.db.models.functions import Lower
 from apps.accounts import permissions
 from apps.accounts.models import Team
 from apps.core.errors import ApplicationError, NotFound
-from apps.sla.selectors import clock_prefetch
 
+from . import workflow
 from .choices import Visibility
+from .extensions import ticket_prefetches
 from .models import Category, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
 from .priority import DEFAULT_MATRIX
+from .tree import category_descendant_ids, category_tree  # noqa: F401  (re-exported: the selectors API)
 
 TICKET_RELATED = ("requester", "assignee", "team", "category")
 
@@ -61,7 +63,7 @@ def ticket_list(*, actor, filters: Mapping | None = None) -> QuerySet[Ticket]:
     from .filters import TicketFilterSet
 
     queryset = _with_tag_names(ticket_visible_queryset(actor=actor).select_related(*TICKET_RELATED))
-    queryset = queryset.prefetch_related(clock_prefetch())  # SLA clocks: one query per page
+    queryset = queryset.prefetch_related(*ticket_prefetches())  # e.g. SLA clocks: one query per page
     filterset = TicketFilterSet(data=filters or {}, queryset=queryset, actor=actor)
     if not filterset.is_valid():
         errors = {field: [str(m) for m in messages] for field, messages in filterset.errors.items()}
@@ -76,9 +78,9 @@ def ticket_get_visible(*, actor, number: int, for_update: bool = False) -> Ticke
     """
     queryset = ticket_visible_queryset(actor=actor).select_related(*TICKET_RELATED)
     if for_update:
-        queryset = queryset.select_for_update(of=("self",), no_key=True)  # as services._lock
+        queryset = queryset.select_for_update(of=("self",), no_key=True)  # as services.lock_ticket
     else:
-        queryset = _with_tag_names(queryset).prefetch_related(clock_prefetch())
+        queryset = _with_tag_names(queryset).prefetch_related(*ticket_prefetches())
     ticket = queryset.filter(number=number).first()
     if ticket is None:
         raise NotFound(f"There is no ticket #{number}.")
@@ -143,28 +145,6 @@ def category_get(*, category_id: int, include_archived: bool = True) -> Category
     return category
 
 
-def category_tree() -> dict[int | None, list[int]]:
-    """parent id -> child ids, for the whole tree (one query; taxonomies are small)."""
-    tree: dict[int | None, list[int]] = {}
-    for pk, parent_id in Category.objects.values_list("pk", "parent_id"):
-        tree.setdefault(parent_id, []).append(pk)
-    return tree
-
-
-def category_descendant_ids(root_ids: Iterable[int], *, tree: dict | None = None) -> set[int]:
-    """`root_ids` and every category below them."""
-    tree = category_tree() if tree is None else tree
-    found: set[int] = set()
-    stack = list(root_ids)
-    while stack:
-        current = stack.pop()
-        if current in found:
-            continue
-        found.add(current)
-        stack.extend(tree.get(current, ()))
-    return found
-
-
 def tag_list() -> QuerySet[Tag]:
     return Tag.objects.order_by("name")
 
@@ -177,3 +157,11 @@ def priority_matrix_get() -> dict[str, dict[str, str]]:
     """The tenant's matrix, or the default one."""
     stored = PriorityMatrix.objects.filter(singleton=True).values_list("matrix", flat=True).first()
     return stored or {impact: dict(row) for impact, row in DEFAULT_MATRIX.items()}
+
+
+def team_queue_references(team) -> list[str]:
+    """Why `team` must stay (accounts.references): open tickets in its queue."""
+    open_tickets = Ticket.objects.filter(team=team).exclude(status__in=workflow.TERMINAL).count()
+    if open_tickets:
+        return [f"{open_tickets} open ticket(s) are in its queue; move them to another team first"]
+    return []

@@ -38,7 +38,7 @@ SHARED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "apps.core.admin_config.WardenAdminConfig",
+    "apps.accounts.admin_config.WardenAdminConfig",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "apps.accounts",  # platform admins in public, tenant users in each tenant schema
@@ -56,7 +56,7 @@ SHARED_APPS = [
 TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
-    "apps.core.admin_config.WardenAdminConfig",
+    "apps.accounts.admin_config.WardenAdminConfig",
     "apps.accounts",
     "allauth",
     "allauth.account",
@@ -64,10 +64,12 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "apps.audit",
     "apps.policies",
+    "apps.events",
     "apps.tickets",
     "apps.sla",
     "apps.desk",
     "apps.portal",
+    "apps.demo",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
@@ -230,7 +232,7 @@ MEDIA_URL = "/media/"
 # (docs/decisions/0004-residency.md). Filesystem default: <MEDIA_ROOT>/regions/<region>/tenants/<schema>/.
 WARDEN_STORAGE_BACKENDS: dict = {}  # e.g. {"eu": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {...}}}
 STORAGES = {
-    "default": {"BACKEND": "apps.core.storage.RegionalTenantStorage"},
+    "default": {"BACKEND": "apps.tenants.storage.RegionalTenantStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

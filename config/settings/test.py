@@ -29,7 +29,7 @@ CACHES = {
 }
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:63799/14")
 STORAGES = {
-    "default": {"BACKEND": "apps.core.storage.RegionalTenantStorage"},
+    "default": {"BACKEND": "apps.tenants.storage.RegionalTenantStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ACCOUNT_RATE_LIMITS = False

@@ -112,7 +112,7 @@ def test_what_cannot_be_undone_goes_to_the_fallback_log(tenant, caplog):
 
 # --- the Django admin ---------------------------------------------------------------------
 #
-# The generic `admin.*` events come from hooks every admin class gets (apps/core/admin.py).
+# The generic `admin.*` events come from hooks every admin class gets (apps/accounts/admin_site.py).
 # Django's own Group admin exercises them here: third-party code that Warden does not
 # shape, given the permissions a tenant could grant. (Warden's user and team pages save
 # through their services, which write the specific events instead.)

@@ -51,7 +51,7 @@ def sla_tickets(alpha):
         desk, ops = Team.objects.get(name="Desk"), Team.objects.get(name="Ops")
         # Re-targeting open clocks after a policy change is a Celery task; these tickets
         # get their clocks from the tickets service, so nothing needs to be enqueued.
-        with mock.patch("apps.sla.services._enqueue_recompute"), mock.patch("apps.sla.services._enqueue_resync"):
+        with mock.patch("apps.sla.services.configuration._enqueue_recompute"), mock.patch("apps.sla.services.configuration._enqueue_resync"):
             calendar = sla_services.sla_calendar_save(actor=admin, data=CalendarInput(
                 name=f"Browser 24x7 {marker}", timezone="UTC", always_open=True, shifts=[], holidays=[]))
             policy = sla_services.sla_policy_save(actor=admin, data=PolicyInput(
@@ -223,7 +223,7 @@ def test_portal_new_request_shows_the_resolution_due_time(live_url, page_factory
 
         admin = User.objects.get(email="admin@alpha.test")
         calendar = SlaCalendar.objects.get(name=f"Browser 24x7 {marker}")
-        with mock.patch("apps.sla.services._enqueue_recompute"):
+        with mock.patch("apps.sla.services.configuration._enqueue_recompute"):
             return sla_services.sla_policy_save(actor=admin, data=PolicyInput(
                 name=f"Portal P1 {marker}", calendar=calendar, order=6000 + int(marker, 16) % 1000, active=True,
                 targets={"P1": {"first_response": 30, "resolution": 120}}, categories=[], teams=[],

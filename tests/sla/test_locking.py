@@ -153,7 +153,8 @@ def test_no_code_locks_a_ticket_row_for_update():
             if covers_ticket and "no_key=True" not in line:
                 offenders.append(f"{path.relative_to(root.parent)}:{number}: {line.strip()}")
     assert offenders == []
-    assert (root / "tickets" / "services.py").read_text().count("no_key=True") >= 2  # the check sees real code
+    assert (root / "tickets" / "services" / "common.py").read_text().count("no_key=True") >= 1  # the check sees real code
+    assert (root / "sla" / "services" / "escalations.py").read_text().count("no_key=True") >= 2
 
 
 @pytest.mark.parametrize("hold", ["service", "selector"])

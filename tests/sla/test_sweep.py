@@ -126,20 +126,25 @@ def test_the_sweep_is_one_statement_per_batch(standard_policy, requester_user, d
 def test_the_sweep_enqueues_processing_after_commit(
     standard_policy, requester_user, django_capture_on_commit_callbacks, monkeypatch
 ):
+    """Processing is the outbox's: the sweep's statement writes the events and their
+    deliveries, and the relay is kicked after commit, in the tenant of the sweep."""
     from django.db import connection
 
-    from apps.sla import tasks
+    from apps.events.models import Delivery
+    from apps.events.services import kick
 
     sent = []
-    monkeypatch.setattr(tasks.process_events, "apply_async", lambda **options: sent.append(options["headers"]))
+    monkeypatch.setattr(kick, "send_relay", lambda schema, **options: sent.append(schema))
     ticket = make_ticket(requester=requester_user, created_at=T0)
     services.sla_on_ticket_created(ticket)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.sla_sweep(now=T0 + 40 * M)
     assert sent == []  # nothing before commit
+    deliveries = Delivery.objects.filter(subscriber="sla.escalations", event__payload__ticket_id=ticket.pk)
+    assert deliveries.count() == SlaEvent.objects.filter(ticket=ticket).count() > 0
     for callback in callbacks:
         callback()
-    assert sent == [{"_schema_name": connection.schema_name}]  # the tenant captured when it was registered
+    assert sent == [connection.schema_name]  # once, in the tenant captured when it was registered
 
 
 # --- Concurrency (committed data, one connection per thread) ---------------------------------------------
@@ -426,8 +431,10 @@ def test_a_denied_escalation_is_recorded_and_the_rest_still_runs(
             raise PolicyDenied(Decision(False, ("no notifications today",), (), None, "enforce", False), action)
         return original(actor, action, resource, context)
 
+    from apps.sla.services import escalations
+
     original = policy_services.policy_require
-    monkeypatch.setattr(policy_services, "policy_require", decide)
+    monkeypatch.setattr(escalations, "policy_require", decide)  # where the escalations ask
     services.sla_events_process()
     assert asked == [(None, "sla.escalate", "notify_assignee"), (None, "sla.escalate", "raise_priority")]
     runs = {r.action: (r.outcome, r.detail) for r in SlaEscalation.objects.all()}

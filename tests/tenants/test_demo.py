@@ -6,7 +6,7 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.models import Role, User
 from apps.audit.selectors import audit_chain_verify
-from apps.tenants.demo import DEMO_TENANTS, PLATFORM_ADMIN
+from apps.demo.seed import DEMO_TENANTS, PLATFORM_ADMIN
 from apps.tenants.models import Tenant
 from apps.tickets.models import Ticket, TicketComment
 

@@ -15,16 +15,16 @@ PNG_1PX = bytes.fromhex(
 
 
 def _forget_media_root() -> None:
-    """Storages cache where MEDIA_ROOT pointed (apps.core.storage caches its per-region
+    """Storages cache where MEDIA_ROOT pointed (apps.tenants.storage caches its per-region
     backends; TenantFileSystemStorage its `relative_media_root`, which its setting_changed
     hook does not drop): forget it so each test writes under its own tmp_path."""
     from django.core.files.storage import default_storage, storages
     from django.utils.functional import empty
 
     try:
-        from apps.core import storage as core_storage
+        from apps.tenants import storage as tenant_storage
 
-        core_storage._backend_for.cache_clear()
+        tenant_storage._backend_for.cache_clear()
     except (ImportError, AttributeError):
         pass
 

@@ -15,10 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, URLPattern, get_resolver, include, path, reverse
 
 from apps.accounts.models import Team, User
+from apps.desk import saved_views
 from apps.tickets import services
 from apps.tickets.choices import TicketStatus
 from apps.tickets.models import Ticket, TicketAttachment, TicketComment
-from apps.desk import saved_views
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -43,10 +43,10 @@ def _forget_media_root() -> None:
     from django.core.files.storage import default_storage, storages
     from django.utils.functional import empty
 
-    from apps.core import storage as core_storage
+    from apps.tenants import storage as tenant_storage
 
-    if hasattr(core_storage, "_backend_for"):
-        core_storage._backend_for.cache_clear()
+    if hasattr(tenant_storage, "_backend_for"):
+        tenant_storage._backend_for.cache_clear()
     instances = [storages["default"]]
     if default_storage._wrapped is not empty:
         instances.append(default_storage._wrapped)
@@ -575,8 +575,8 @@ def test_bulk_with_nothing_selected_changes_nothing(web_as, agent_user):
 
 
 def test_bulk_policy_denials_are_refusals_and_recorded(bulk_tickets, web_as, agent_user, monkeypatch):
-    from apps.policies.decisions import Decision, PolicyDenied
     from apps.desk import views
+    from apps.policies.decisions import Decision, PolicyDenied
 
     fine, _closed, other_team = bulk_tickets
     recorded = []
@@ -848,8 +848,8 @@ def test_a_team_view_needs_membership(web_as, agent2_user, desk_team):
 @pytest.mark.parametrize("sort", ["status", "-status", "priority", "-priority", "title", "-title", "updated", "-updated",
                                   "number", "-number", "assignee", "-assignee", "team", "-team"])
 def test_every_sort_pages_forward_and_back_without_gaps(sort, make_ticket, agent_user, agent2_user, desk_team, ops_team):
-    from apps.tickets import selectors
     from apps.desk import queue
+    from apps.tickets import selectors
 
     levels = [(1, 1), (2, 2), (3, 3), (1, 3), (2, 1)]
     for i in range(11):

@@ -23,10 +23,10 @@ def _media(settings, tmp_path):
     from django.core.files.storage import default_storage, storages
     from django.utils.functional import empty
 
-    from apps.core import storage as core_storage
+    from apps.tenants import storage as tenant_storage
 
     def forget():
-        core_storage._backend_for.cache_clear()
+        tenant_storage._backend_for.cache_clear()
         instances = [storages["default"]]
         if default_storage._wrapped is not empty:
             instances.append(default_storage._wrapped)

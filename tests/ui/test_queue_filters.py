@@ -12,11 +12,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.desk import forms as desk_forms
+from apps.desk import saved_views
 from apps.tickets import filters as ticket_filters
 from apps.tickets import services
 from apps.tickets.models import Ticket
-from apps.desk import forms as desk_forms
-from apps.desk import saved_views
 
 HTMX_RESULTS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "queue-results"}
 

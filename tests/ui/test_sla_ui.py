@@ -336,8 +336,8 @@ def test_sorting_by_due_puts_the_soonest_first_and_empty_ones_last(web_as, agent
 
 @pytest.mark.parametrize("sort", ["due", "-due"])
 def test_due_pages_forward_and_back_without_gaps(sort, desk_policy, open_ticket, agent_user, desk_team, ops_team):
-    from apps.tickets import selectors
     from apps.desk import queue
+    from apps.tickets import selectors
 
     for i in range(13):
         team = desk_team if i % 4 else ops_team  # every 4th: no SLA (empty due time)

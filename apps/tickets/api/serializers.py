@@ -8,9 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.sla.api.serializers import TicketSlaField
-
 from ..choices import Level, Priority, ResolutionCode, ScanStatus, TicketSource, TicketStatus, Visibility
+from ..extensions import ticket_fields
 from ..markdown import sanitize_html
 from ..models import Ticket, TicketComment
 
@@ -113,11 +112,14 @@ class TicketOutputSerializer(serializers.Serializer):
     first_response_at = serializers.DateTimeField(read_only=True, allow_null=True)
     resolved_at = serializers.DateTimeField(read_only=True, allow_null=True)
     closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    sla = TicketSlaField(
-        source="*",
-        read_only=True,
-        help_text="SLA clocks: due times, state, time left. Requesters get the resolution due time and state only.",
-    )
+
+    def get_fields(self):
+        """The declared fields, then the blocks higher apps registered (`extensions`):
+        `sla` from the SLA app."""
+        fields = super().get_fields()
+        for extension in ticket_fields():
+            fields[extension.name] = extension.field()
+        return fields
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_description_html(self, obj: Ticket) -> str:

@@ -21,10 +21,10 @@ from rest_framework.views import APIView
 from apps.core.errors import NotFound
 from apps.core.files import UploadRejected
 from apps.core.files.limits import LengthRequired
-from apps.sla.selectors import clock_prefetch
 
 from .. import selectors, services
 from ..errors import CooldownActive
+from ..extensions import ticket_prefetches
 from ..filters import TicketFilterSet
 from ..models import Category, Ticket
 from . import serializers as s
@@ -95,8 +95,8 @@ class TicketCollectionApi(TicketsApiView):
         data.is_valid(raise_exception=True)
         ticket = services.ticket_create(actor=request.user, source="api", **data.validated_data)
         # The service's instance carries its related objects: no need to read it back,
-        # only its new SLA clocks, once for the whole `sla` block.
-        prefetch_related_objects([ticket], clock_prefetch())
+        # only what the registered blocks show (its new SLA clocks), once for each.
+        prefetch_related_objects([ticket], *ticket_prefetches())
         return Response(s.TicketOutputSerializer(ticket, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

@@ -5,8 +5,8 @@ from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Role, Team
 from apps.accounts.services import team_add_member, team_create, user_create
-from apps.core.cli import OperatorCommand
-from apps.tenants.cli import operator_label, tenant_by_slug
+from apps.core import governance
+from apps.core.cli import OperatorCommand, operator_label, tenant_by_slug
 
 
 class Command(OperatorCommand):
@@ -35,9 +35,7 @@ class Command(OperatorCommand):
                 if team is None:
                     team = team_create(name=opts["team"], actor_label=label)
                 team_add_member(team=team, user=user, actor_label=label)
-            from apps.audit.services import audit_record_system
-
-            audit_record_system(
+            governance.record_system(
                 action="operator.create_user",
                 target=user,
                 payload={"email": user.email, "role": user.role, "team": team.name if team else None},

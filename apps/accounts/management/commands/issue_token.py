@@ -3,8 +3,8 @@ from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
 from apps.accounts.services import token_issue
-from apps.core.cli import OperatorCommand
-from apps.tenants.cli import operator_label, tenant_by_slug
+from apps.core import governance
+from apps.core.cli import OperatorCommand, operator_label, tenant_by_slug
 
 
 class Command(OperatorCommand):
@@ -22,8 +22,6 @@ class Command(OperatorCommand):
                 self.fail(f"no active user {opts['email']!r} in tenant {tenant.slug!r}")
             with transaction.atomic():
                 token = token_issue(user=user)
-                from apps.audit.services import audit_record_system
-
                 # The token itself never enters the audit chain.
-                audit_record_system(action="operator.issue_token", target=user, actor_label=operator_label())
+                governance.record_system(action="operator.issue_token", target=user, actor_label=operator_label())
         self.stdout.write(token.key)

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.audit.selectors import audit_chain_verify
-from apps.tenants.cli import tenant_by_slug
+from apps.core.cli import tenant_by_slug
 
 logger = logging.getLogger(__name__)
 

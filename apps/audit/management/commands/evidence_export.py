@@ -5,8 +5,8 @@ from django_tenants.utils import tenant_context
 
 from apps.audit import keys
 from apps.audit.evidence import evidence_pack_build
+from apps.core.cli import operator_label, tenant_by_slug
 from apps.core.errors import ApplicationError
-from apps.tenants.cli import operator_label, tenant_by_slug
 
 
 class Command(BaseCommand):

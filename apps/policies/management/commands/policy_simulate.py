@@ -15,9 +15,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_public_schema_name, tenant_context
 
+from apps.core.cli import operator_label
 from apps.core.errors import ApplicationError
 from apps.policies.services import policy_simulation_run
-from apps.tenants.cli import operator_label
 from apps.tenants.models import Tenant
 
 

@@ -1,7 +1,6 @@
 import json
 
-from apps.core.cli import OperatorCommand
-from apps.tenants.cli import operator_label
+from apps.core.cli import OperatorCommand, operator_label
 from apps.tenants.models import Region
 from apps.tenants.schema import BaseSchemaNotReady
 from apps.tenants.services import tenant_provision

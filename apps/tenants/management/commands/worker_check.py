@@ -6,8 +6,7 @@ from django.core.cache import cache
 from django_tenants.utils import tenant_context
 
 from apps.accounts.tasks import directory_probe, probe_key
-from apps.core.cli import OperatorCommand
-from apps.tenants.cli import tenant_by_slug
+from apps.core.cli import OperatorCommand, tenant_by_slug
 
 
 class Command(OperatorCommand):

@@ -1,7 +1,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from apps.accounts import permissions
+from . import permissions
 
 
 def home(request: HttpRequest) -> HttpResponse:

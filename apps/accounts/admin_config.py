@@ -2,4 +2,4 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class WardenAdminConfig(AdminConfig):
-    default_site = "apps.core.admin.WardenAdminSite"
+    default_site = "apps.accounts.admin_site.WardenAdminSite"

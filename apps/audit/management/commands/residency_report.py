@@ -1,8 +1,7 @@
 import json
 
-from apps.core.cli import OperatorCommand
-from apps.tenants import residency
-from apps.tenants.cli import operator_label, tenant_by_slug
+from apps.audit.residency import residency_report_build
+from apps.core.cli import OperatorCommand, operator_label, tenant_by_slug
 
 
 class Command(OperatorCommand):
@@ -13,5 +12,5 @@ class Command(OperatorCommand):
 
     def handle(self, *args, **opts):
         tenant = tenant_by_slug(opts["tenant"])
-        report = residency.residency_report_build(tenant=tenant, actor_label=operator_label())
+        report = residency_report_build(tenant=tenant, actor_label=operator_label())
         self.stdout.write(json.dumps(report, indent=2, sort_keys=True))

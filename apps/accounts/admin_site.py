@@ -23,7 +23,9 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts import permissions
+from apps.core import governance
+
+from . import permissions
 
 logger = logging.getLogger(__name__)
 
@@ -171,11 +173,9 @@ class ReadOnlyModelAdmin(WardenModelAdmin):
 def audit_admin_entry(entry: LogEntry) -> None:
     if connection.schema_name == "public":
         return
-    from apps.audit.services import audit_record
-
     model = entry.content_type.model_class() if entry.content_type_id else None
     label = model._meta.label_lower if model else "unknown"
-    audit_record(
+    governance.record(
         actor=entry.user,
         action=f"admin.{_VERBS.get(entry.action_flag, 'changed')}",
         target=None,

@@ -48,8 +48,7 @@ DEMO_TENANTS = (
 def seed_demo() -> list[dict]:
     from apps.accounts.models import Role, Team, User
     from apps.accounts.services import team_add_member, team_create, user_create
-
-    from .services import tenant_provision
+    from apps.tenants.services import tenant_provision
 
     summary = []
     if not User.objects.filter(email=PLATFORM_ADMIN).exists():  # public schema
@@ -105,6 +104,7 @@ SAMPLE_TICKETS = (
 
 def _seed_extras(tenant) -> None:
     """Sample categories and tickets, through the same services the desk and portal use.
+(The SLA calendars and policies are every new tenant's defaults: `sla.services.defaults`.)
 
     The comment cooldown (an abuse guard for people) is lifted while the seed writes its
     comments at machine speed; everything else (policy, audit, workflow) applies as usual.
@@ -112,42 +112,7 @@ def _seed_extras(tenant) -> None:
     from django.test.utils import override_settings
 
     with override_settings(WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS=0):
-        _seed_sla(tenant)
         _seed_tickets()
-
-
-# Demo SLA: urgent work around the clock, the rest in office hours with the region's
-# public holidays. (timezone, holiday country) per region.
-OFFICES = {"eu": ("Warsaw office", "Europe/Warsaw", "PL"), "us": ("New York office", "America/New_York", "US")}
-
-
-def _seed_sla(tenant) -> None:
-    """Two calendars and two policies, through the SLA services (audited like an admin's)."""
-    from datetime import time
-
-    from apps.accounts.models import Role, User
-    from apps.sla.models import SlaPolicy
-    from apps.sla.services import sla_calendar_save, sla_policy_save
-    from apps.sla.validation import CalendarInput, PolicyInput, ShiftInput
-
-    if SlaPolicy.objects.exists():
-        return
-    admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
-    name, zone, country = OFFICES.get(tenant.region, OFFICES["eu"])
-    always = sla_calendar_save(actor=admin, data=CalendarInput(name="Around the clock", always_open=True))
-    office = sla_calendar_save(actor=admin, data=CalendarInput(
-        name=name, timezone=zone, holiday_country=country,
-        shifts=[ShiftInput(day, time(8), time(17)) for day in range(5)],
-    ))
-    minutes = {"P1": (30, 240), "P2": (60, 480), "P3": (240, 1440), "P4": (480, 2880)}
-    for order, policy_name, calendar, priorities in (
-        (10, "Urgent: around the clock", always, ("P1", "P2")),
-        (20, "Standard: office hours", office, ("P3", "P4")),
-    ):
-        sla_policy_save(actor=admin, data=PolicyInput(
-            name=policy_name, calendar=calendar, order=order,
-            targets={p: {"first_response": minutes[p][0], "resolution": minutes[p][1]} for p in priorities},
-        ))
 
 
 def _seed_tickets() -> None:

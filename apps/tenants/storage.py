@@ -31,7 +31,7 @@ def _backend_for(region: str) -> Storage:
     configured = (getattr(settings, "WARDEN_STORAGE_BACKENDS", {}) or {}).get(region)
     if configured:
         return import_string(configured["BACKEND"])(**configured.get("OPTIONS", {}))
-    from apps.tenants.residency import region_storage_root
+    from .residency import region_storage_root
 
     return FileSystemStorage(location=region_storage_root(region), base_url=None)
 
@@ -42,7 +42,7 @@ def _current_tenant():
         raise NoTenantStorage("tenant files need a tenant context")
     tenant = connection.tenant
     if getattr(tenant, "region", None) is None:  # a FakeTenant from schema_context()
-        from apps.tenants.models import Tenant
+        from .models import Tenant
 
         tenant = Tenant.objects.get(schema_name=schema)
     return tenant
@@ -68,7 +68,7 @@ class RegionalTenantStorage(Storage):
         return stored[len(self._prefix()):]
 
     def _check_creation(self) -> None:
-        from apps.tenants import residency
+        from . import residency
 
         tenant = _current_tenant()
         storage_allowed = tenant.region in tenant.effective_allowed_regions

@@ -1,5 +1,5 @@
 from apps.core.cli import OperatorCommand
-from apps.tenants.demo import seed_demo
+from apps.demo.seed import seed_demo
 
 
 class Command(OperatorCommand):

@@ -1,7 +1,7 @@
 from django.conf import settings
 
 from apps.core.cli import OperatorCommand
-from apps.tenants.demo import DEMO_PASSWORD, DEMO_TENANTS, PLATFORM_ADMIN
+from apps.demo.seed import DEMO_PASSWORD, DEMO_TENANTS, PLATFORM_ADMIN
 
 
 class Command(OperatorCommand):

@@ -1,0 +1,172 @@
+"""Comments: public replies and internal notes, with @mentions and the cooldown."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, Replace
+from django.utils import timezone
+
+from apps.accounts import permissions
+from apps.accounts.models import Role, User
+from apps.audit.services import audit_record
+from apps.core.errors import Conflict, PermissionDenied
+from apps.events.services.emit import emit
+from apps.policies.services import policy_require
+
+from .. import conf, workflow
+from .. import events as ev
+from ..choices import TicketStatus
+from ..errors import CooldownActive
+from ..markdown import render_markdown
+from ..models import Ticket, TicketComment
+from ..search import search_append_comment
+from .common import TICKET_COMMENT, clean_markdown, emit_status_change, lock_ticket, require_user, touch
+
+logger = logging.getLogger(__name__)
+
+# --- Comments ---------------------------------------------------------------------------
+
+_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9._%+\-]+(?:@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)?)")
+
+
+def parse_mentions(body: str) -> tuple[set[str], set[str]]:
+    """(emails, names) mentioned in `body` as `@someone@example.com` or `@name`."""
+    emails: set[str] = set()
+    names: set[str] = set()
+    for match in _MENTION.finditer(body or ""):
+        token = match.group(1).rstrip(".-")
+        if "@" in token:
+            emails.add(token.lower())
+        elif token:
+            names.add(token.lower())
+    return emails, names
+
+
+def _resolve_mentions(*, body: str, ticket: Ticket, internal: bool) -> list[User]:
+    """Users named in `body` who may read the comment (so nobody is told about a ticket,
+    or an internal note, they cannot see). `@name` matches the email's local part or the
+    full name without spaces; an ambiguous name matches nobody."""
+    emails, names = parse_mentions(body)
+    if not emails and not names:
+        return []
+    readers = Q(role__in=[Role.AGENT, Role.ADMIN])
+    if not internal:
+        readers |= Q(pk=ticket.requester_id)
+    candidates = (
+        User.objects.filter(is_active=True)
+        .filter(readers)
+        .annotate(compact=Lower(Replace("full_name", Value(" "), Value(""))))
+    )
+    lookup = Q(email__in=sorted(emails))
+    for name in sorted(names)[:20]:
+        lookup |= Q(email__istartswith=f"{name}@") | Q(compact=name)
+    found = list(candidates.filter(lookup)[:100])
+    chosen: dict[int, User] = {}
+    for user in found:
+        if user.email.lower() in emails:
+            chosen[user.pk] = user
+    for name in names:
+        matches = [u for u in found if u.email.lower().split("@", 1)[0] == name or u.compact == name]
+        if len(matches) == 1:
+            chosen[matches[0].pk] = matches[0]
+    return sorted(chosen.values(), key=lambda u: u.pk)
+
+
+def _comment_cooldown(actor: User) -> datetime:
+    """Refuse a comment within WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS of the author's last
+    one; return the time the new comment is written at.
+
+    The author's row is locked (FOR NO KEY UPDATE, until the transaction ends), so two
+    comments sent at the same moment are checked one after the other: the second waits for
+    the first to commit and then sees it. Reading without the lock, both would find no
+    recent comment and both would be written. The caller holds the ticket's lock already
+    (tickets first, then anything else: docs/decisions/0006-ticket-lock-order.md).
+    """
+    seconds = int(conf.get("WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS"))
+    if seconds <= 0:
+        return timezone.now()
+    User.objects.select_for_update(no_key=True).filter(pk=actor.pk).values_list("pk", flat=True).first()
+    now = timezone.now()  # after the wait: the other comment's time is in the past now
+    last = (
+        TicketComment.objects.filter(author=actor, created_at__gt=now - timedelta(seconds=seconds))
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last is not None:
+        wait = max(1, int((last + timedelta(seconds=seconds) - now).total_seconds()) + 1)
+        raise CooldownActive(f"You commented a moment ago; wait {wait} s before commenting again.", retry_after=wait,
+                             field="body")
+    return now
+
+
+@transaction.atomic
+def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> TicketComment:
+    """Add a comment (Markdown). Internal notes are for agents only and never reach the
+    requester. An agent's first public comment sets `first_response_at` (and opens a new
+    ticket); a requester's comment on a pending ticket puts it back to open."""
+    policy_require(actor, TICKET_COMMENT, ticket, {"internal": bool(internal)})
+    author = require_user(actor, "comment")
+    is_agent = permissions.is_agent(author)
+    if internal and not is_agent:
+        raise PermissionDenied("Only agents can write internal notes.")
+    body = clean_markdown(body, field="body", label="The comment", required=True)
+    ticket = lock_ticket(ticket)
+    now = _comment_cooldown(author)  # after the ticket: lock order, docs/decisions/0006
+    if ticket.status in workflow.TERMINAL and not internal:
+        raise Conflict(
+            f"Ticket #{ticket.number} is {ticket.status}; only internal notes can be added.",
+            errors={"body": [f"The ticket is {ticket.status}."]},
+        )
+    comment = TicketComment.objects.create(
+        ticket=ticket, author=author, body=body, body_html=render_markdown(body), internal=bool(internal), created_at=now
+    )
+    mentioned = _resolve_mentions(body=body, ticket=ticket, internal=bool(internal))
+    if mentioned:
+        comment.mentions.set(mentioned)
+    fields: list[str] = []
+    status_from = ticket.status
+    if not internal and is_agent and author.pk != ticket.requester_id:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            fields.append("first_response_at")
+        if ticket.status == TicketStatus.NEW:
+            ticket.status = TicketStatus.OPEN
+            fields.append("status")
+    if not internal and author.pk == ticket.requester_id and ticket.status == TicketStatus.PENDING:
+        ticket.status = TicketStatus.OPEN
+        fields.append("status")
+    touch(ticket, fields, now)
+    search_append_comment(ticket_id=ticket.pk, body=body, internal=bool(internal))
+    payload: dict[str, Any] = {
+        "number": ticket.number,
+        "comment": comment.pk,
+        "internal": bool(internal),
+        "mentions": [u.pk for u in mentioned],
+        "body": body,
+    }
+    if "status" in fields:
+        payload["status"] = {"from": status_from, "to": ticket.status}
+    audit_record(actor=author, action="ticket.commented", target=ticket, payload=payload)
+    emit(
+        ev.TicketCommented(
+            ticket_id=ticket.pk,
+            comment_id=comment.pk,
+            author_id=author.pk,
+            internal=bool(internal),
+            mentioned_ids=[u.pk for u in mentioned],
+            first_response="first_response_at" in fields,
+        ),
+        actor=author,
+        instances=[ticket],
+    )
+    if "status" in fields:
+        emit_status_change(actor=author, ticket=ticket, status_from=status_from, by_comment=True)
+    comment.ticket = ticket
+    return comment
