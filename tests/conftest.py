@@ -237,3 +237,65 @@ def web_as(tenant):
         return client
 
     return make
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own (broker and cache for the processes it starts),
+    which the test may stop and start again (`.stop()`, `.start()`)."""
+    from tests.workers import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def beat_schedule(django_db_setup, django_db_blocker):
+    """`beat_schedule({"sla-sweep": 2})`: the real periodic entries (as `sync_periodic_tasks`
+    writes them) with the named ones every N seconds and every other entry disabled. The
+    rows are put back as they were afterwards (they live in the public schema)."""
+    import json
+
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from apps.core import periodic
+
+    with django_db_blocker.unblock():
+        current = connection.tenant if connection.schema_name != "public" else None
+        connection.set_schema_to_public()
+        before = {row.pk: (row.enabled, row.interval_id, row.kwargs, row.last_run_at) for row in PeriodicTask.objects.all()}
+        if current is not None:
+            connection.set_tenant(current)
+
+    def configure(seconds_by_entry: dict[str, int]) -> None:
+        with django_db_blocker.unblock():
+            current = connection.tenant if connection.schema_name != "public" else None
+            connection.set_schema_to_public()
+            names = periodic.sync()
+            assert set(seconds_by_entry) <= set(names), names
+            wanted = [f"warden:{name}" for name in seconds_by_entry]
+            for name, seconds in seconds_by_entry.items():
+                interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+                row = PeriodicTask.objects.get(name=f"warden:{name}")
+                kwargs = json.loads(row.kwargs)
+                row.interval, row.kwargs, row.last_run_at = interval, json.dumps({**kwargs, "jitter_seconds": 0}), None
+                row.enabled = True
+                row.save()
+            PeriodicTask.objects.exclude(name__in=wanted).update(enabled=False)
+            if current is not None:
+                connection.set_tenant(current)
+
+    yield configure
+    with django_db_blocker.unblock():
+        current = connection.tenant if connection.schema_name != "public" else None
+        connection.set_schema_to_public()
+        PeriodicTask.objects.exclude(pk__in=list(before)).delete()
+        for pk, (enabled, interval_id, kwargs, last_run_at) in before.items():
+            PeriodicTask.objects.filter(pk=pk).update(enabled=enabled, interval_id=interval_id, kwargs=kwargs,
+                                                      last_run_at=last_run_at)
+        if current is not None:
+            connection.set_tenant(current)

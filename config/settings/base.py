@@ -24,6 +24,12 @@ WARDEN_AUDIT_CHECKPOINT_MINUTES = env.int("WARDEN_AUDIT_CHECKPOINT_MINUTES", def
 # Fernet key(s) for secrets stored in the database (connector credentials), comma-separated,
 # newest first so keys can be rotated (MultiFernet).
 WARDEN_SECRETS_KEY = env("WARDEN_SECRETS_KEY", default="")
+# The event outbox (apps/events/conf.py has every setting and its default; docs/events.md).
+WARDEN_EVENTS_RELAY_SECONDS = env.int("WARDEN_EVENTS_RELAY_SECONDS", default=30)
+WARDEN_EVENTS_LEASE_SECONDS = env.int("WARDEN_EVENTS_LEASE_SECONDS", default=60)
+WARDEN_EVENTS_MAX_ATTEMPTS = env.int("WARDEN_EVENTS_MAX_ATTEMPTS", default=8)
+WARDEN_EVENTS_RELAY_BUDGET_SECONDS = env.int("WARDEN_EVENTS_RELAY_BUDGET_SECONDS", default=30)
+WARDEN_EVENTS_RETENTION_DAYS = env.int("WARDEN_EVENTS_RETENTION_DAYS", default=30)
 # The migrated schema new tenants are cloned from (see docs/decisions/0002-tenant-cloning.md).
 TENANT_BASE_SCHEMA = "_warden_base"
 TENANT_CREATION_FAKES_MIGRATIONS = True

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -34,9 +35,8 @@ def delivery_retry(*, actor, delivery_ids: Sequence[int]) -> int:
     )
     if not rows:
         return 0
-    now = timezone.now()
     Delivery.objects.filter(pk__in=[r[0] for r in rows]).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, claim=None, updated_at=now
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=Now(), claim=None, updated_at=Now()
     )
     audit_record(
         actor=actor,

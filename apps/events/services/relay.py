@@ -77,13 +77,17 @@ class _Outcome(NamedTuple):
     error: str
 
 
+# Times are the database's wall clock (clock_timestamp(), not the transaction's now()): a
+# delivery is due when the time has come, whatever transaction looks.
+
+
 def _claim_sql() -> str:
     table = connection.ops.quote_name(Delivery._meta.db_table)
     return (
         f"UPDATE {table} AS d SET status = 'running', attempts = d.attempts + 1, claim = %(claim)s, "
-        "next_attempt_at = now() + make_interval(secs => %(lease)s), updated_at = now() "
+        "next_attempt_at = clock_timestamp() + make_interval(secs => %(lease)s), updated_at = clock_timestamp() "
         "FROM (SELECT id, status FROM " + table + " "
-        "WHERE status IN ('pending', 'failed', 'running') AND next_attempt_at <= now() "
+        "WHERE status IN ('pending', 'failed', 'running') AND next_attempt_at <= clock_timestamp() "
         "ORDER BY next_attempt_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED) AS c "
         "WHERE d.id = c.id "
         "RETURNING d.id, d.event_id, d.subscriber, d.attempts, c.status"
@@ -94,8 +98,8 @@ def _record_sql() -> str:
     table = connection.ops.quote_name(Delivery._meta.db_table)
     return (
         f"UPDATE {table} AS d SET status = v.status, attempts = v.attempts, claim = NULL, "
-        "next_attempt_at = now() + make_interval(secs => v.delay), last_error = v.error, "
-        "done_at = CASE WHEN v.status = 'done' THEN now() ELSE NULL END, updated_at = now() "
+        "next_attempt_at = clock_timestamp() + make_interval(secs => v.delay), last_error = v.error, "
+        "done_at = CASE WHEN v.status = 'done' THEN clock_timestamp() ELSE NULL END, updated_at = clock_timestamp() "
         "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::float8[], %s::text[]) AS v(id, status, attempts, delay, error) "
         "WHERE d.id = v.id"
     )
