@@ -105,8 +105,11 @@ def enqueue_on_commit(task, **kwargs) -> None:
         headers["request_id"] = request_id.current()
 
     def send() -> None:
-        found = current_app.tasks[task] if isinstance(task, str) else task
-        found.apply_async(kwargs=kwargs, headers=headers)
+        found = current_app.tasks.get(task) if isinstance(task, str) else task
+        if found is None:  # a web process imports only the task modules it uses
+            current_app.send_task(task, kwargs=kwargs, headers=headers)
+        else:
+            found.apply_async(kwargs=kwargs, headers=headers)
 
     transaction.on_commit(send)
 

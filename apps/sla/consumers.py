@@ -63,7 +63,7 @@ def on_recategorised(event, delivery: DeliveryContext) -> None:
 
 
 def on_threshold(event, delivery: DeliveryContext) -> None:
-    services.sla_clock_events_process(clock_id=event.clock_id)
+    services.sla_clock_events_process(clock_id=event.clock_id, ticket_id=event.ticket_id, sla_event_id=event.sla_event_id)
 
 
 def register() -> None:

@@ -316,26 +316,29 @@ _ESCALATIONS = {
 
 
 
-def sla_clock_events_process(*, clock_id: int, now: datetime | None = None, notifier=None) -> int:
+def sla_clock_events_process(
+    *, clock_id: int, ticket_id: int, sla_event_id: int | None = None, now: datetime | None = None, notifier=None
+) -> int:
     """Handle the pending events of one clock (the `sla.escalations` subscriber's work).
 
-    Locks in the order of every ticket write, the ticket (FOR NO KEY UPDATE) and then the
-    clock, and waits for neither: when a writer or the sweep holds one of them, the
-    delivery is deferred (tried again shortly), never blocked behind it. Returns how many
-    events were handled (0: another delivery of this clock did it already).
+    `sla_event_id` is the event the delivery is about: when it was handled already
+    (together with the other pending events of its clock), nothing is left to do and
+    nothing is locked. Otherwise locks in the order of every ticket write, the ticket
+    (FOR NO KEY UPDATE) and then the clock, and waits for neither: when a writer or the
+    sweep holds one of them, the delivery is deferred (tried again shortly), never
+    blocked behind it. Returns how many events were handled.
     """
-    row = SlaClock.objects.filter(pk=clock_id).values_list("ticket_id", flat=True).first()
-    if row is None:
-        return 0  # the clock (and its ticket) no longer exist
-    locked_ticket = (
-        Ticket.objects.filter(pk=row).select_for_update(skip_locked=True, no_key=True, of=("self",)).values_list("pk", flat=True)
-    )
-    if not list(locked_ticket):
-        raise Deferred(f"ticket {row} is being written", seconds=2)
-    locked_clock = (
-        SlaClock.objects.filter(pk=clock_id).select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)
-    )
-    if not list(locked_clock):
+    if sla_event_id is not None and not SlaEvent.objects.filter(pk=sla_event_id, processed_at__isnull=True).exists():
+        return 0
+    locked_ticket = Ticket.objects.filter(pk=ticket_id).select_for_update(skip_locked=True, no_key=True, of=("self",))
+    if not locked_ticket.values_list("pk", flat=True):
+        if not Ticket.objects.filter(pk=ticket_id).exists():
+            return 0  # the ticket (and its clocks and events) no longer exist
+        raise Deferred(f"ticket {ticket_id} is being written", seconds=2)
+    locked_clock = SlaClock.objects.filter(pk=clock_id).select_for_update(skip_locked=True, of=("self",))
+    if not locked_clock.values_list("pk", flat=True):
+        if not SlaClock.objects.filter(pk=clock_id).exists():
+            return 0
         raise Deferred(f"clock {clock_id} is being swept or synced", seconds=2)
     events = list(
         SlaEvent.objects.filter(clock_id=clock_id, processed_at__isnull=True)
