@@ -106,16 +106,9 @@ def _seed_extras(tenant) -> None:
     """Sample categories and tickets, through the same services the desk and portal use.
 (The SLA calendars and policies are every new tenant's defaults: `sla.services.defaults`.)
 
-    The comment cooldown (an abuse guard for people) is lifted while the seed writes its
-    comments at machine speed; everything else (policy, audit, workflow) applies as usual.
+    Policy, audit, workflow and cooldowns apply as usual; every sample comment is written by
+    an agent, whom the comment cooldown (a guard against requesters) does not hold back.
     """
-    from django.test.utils import override_settings
-
-    with override_settings(WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS=0):
-        _seed_tickets()
-
-
-def _seed_tickets() -> None:
     from apps.accounts.models import Role, User
     from apps.tickets.models import Category, Ticket
     from apps.tickets.services import category_create, comment_add, ticket_assign, ticket_create, ticket_transition

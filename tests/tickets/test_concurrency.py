@@ -38,6 +38,17 @@ def test_the_cooldown_locks_the_author_only_when_there_is_one(ticket, requester_
     assert locks_author("cooldown on")
 
 
+def test_the_cooldown_neither_locks_nor_checks_agents(ticket, agent_user, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    settings.WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = 5
+    services.comment_add(actor=agent_user, ticket=ticket, body="first")
+    with CaptureQueriesContext(connection) as queries:
+        services.comment_add(actor=agent_user, ticket=ticket, body="second")
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not any('FROM "accounts_user"' in q and q.endswith("FOR NO KEY UPDATE") for q in sql), sql
+
+
 def race(tenant, first, second, *, hold: float = 0.6) -> tuple[list, list]:
     """Run `first` in a transaction kept open `hold` seconds after it returned; start
     `second` (in its own transaction) once `first` has returned. Returns (results, errors)

@@ -257,6 +257,18 @@ def test_comment_checks(ticket, requester_user, settings):
     assert 1 <= info.value.retry_after <= 6
 
 
+@pytest.mark.parametrize("author", ["agent_user", "admin_user"])
+def test_the_comment_cooldown_does_not_hold_back_agents(author, ticket, request, settings):
+    """An internal note and then a public reply, one after the other: the cooldown is an
+    abuse guard against requesters, not a brake on the people working the ticket."""
+    settings.WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = 60
+    worker = request.getfixturevalue(author)
+    services.comment_add(actor=worker, ticket=ticket, body="Vendor case opened.", internal=True)
+    services.comment_add(actor=worker, ticket=ticket, body="We are on it.")
+    services.comment_add(actor=worker, ticket=ticket, body="One more thing.")
+    assert TicketComment.objects.filter(ticket=ticket, author=worker).count() == 3
+
+
 def test_mentions_only_reach_people_who_can_read_the_comment(ticket, agent_user, agent2_user, requester2_user):
     comment = services.comment_add(
         actor=agent_user, ticket=ticket, body="@agent2 please look; cc @requester2 and @requester@alpha.test"

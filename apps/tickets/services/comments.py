@@ -78,16 +78,22 @@ def _resolve_mentions(*, body: str, ticket: Ticket, internal: bool) -> list[User
     return sorted(chosen.values(), key=lambda u: u.pk)
 
 
-def _comment_cooldown(actor: User) -> datetime:
-    """Refuse a comment within WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS of the author's last
-    one; return the time the new comment is written at.
+def _comment_cooldown(actor: User, *, is_agent: bool) -> datetime:
+    """Refuse a requester's comment within WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS of their
+    last one; return the time the new comment is written at.
 
-    The author's row is locked (FOR NO KEY UPDATE, until the transaction ends), so two
-    comments sent at the same moment are checked one after the other: the second waits for
-    the first to commit and then sees it. Reading without the lock, both would find no
-    recent comment and both would be written. The caller holds the ticket's lock already
-    (tickets first, then anything else: docs/decisions/0006-ticket-lock-order.md).
+    The cooldown is an abuse guard against requesters only: agents and admins (who write an
+    internal note and then a public reply one after the other) are neither checked nor
+    locked.
+
+    For a requester, the author's row is locked (FOR NO KEY UPDATE, until the transaction
+    ends), so two comments sent at the same moment are checked one after the other: the
+    second waits for the first to commit and then sees it. Reading without the lock, both
+    would find no recent comment and both would be written. The caller holds the ticket's
+    lock already (tickets first, then anything else: docs/decisions/0006-ticket-lock-order.md).
     """
+    if is_agent:
+        return timezone.now()
     seconds = int(conf.get("WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS"))
     if seconds <= 0:
         return timezone.now()
@@ -118,7 +124,7 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
         raise PermissionDenied("Only agents can write internal notes.")
     body = clean_markdown(body, field="body", label="The comment", required=True)
     ticket = lock_ticket(ticket)
-    now = _comment_cooldown(author)  # after the ticket: lock order, docs/decisions/0006
+    now = _comment_cooldown(author, is_agent=is_agent)  # after the ticket: lock order, docs/decisions/0006
     if ticket.status in workflow.TERMINAL and not internal:
         raise Conflict(
             f"Ticket #{ticket.number} is {ticket.status}; only internal notes can be added.",
