@@ -42,6 +42,7 @@ chromium:
 	@scripts/chromium.sh
 
 test: venv services chromium
+	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv services
@@ -49,6 +50,7 @@ test-fast: venv services
 
 lint: venv
 	$(VENV)/bin/ruff check apps config tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 messages: venv
 	$(PY) manage.py compilemessages -l pl --ignore=.venv

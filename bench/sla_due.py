@@ -29,8 +29,8 @@ LEVELS = (50, 75, 90, 100, 75)  # thresholds, breach, at-risk
 
 def pure(n: int) -> None:
     from apps.sla.calendar import Calendar, Shift
-    from apps.sla.models import SlaClock
     from apps.sla.clockmath import clock_compute
+    from apps.sla.models import SlaClock
 
     office = Calendar(
         timezone="Europe/Warsaw",

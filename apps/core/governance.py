@@ -1,7 +1,7 @@
 """The governance port: how the apps below `policies` and `audit` ask for a decision and
 append an audit event.
 
-The layers (docs/decisions/0014-layers.md) put identity (`accounts`) and tenancy
+The layers (docs/decisions/0015-layers-and-plug-points.md) put identity (`accounts`) and tenancy
 (`tenants`) below governance, yet their writes are decided and audited like every other
 (ARCHITECTURE.md, "Invariants"). Apps above the governance layer import
 `apps.policies.services.policy_require` and `apps.audit.services.audit_record` directly;

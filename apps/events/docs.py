@@ -15,7 +15,7 @@ HEADER = """# Domain events
 
 Every app owns the events it emits (`apps/<app>/events.py`). A service emits them
 inside its transaction, after its audit event; they land in the tenant's outbox with
-the business row (docs/decisions/0015-events-and-outbox.md). Payloads carry ids and
+the business row (docs/decisions/0016-events-and-outbox.md). Payloads carry ids and
 short identifiers only, never content: a consumer loads what it needs through the owning
 app's selectors, where visibility rules apply. A payload change that is not backwards
 compatible gets a new version.

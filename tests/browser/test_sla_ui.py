@@ -51,7 +51,10 @@ def sla_tickets(alpha):
         desk, ops = Team.objects.get(name="Desk"), Team.objects.get(name="Ops")
         # Re-targeting open clocks after a policy change is a Celery task; these tickets
         # get their clocks from the tickets service, so nothing needs to be enqueued.
-        with mock.patch("apps.sla.services.configuration._enqueue_recompute"), mock.patch("apps.sla.services.configuration._enqueue_resync"):
+        with (
+            mock.patch("apps.sla.services.configuration._enqueue_recompute"),
+            mock.patch("apps.sla.services.configuration._enqueue_resync"),
+        ):
             calendar = sla_services.sla_calendar_save(actor=admin, data=CalendarInput(
                 name=f"Browser 24x7 {marker}", timezone="UTC", always_open=True, shifts=[], holidays=[]))
             policy = sla_services.sla_policy_save(actor=admin, data=PolicyInput(

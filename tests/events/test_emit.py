@@ -14,6 +14,7 @@ from apps.events.types import EventInvalid
 
 from .conftest import ProbeEchoed, ProbeHappened
 
+
 def test_emit_writes_the_event_and_one_delivery_per_subscriber(tenant, admin_user, subscribe):
     subscribe("probe.one", lambda e, d: None)
     subscribe("probe.two", lambda e, d: None)
@@ -23,7 +24,8 @@ def test_emit_writes_the_event_and_one_delivery_per_subscriber(tenant, admin_use
     row = OutboxEvent.objects.get(pk=event_id)
     assert (row.event_type, row.version, row.payload) == ("probe.happened", 1, {"thing_id": 7})
     assert (row.actor_id, row.actor_label) == (admin_user.pk, f"user:{admin_user.pk}")
-    assert row.causation_id is None and row.trail == []
+    assert row.causation_id is None
+    assert row.trail == []
     deliveries = Delivery.objects.filter(event_id=event_id).order_by("subscriber")
     assert [(d.subscriber, d.status, d.attempts) for d in deliveries] == [
         ("probe.one", "pending", 0),
@@ -38,10 +40,17 @@ def test_a_rollback_after_emit_leaves_no_outbox_row(tenant, subscribe):
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), transaction.atomic():
-        emit(ProbeHappened(thing_id=1))
-        assert OutboxEvent.objects.count() == before[0] + 1  # written, inside the transaction
-        raise Boom
+    inside = []
+
+    def write_then_fail():
+        with transaction.atomic():
+            emit(ProbeHappened(thing_id=1))
+            inside.append(OutboxEvent.objects.count())  # written, inside the transaction
+            raise Boom
+
+    with pytest.raises(Boom):
+        write_then_fail()
+    assert inside == [before[0] + 1]
     assert (OutboxEvent.objects.count(), Delivery.objects.count()) == before
 
 
@@ -141,7 +150,8 @@ def test_a_subscriber_never_receives_events_it_caused(tenant, subscribe):
         ("probe.echoed", ["probe.echo"]),
         ("probe.happened", ["probe.echo", "probe.loop"]),  # emitted, but delivered to nobody
     ]
-    assert events[1].causation_id == first and events[2].causation_id == events[1].pk
+    assert events[1].causation_id == first
+    assert events[2].causation_id == events[1].pk
     assert not Delivery.objects.filter(event=events[2]).exists()
     assert Delivery.objects.filter(event__in=events[:2], status="done").count() == 2
 

@@ -84,7 +84,8 @@ def test_an_always_failing_subscriber_is_dead_lettered_then_retried_from_the_adm
     page = client.get("/admin/events/delivery/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "probe.flaky" in html and "still down" in html
+    assert "probe.flaky" in html
+    assert "still down" in html
 
     healthy["now"] = True
     response = client.post(
@@ -99,7 +100,8 @@ def test_an_always_failing_subscriber_is_dead_lettered_then_retried_from_the_adm
     assert retried.payload_data["deliveries"][0]["delivery"] == delivery.pk
     assert relay_run(budget_seconds=5).delivered == 1
     delivery.refresh_from_db()
-    assert delivery.status == "done" and Tag.objects.filter(name="finally").exists()
+    assert delivery.status == "done"
+    assert Tag.objects.filter(name="finally").exists()
 
 
 def test_agents_cannot_retry_deliveries(tenant, subscribe, agent_user):
@@ -177,7 +179,8 @@ def test_a_delivery_that_kills_every_worker_ends_dead_lettered(tenant, subscribe
         _due_now(event_id=event_id)
     relay_run(budget_seconds=5)
     delivery = Delivery.objects.get(event_id=event_id)
-    assert delivery.status == "dead" and "worker stopped" in delivery.last_error
+    assert delivery.status == "dead"
+    assert "worker stopped" in delivery.last_error
 
 
 def test_a_run_stops_at_its_budget_and_the_task_hands_over(tenant, subscribe, no_kick, settings):
@@ -190,7 +193,8 @@ def test_a_run_stops_at_its_budget_and_the_task_hands_over(tenant, subscribe, no
     settings.WARDEN_EVENTS_RELAY_BUDGET_SECONDS = 0
     settings.WARDEN_EVENTS_RELAY_BATCH = 3
     outcome = tasks.relay.run()
-    assert outcome["more"] is True and outcome["delivered"] == 3
+    assert outcome["more"] is True
+    assert outcome["delivered"] == 3
     assert no_kick == [tenant.schema_name]  # a fresh task goes on
 
 

@@ -76,4 +76,5 @@ def test_docs_events_md_is_generated_from_the_registry():
 
     on_disk = (ROOT / "docs" / "events.md").read_text()
     assert on_disk == render(), "docs/events.md is stale: run `manage.py events_doc`"
-    assert "### ticket.created" in on_disk and "sla.escalations" in on_disk
+    assert "### ticket.created" in on_disk
+    assert "sla.escalations" in on_disk

@@ -12,6 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.audit.models import AuditEvent
+from apps.core.errors import ApplicationError
 from apps.core.files import EICAR, ScannerUnavailable, ScanResult
 from apps.policies.services import PolicyDenied
 from apps.tickets import services
@@ -122,7 +123,7 @@ def test_refused_uploads_store_nothing(label, name, content, status, fragment, t
 def test_service_refusal_leaves_nothing(ticket, requester_user, settings, name, content, fragment):
     import io
 
-    with pytest.raises(services.ApplicationError) as info:
+    with pytest.raises(ApplicationError) as info:
         services.attachment_add(actor=requester_user, ticket=ticket, fileobj=io.BytesIO(content), filename=name)
     assert fragment in info.value.errors["file"][0]
     assert not TicketAttachment.objects.exists()

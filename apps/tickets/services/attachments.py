@@ -17,11 +17,13 @@ from apps.core.errors import ApplicationError, Conflict, NotFound, PermissionDen
 from apps.events.services.emit import emit
 from apps.policies.services import policy_require
 
-from .. import conf, workflow
+from .. import conf, uploads, workflow
 from .. import events as ev
 from ..actions import TICKET_UPDATE
 from ..choices import ScanStatus, Visibility
+from ..errors import IntegrityFailure
 from ..models import Ticket, TicketAttachment, TicketComment
+from ..selectors import attachment_get_for_download
 from .common import TICKET_COMMENT, TICKET_VIEW, lock_ticket, require_user, touch
 
 logger = logging.getLogger(__name__)
@@ -73,8 +75,6 @@ def attachment_add(
 def _attachment_store(*, actor, ticket, fileobj, filename, size, visibility, comment, stored: list) -> TicketAttachment:
     """`attachment_add` in its own transaction; a refusal is committed (its audit event)
     and then raised. Appends to `stored` what it writes to storage."""
-    from . import uploads
-
     rejection: ApplicationError | None = None
     with transaction.atomic(durable=True):
         policy_require(actor, TICKET_COMMENT, ticket, {"attachment": True, "visibility": visibility})
@@ -153,8 +153,6 @@ def _attachment_store(*, actor, ticket, fileobj, filename, size, visibility, com
 
 
 def _audit_rejection(uploader: User, ticket: Ticket, filename: str, exc: ApplicationError) -> None:
-    from . import uploads
-
     audit_record(
         actor=uploader,
         action="attachment.rejected",
@@ -181,8 +179,6 @@ def attachment_rescan(*, actor, attachment: TicketAttachment) -> TicketAttachmen
     Clean and unaltered: it becomes downloadable. Infected: its bytes are deleted after
     commit and it stays quarantined for good. Still no verdict: nothing changes.
     """
-    from . import uploads
-
     policy_require(actor, TICKET_UPDATE, attachment.ticket, {"attachment": attachment.pk, "operation": "rescan"})
     # no_key: the joined ticket row is locked too; FOR NO KEY UPDATE, as `_lock` (ADR 0006).
     attachment = TicketAttachment.objects.select_for_update(no_key=True).select_related("ticket").get(pk=attachment.pk)
@@ -214,8 +210,6 @@ def attachment_rescan(*, actor, attachment: TicketAttachment) -> TicketAttachmen
 
 def attachment_download_link(*, actor, attachment: TicketAttachment) -> DownloadLink:
     """A signed, short-lived URL token for one attachment `actor` can see (audited)."""
-    from . import uploads
-
     with transaction.atomic():
         policy_require(actor, TICKET_VIEW, attachment.ticket, {"attachment": attachment.pk})
         user = require_user(actor, "download files")
@@ -245,10 +239,6 @@ def attachment_download(*, actor, token: str) -> tuple[TicketAttachment, IO[byte
     Bytes whose SHA-256 differs from the recorded one: IntegrityFailure (500), audited,
     never served.
     """
-    from . import uploads
-    from .errors import IntegrityFailure
-    from .selectors import attachment_get_for_download
-
     claims = uploads.read_token(token)
     if getattr(actor, "pk", None) != claims.user_id:
         raise NotFound("This download link is not valid.")
