@@ -172,3 +172,34 @@ def test_printed_tenant_urls_carry_the_public_port(tenant):
         assert tenant.url() == "http://alpha.localhost:8000/"
     with override_settings(WARDEN_PUBLIC_PORT=""):
         assert tenant.url("/portal/") == "http://alpha.localhost/portal/"
+
+
+def test_a_new_tenant_starts_with_business_calendars_and_sla_policies(db, capsys):
+    """Its first ticket already has clocks: no manual step between provisioning and work."""
+    from apps.audit.models import AuditEvent
+    from apps.sla.models import SlaCalendar, SlaClock, SlaPolicy
+    from apps.tickets.services import ticket_create
+
+    args = ["--slug", "epsilon", "--name", "Epsilon", "--region", "us", "--admin-email", "boss@epsilon.test"]
+    _provision(capsys, *args)
+    _provision(capsys, *args)  # again: nothing added twice
+    with schema_context("t_epsilon"):
+        calendars = {c.name: c for c in SlaCalendar.objects.all()}
+        assert set(calendars) == {"Around the clock", "Office hours (New York)"}
+        office = calendars["Office hours (New York)"]
+        assert (office.timezone, office.holiday_country, office.always_open) == ("America/New_York", "US", False)
+        assert office.shifts.count() == 5
+        policies = list(SlaPolicy.objects.order_by("order"))
+        covered = {priority for policy in policies for priority in policy.targets}
+        assert covered == {"P1", "P2", "P3", "P4"}
+        assert all(policy.active and policy.targets[p]["resolution"] > policy.targets[p]["first_response"]
+                   for policy in policies for p in policy.targets)
+        created = AuditEvent.objects.filter(action__in=["sla.calendar_created", "sla.policy_created"])
+        assert created.count() == 4
+        assert {event.actor_label for event in created} == {"system"}
+        admin = User.objects.get(email="boss@epsilon.test")
+        for impact in (1, 3):
+            ticket = ticket_create(actor=admin, title="First ticket", impact=impact, urgency=impact)
+            assert set(SlaClock.objects.filter(ticket=ticket).values_list("metric", flat=True)) == {
+                "first_response", "resolution"
+            }
