@@ -13,16 +13,21 @@ manifests. The kind of key decides the algorithm (docs/decisions/0011-ed25519-si
 Retired keys stay verifiable through WARDEN_AUDIT_RETIRED_KEYS ({key_id: key}), where a
 key is an HMAC secret, an Ed25519 private key in either form, or just the public key as
 `ed25519-public:<64 hex>`. Without a configured key a fixed development HMAC key is used;
-`manage.py check --deploy` reports that as an error.
+`manage.py check --deploy` reports that as an error. Local and demo installs
+(config.settings.local) do not get there: they sign with a key of their own, generated
+once by `install_signing_key()` under `.run/`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 
@@ -92,6 +97,57 @@ def _ed25519_private(text: str):
             raise SigningKeyInvalid("an ed25519: signing key is the base64 of exactly 32 bytes")
         return Ed25519PrivateKey.from_private_bytes(seed)
     return None
+
+
+def ed25519_fingerprint(text: str) -> str:
+    """The fingerprint (SHA-256 of the raw public key, hex) of an Ed25519 private key given
+    as PEM or `ed25519:<base64 seed>` text; SigningKeyInvalid for anything else."""
+    private = _ed25519_private(text)
+    if private is None:
+        raise SigningKeyInvalid("not an Ed25519 private key (PEM or ed25519:<base64 seed>)")
+    return _public_of(private).fingerprint
+
+
+def install_signing_key(path: str | os.PathLike[str]) -> str:
+    """This install's own Ed25519 signing key, as PKCS#8 PEM text: read from `path`, or
+    generated there on first use (mode 0600, owner only) and reused from then on.
+
+    For local and demo installs, so that their packs verify with the public key alone
+    instead of carrying checkpoints signed with a development HMAC key everyone knows.
+    Processes starting together (web, worker, beat) agree on one key: the key is written to
+    a temporary file that is then hard-linked into place, which fails when another process
+    got there first, and that process's complete file is read instead. An existing file is
+    never replaced: an unreadable one raises SigningKeyInvalid, since a new key would leave
+    the checkpoints signed with the old one unverifiable.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    target = Path(path)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first: use its key
+                os.link(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+    text = target.read_text(encoding="ascii", errors="replace")
+    try:
+        ed25519_fingerprint(text)
+    except SigningKeyInvalid as exc:
+        raise SigningKeyInvalid(f"{target} does not hold a usable Ed25519 key ({exc}); "
+                                "restore it, or set WARDEN_AUDIT_SIGNING_KEY") from None
+    return text
 
 
 def _as_bytes(key) -> bytes:

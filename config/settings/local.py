@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import WARDEN_BASE_DOMAIN, env
+from .base import BASE_DIR, WARDEN_BASE_DOMAIN, env
 
 DEBUG = env.bool("DEBUG", default=True)
 # The demo server's port (make demo: PORT, default 8000), so printed links work as they are.
@@ -11,7 +11,28 @@ WARDEN_PUBLIC_PORT = env("WARDEN_PUBLIC_PORT", default=env("PORT", default="8000
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-do-not-use-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[WARDEN_BASE_DOMAIN, f".{WARDEN_BASE_DOMAIN}", "127.0.0.1"])
 WARDEN_SECRETS_KEY = env("WARDEN_SECRETS_KEY", default="ZGV2LW9ubHktd2FyZGVuLXNlY3JldHMta2V5LTMyYiE=")
-WARDEN_AUDIT_SIGNING_KEY = env("WARDEN_AUDIT_SIGNING_KEY", default="dev-only-audit-signing-key-0123456789abcdef")
+# Audit checkpoints and evidence packs: an explicit WARDEN_AUDIT_SIGNING_KEY wins (other text
+# than an Ed25519 key is an HMAC key); without one, this install's own Ed25519 key, made once
+# and kept in WARDEN_AUDIT_KEY_FILE (.run/, mode 0600), so packs verify with the public key.
+if env("WARDEN_AUDIT_SIGNING_KEY", default=""):
+    WARDEN_AUDIT_SIGNING_KEY = env("WARDEN_AUDIT_SIGNING_KEY")
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.audit import keys as _audit_keys
+
+    try:
+        WARDEN_AUDIT_SIGNING_KEY = _audit_keys.install_signing_key(
+            BASE_DIR / (env("WARDEN_AUDIT_KEY_FILE", default="") or ".run/audit-signing-key")
+        )
+    except (OSError, _audit_keys.SigningKeyInvalid) as exc:
+        raise ImproperlyConfigured(f"the local audit signing key: {exc}") from exc
+    WARDEN_AUDIT_KEY_ID = env(
+        "WARDEN_AUDIT_KEY_ID", default=f"local-{_audit_keys.ed25519_fingerprint(WARDEN_AUDIT_SIGNING_KEY)[:12]}"
+    )
+    if WARDEN_AUDIT_KEY_ID != "k1":
+        # Installs from before the per-install key signed as k1 with this public HMAC key.
+        WARDEN_AUDIT_RETIRED_KEYS = {"k1": "dev-only-audit-signing-key-0123456789abcdef"}
 # One local machine stands in for every regional deployment, so residency is enforced
 # only when WARDEN_REGION is set explicitly (docs/decisions/0004-residency.md).
 WARDEN_RESIDENCY_ENFORCED = env.bool("WARDEN_RESIDENCY_ENFORCED", default="WARDEN_REGION" in os.environ)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import base64
 import random
+import subprocess
+import sys
+import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -128,6 +132,48 @@ def test_unusable_keys_are_refused_and_reported_by_check_deploy():
             assert [e.id for e in check_signing_key(None)] == ["audit.E003"]
     with override_settings(WARDEN_AUDIT_SIGNING_KEY=_pem(Ed25519PrivateKey.generate())):
         assert check_signing_key(None) == []
+
+
+def test_install_signing_key_is_made_once_private_and_reused(tmp_path):
+    path = tmp_path / "run" / "audit-signing-key"
+    text = keys.install_signing_key(path)
+    assert path.read_text() == text
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["audit-signing-key"]  # no temporary file left
+    with override_settings(WARDEN_AUDIT_SIGNING_KEY=text, WARDEN_AUDIT_KEY_ID="local-1"):
+        signer = keys.signer()
+        assert signer.algorithm == "ed25519"
+        assert signer.public_key.verify(signer.sign(b"m"), b"m")
+        assert signer.public_key.fingerprint == keys.ed25519_fingerprint(text)
+    assert keys.install_signing_key(path) == text  # the second call reads it back
+    assert keys.install_signing_key(str(path)) == text
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert keys.install_signing_key(tmp_path / "other") != text  # another install, another key
+
+
+def test_processes_starting_together_agree_on_one_install_key(tmp_path):
+    """web, worker and beat start at once on a fresh install: one key, the same for all."""
+    path = tmp_path / "audit-signing-key"
+    start = time.time() + 2
+    child = ("import sys, time\n"
+             "from apps.audit.keys import install_signing_key\n"
+             f"while time.time() < {start}: pass\n"
+             f"sys.stdout.write(install_signing_key({str(path)!r}))\n")
+    root = Path(__file__).resolve().parents[2]
+    processes = [subprocess.Popen([sys.executable, "-c", child], cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: S603
+                 for _ in range(6)]
+    texts = {process.communicate(timeout=60)[0] for process in processes}
+    assert all(process.returncode == 0 for process in processes)
+    assert texts == {path.read_text()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit-signing-key"]
+
+
+def test_an_unusable_install_key_is_refused_never_replaced(tmp_path):
+    path = tmp_path / "audit-signing-key"
+    path.write_text("not a key\n")
+    with pytest.raises(keys.SigningKeyInvalid, match="does not hold a usable Ed25519 key"):
+        keys.install_signing_key(path)
+    assert path.read_text() == "not a key\n"
 
 
 # --- the chain, signed with Ed25519 -------------------------------------------------------

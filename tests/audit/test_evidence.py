@@ -217,6 +217,26 @@ def test_ed25519_pack_verifies_with_no_secret_at_all(tenant, admin_user, pack_di
     assert f"audit/keys.json: key '{ED_KEY_ID}' is not the key you trust" in wrong.stdout
 
 
+def test_a_pack_signed_with_the_install_key_verifies_with_the_public_key_only(tenant, admin_user, pack_dir, tmp_path):
+    """What a fresh local or demo install does (config.settings.local without
+    WARDEN_AUDIT_SIGNING_KEY): sign with the key made once in .run/ (here a temp dir)."""
+    from apps.audit.keys import ed25519_fingerprint, install_signing_key
+
+    key = install_signing_key(tmp_path / "run" / "audit-signing-key")
+    fingerprint = ed25519_fingerprint(key)
+    key_id = f"local-{fingerprint[:12]}"
+    with override_settings(WARDEN_AUDIT_SIGNING_KEY=key, WARDEN_AUDIT_KEY_ID=key_id):
+        files = _extract(evidence_pack_build(tenant=tenant, actor=admin_user), pack_dir)
+    assert json.loads(files["audit/keys.json"])["keys"][key_id]["fingerprint"] == fingerprint
+    assert json.loads(files["manifest.sig"])["algorithm"] == "ed25519"
+    assert {cp["algorithm"] for cp in json.loads(files["audit/segment.json"])["checkpoints"]} == {"ed25519"}
+    result = _run(pack_dir)  # no --key: the pack's verifier has the public key and nothing else
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"valid (Ed25519 key {key_id}, fingerprint {fingerprint}; NOT pinned" in result.stdout
+    assert "PACK OK" in result.stdout
+    assert _run(pack_dir, "--trust", f"{key_id}={fingerprint}").returncode == 0
+
+
 def _append(path) -> None:
     path.write_bytes(path.read_bytes() + b" ")
 

@@ -160,14 +160,59 @@ def test_env_example_documents_every_variable_settings_and_scripts_read():
     assert not missing, f"read but not in .env.example: {sorted(missing)}"
 
 
-@pytest.mark.slow
-def test_local_settings_print_links_with_the_demo_port():
-    read = "import django; django.setup(); from django.conf import settings; print(settings.WARDEN_PUBLIC_PORT)"
+def _local_env(tmp_path) -> dict:
+    """What local settings read, minus anything of this run's; the install's audit key in
+    `tmp_path`, never in the checkout's .run/."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "DJANGO_")) and k != "PORT"}
+    return {**env, "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "WARDEN_AUDIT_KEY_FILE": str(tmp_path / "run" / "audit-signing-key")}
+
+
+@pytest.mark.slow
+def test_local_settings_print_links_with_the_demo_port(tmp_path):
+    read = "import django; django.setup(); from django.conf import settings; print(settings.WARDEN_PUBLIC_PORT)"
+    env = _local_env(tmp_path)
     for extra, expected in (({}, "8000"), ({"PORT": "8123"}, "8123"), ({"PORT": "8123", "WARDEN_PUBLIC_PORT": ""}, "")):
         done = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", read], cwd=ROOT, env={**env, **extra, "DJANGO_SETTINGS_MODULE": "config.settings.local"},
-            capture_output=True, text=True, timeout=60,
+            [sys.executable, "-c", read], cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == expected
+
+
+@pytest.mark.slow
+def test_local_settings_sign_with_an_ed25519_key_of_the_install_made_once(tmp_path):
+    env = _local_env(tmp_path)
+    key_file = Path(env["WARDEN_AUDIT_KEY_FILE"])
+    read = ("import django; django.setup(); from apps.audit import keys; s = keys.signer(); "
+            "print(s.key_id, s.algorithm, s.public_key.fingerprint if s.public_key else '-', keys.using_dev_key())")
+
+    def signer(extra=None) -> list[str]:
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", read], cwd=ROOT, env={**env, **(extra or {})}, capture_output=True, text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    key_id, algorithm, fingerprint, dev = signer()
+    assert (algorithm, dev) == ("ed25519", "False")
+    assert key_id == f"local-{fingerprint[:12]}"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    text = key_file.read_text()
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")
+    assert signer() == [key_id, algorithm, fingerprint, dev]  # reused, not made again
+    assert key_file.read_text() == text
+    # An explicit key wins; other text than an Ed25519 key is an HMAC key, by choice.
+    hmac_key = {"WARDEN_AUDIT_SIGNING_KEY": "an-explicit-hmac-key-of-this-install-0123456789", "WARDEN_AUDIT_KEY_ID": "h1"}
+    assert signer(hmac_key) == ["h1", "hmac-sha256", "-", "False"]
+    # A damaged key file is one line from manage.py (exit 78), and is left as it is.
+    key_file.write_text("garbage\n")
+    check = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert check.returncode == 78, check.stderr
+    assert check.stderr.count("\n") == 1
+    assert "Traceback" not in check.stderr
+    assert "does not hold a usable Ed25519 key" in check.stderr
+    assert key_file.read_text() == "garbage\n"
