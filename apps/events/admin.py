@@ -134,13 +134,25 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "event_type", "version", "actor_label", "occurred_at", "causation_id")
+    list_display = ("id", "event_type", "version", "actor", "occurred_at", "causation_id")
     list_filter = (EventTypeFilter,)
     search_fields = ("=id", "event_type", "=request_id")
     ordering = ("-id",)
     inlines = (DeliveryInline,)
-    fields = ("event_type", "version", "payload", "actor_label", "actor_id", "request_id", "causation_id", "trail",
-              "occurred_at")
+    fields = ("event_type", "version", "payload", "actor", "request_id", "causation_id", "trail", "occurred_at")
     readonly_fields = fields
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        # Events store the actor's id only; the admin shows who that is (one subquery).
+        from django.db.models import OuterRef, Subquery
+
+        from apps.accounts.models import User
+
+        email = User.objects.filter(pk=OuterRef("actor_id")).values("email")[:1]
+        return super().get_queryset(request).annotate(actor_email=Subquery(email))
+
+    @admin.display(description=_("actor"))
+    def actor(self, obj: OutboxEvent) -> str:
+        return getattr(obj, "actor_email", None) or obj.actor_label
 

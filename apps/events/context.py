@@ -19,6 +19,9 @@ from dataclasses import dataclass
 class Cause:
     event_id: int
     trail: tuple[str, ...]
+    # The acting user of an in-transaction handler's event: what the handler emits is done
+    # by the same person, in the same request. After commit, reactions are the system's.
+    actor: object = None
 
 
 _current: contextvars.ContextVar[Cause | None] = contextvars.ContextVar("event_cause", default=None)
@@ -29,9 +32,9 @@ def current() -> Cause | None:
 
 
 @contextmanager
-def handling(*, event_id: int, trail: tuple[str, ...], consumer: str) -> Iterator[Cause]:
+def handling(*, event_id: int, trail: tuple[str, ...], consumer: str, actor: object = None) -> Iterator[Cause]:
     """`consumer` handles event `event_id` (whose own trail is `trail`)."""
-    cause = Cause(event_id=event_id, trail=(*trail, consumer) if consumer not in trail else trail)
+    cause = Cause(event_id=event_id, trail=(*trail, consumer) if consumer not in trail else trail, actor=actor)
     token = _current.set(cause)
     try:
         yield cause

@@ -126,7 +126,8 @@ def test_clocks_follow_the_ticket_through_the_in_transaction_handler(since, agen
     ticket = services.ticket_create(actor=requester_user, title="Needs clocks")
     assert {c.metric for c in ticket.sla_clocks.all()} == {"first_response", "resolution"}  # same transaction
     services.ticket_transition(actor=agent_user, ticket=ticket, to="pending")
+    # Paused in the same transaction, by the same person.
     assert ("sla.paused", {"ticket_id": ticket.pk, "clock_id": ticket.sla_clocks.get(metric="resolution").pk,
-                           "metric": "resolution"}, None) in since()
+                           "metric": "resolution"}, agent_user.pk) in since()
     services.ticket_transition(actor=agent_user, ticket=ticket, to="open")
     assert [t for t, _, _ in since()].count("sla.resumed") == 2  # both clocks paused on pending, both resumed

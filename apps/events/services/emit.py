@@ -77,7 +77,8 @@ def emit(event: DomainEvent, *, actor: Any = None, instances: Iterable[Model] = 
     """Write `event` to the outbox (and its deliveries), run the in-transaction handlers,
     and kick the relay after commit. Returns the event's id.
 
-    `actor` is the user who acted (None: the system; a string: an operator label).
+    `actor` is the user who acted (None: the system, or, inside an in-transaction
+    handler, the actor of the event it handles; a string: an operator label).
     `instances` are model instances the caller already holds (the ticket it just saved):
     in-transaction handlers use them instead of loading them again. They are never stored:
     the event carries ids only.
@@ -89,6 +90,8 @@ def emit(event: DomainEvent, *, actor: Any = None, instances: Iterable[Model] = 
     payload = validate(event)
     cause = context.current()
     trail = cause.trail if cause is not None else ()
+    if actor is None and cause is not None:
+        actor = cause.actor
     subscribers = CONSUMERS.subscribers_for(event.event_type, trail=trail)
     actor_id, actor_label = _actor_fields(actor)
     with connection.cursor() as cursor:
@@ -112,7 +115,7 @@ def emit(event: DomainEvent, *, actor: Any = None, instances: Iterable[Model] = 
         loaded = {(type(obj), obj.pk): obj for obj in instances}
         ctx = EmitContext(event_id=event_id, actor=None if isinstance(actor, str) else actor, instances=loaded)
         for handler in handlers:
-            with context.handling(event_id=event_id, trail=trail, consumer=handler.name):
+            with context.handling(event_id=event_id, trail=trail, consumer=handler.name, actor=actor):
                 handler.handle(event, ctx)
     if subscribers:
         kick_on_commit()
