@@ -10,6 +10,9 @@ behaviour is neither: argparse prints the whole usage block before its message, 
 * service errors (`ApplicationError`, `ValidationError`, and whatever the command lists
   in `expected_errors`) and `self.fail(...)` the same way, exit 2, with nothing written:
   services validate before they touch anything, and run in one transaction;
+* a database whose tables do not exist yet (never migrated, or behind the code: a table
+  or column the code needs is missing) as one line naming `make migrate`, exit 2: the
+  operator fixes it by migrating; nothing was written;
 * a database error (unreachable, a timeout) as one line too, exit 1: not the operator's input.
 
 Called in-process (`call_command`), the same failures raise `CommandError` with
@@ -25,7 +28,7 @@ from typing import Any, NoReturn
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
-from django.db import OperationalError
+from django.db import OperationalError, ProgrammingError, connections
 from django_tenants.utils import get_tenant_model
 
 from .errors import ApplicationError
@@ -46,6 +49,25 @@ class OneLineCommandParser(CommandParser):
         if self.called_from_command_line:
             self.exit(USAGE_ERROR, f"{self.prog}: error: {one_line(message)}\n")
         raise CommandError(f"Error: {one_line(message)}", returncode=USAGE_ERROR)
+
+
+# SQLSTATEs of a database behind the code: undefined_table (no django_migrations, no
+# tenants_tenant, ...), undefined_column.
+_NOT_MIGRATED = frozenset({"42P01", "42703"})
+
+
+def _not_migrated(exc: ProgrammingError) -> str | None:
+    """What is missing ('relation "x" does not exist') when `exc` says the database is not
+    migrated up to this code; None for any other programming error."""
+    cause = exc.__cause__
+    state = getattr(cause, "sqlstate", None)
+    primary = getattr(getattr(cause, "diag", None), "message_primary", None)
+    text = primary or (str(exc).splitlines() or [""])[0]
+    if state is not None:
+        return text if state in _NOT_MIGRATED else None
+    if "does not exist" in text and ("relation" in text or "column" in text):
+        return text
+    return None
 
 
 def _message(exc: BaseException) -> str:
@@ -83,6 +105,15 @@ class OperatorCommand(BaseCommand):
             except OperationalError as exc:
                 raise CommandError(
                     one_line(f"database error: {exc}"), returncode=UNAVAILABLE
+                ) from exc
+            except ProgrammingError as exc:
+                missing = _not_migrated(exc)
+                if missing is None:
+                    raise
+                name = connections[options.get("database") or "default"].settings_dict.get("NAME")
+                raise CommandError(
+                    one_line(f"the database {name!r} is not migrated ({missing}): run `make migrate`"),
+                    returncode=USAGE_ERROR,
                 ) from exc
         except CommandError as exc:
             if not getattr(self, "_called_from_command_line", False) or options.get("traceback"):

@@ -136,6 +136,45 @@ def test_an_unreachable_database_is_one_line_and_exit_1():
     assert "Traceback" not in result.stderr
 
 
+@pytest.fixture
+def empty_database():
+    """A database on the test server with no tables at all (never migrated): its name.
+    Dropped afterwards."""
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    name = f"warden_unmigrated_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    server = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "password": db.get("PASSWORD") or None}
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+def test_commands_on_an_unmigrated_database_say_run_make_migrate_in_one_line(empty_database):
+    db = settings.DATABASES["default"]
+    env = {"DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{empty_database}"}
+    commands = [
+        ["provision_tenant", "--slug", "zeta", "--name", "Zeta", "--region", "eu", "--admin-email", "admin@zeta.test"],
+        ["create_user", "--tenant", "zeta", "--email", "agent@zeta.test", "--role", "agent"],
+        ["outbox_status", "--tenant", "zeta"],
+        ["audit_verify", "--tenant", "zeta"],
+    ]
+    for argv in commands:
+        result = manage(*argv, env=env)
+        assert result.returncode == 2, (argv, result.stderr)
+        assert result.stderr.startswith(f"manage.py {argv[0]}: error: "), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "`make migrate`" in result.stderr
+        assert empty_database in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+
+
 OPERATOR_ERRORS = [
     # (argv, fragments the one line must contain)
     (["provision_tenant", "--slug", "public", "--name", "X", "--region", "eu", "--admin-email", "a@b.test"],

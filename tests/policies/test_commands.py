@@ -93,4 +93,6 @@ def test_bad_input_exits_1_with_one_line_on_stderr(tenant, tmp_path):
     assert completed.returncode == 1
     assert completed.stdout == ""
     lines = completed.stderr.strip().splitlines()
-    assert lines == ["CommandError: rules[0].subject: unknown role 'boss': use one of requester, agent, admin"]
+    assert lines == [
+        "manage.py policy_simulate: error: rules[0].subject: unknown role 'boss': use one of requester, agent, admin"
+    ]

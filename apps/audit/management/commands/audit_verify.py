@@ -2,7 +2,8 @@
 
 Exit 0: intact; prints the head (seq, hash) and how many signed checkpoints matched.
 Exit 1: broken; prints one line naming the first bad seq and the failure class.
-Exit 2: unknown tenant or unusable arguments.
+Exit 2: unknown tenant, unusable arguments, or a database not migrated yet (one line:
+OperatorCommand).
 
 Verification only reads (in one REPEATABLE READ snapshot): it never appends to the
 chain it checks, so running it cannot change its own result.
@@ -13,16 +14,15 @@ from __future__ import annotations
 import json
 import logging
 
-from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.audit.selectors import audit_chain_verify
-from apps.core.cli import tenant_by_slug
+from apps.core.cli import OperatorCommand, tenant_by_slug
 
 logger = logging.getLogger(__name__)
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Verify a tenant's hash-chained audit log and its signed checkpoints."
 
     def add_arguments(self, parser):

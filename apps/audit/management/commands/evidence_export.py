@@ -1,15 +1,15 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django_tenants.utils import tenant_context
 
 from apps.audit import keys
 from apps.audit.evidence import evidence_pack_build
-from apps.core.cli import operator_label, tenant_by_slug
+from apps.core.cli import OperatorCommand, operator_label, tenant_by_slug
 from apps.core.errors import ApplicationError
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Write a tenant's evidence (disclosure) pack: a zip that verifies offline with verify_pack.py."
 
     def add_arguments(self, parser):

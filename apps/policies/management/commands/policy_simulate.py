@@ -2,7 +2,8 @@
 
 Replays a tenant's recorded decisions through draft rules and prints the result as
 JSON; the run is policy-checked and audited (`policy.simulated`, by the operator).
-Bad input (unknown tenant, unreadable file, invalid rules) exits 1 with one line.
+Bad input (unknown tenant, unreadable file, invalid rules) exits 1 with one line; a
+database not migrated yet exits 2 with one line (OperatorCommand).
 The file holds a JSON list of rules, or an object with a "rules" list; `-` reads stdin.
 """
 
@@ -12,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django_tenants.utils import get_public_schema_name, tenant_context
 
-from apps.core.cli import operator_label
+from apps.core.cli import OperatorCommand, operator_label
 from apps.core.errors import ApplicationError
 from apps.policies.services import policy_simulation_run
 from apps.tenants.models import Tenant
@@ -25,7 +26,7 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Replay a tenant's recorded policy decisions through draft rules; print the flips as JSON."
 
     def add_arguments(self, parser) -> None:
