@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from apps.core import periodic
+from apps.core.cli import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Write the periodic tasks declared in code to django-celery-beat's schedule."
 
     def handle(self, *args, **opts):
