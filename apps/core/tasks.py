@@ -93,6 +93,9 @@ def enqueue_on_commit(task, **kwargs) -> None:
     it exits (the outer transaction commits later) would stamp whatever schema is current
     at commit time, often the public one. The schema is captured here, at registration,
     and sent explicitly as tenant-schemas-celery's `_schema_name` header.
+
+    A broker that cannot be reached after the commit is logged, not raised: the write
+    committed. Work that must survive such an outage goes through the event outbox.
     """
     name = task if isinstance(task, str) else task.name
     schema = connection.schema_name
@@ -105,11 +108,16 @@ def enqueue_on_commit(task, **kwargs) -> None:
         headers["request_id"] = request_id.current()
 
     def send() -> None:
-        found = current_app.tasks.get(task) if isinstance(task, str) else task
-        if found is None:  # a web process imports only the task modules it uses
-            current_app.send_task(task, kwargs=kwargs, headers=headers)
-        else:
-            found.apply_async(kwargs=kwargs, headers=headers)
+        # After COMMIT: the write stands whatever happens here, so a broker that is down
+        # must not turn the caller's success into an error. Said loudly instead.
+        try:
+            found = current_app.tasks.get(task) if isinstance(task, str) else task
+            if found is None:  # a web process imports only the task modules it uses
+                current_app.send_task(task, kwargs=kwargs, headers=headers)
+            else:
+                found.apply_async(kwargs=kwargs, headers=headers)
+        except Exception:
+            logger.exception("could not enqueue %s for %s after commit (is the broker down?)", name, schema)
 
     transaction.on_commit(send)
 

@@ -255,3 +255,17 @@ def test_worker_check_fails_in_one_line_when_no_worker_answers(db):
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge(nobody)
     assert excinfo.value.returncode == 1
+
+
+def test_enqueue_on_commit_with_the_broker_down_logs_and_keeps_the_write(tenant, monkeypatch, caplog,
+                                                                         django_capture_on_commit_callbacks):
+    """The write committed: a broker that cannot be reached must not turn it into an error."""
+    from kombu.exceptions import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:63799. Connection refused.")
+
+    monkeypatch.setattr(ping, "apply_async", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit(ping, token="down")
+    assert "could not enqueue core.ping for t_alpha after commit" in caplog.text
