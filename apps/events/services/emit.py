@@ -122,13 +122,6 @@ def emit(event: DomainEvent, *, actor: Any = None, instances: Iterable[Model] = 
     return event_id
 
 
-def emit_many(events: Iterable[DomainEvent], *, actor: Any = None, instances: Iterable[Model] = ()) -> list[int]:
-    """`emit()` each event in order (one statement each), in the caller's transaction."""
-    instances = list(instances)
-    return [emit(event, actor=actor, instances=instances) for event in events]
-
-
-
 def outbox_ctes(*, source: str, type_sql: str, payload_sql: str, event_classes: Sequence[type[DomainEvent]]) -> tuple[str, dict]:
     """For set-based producers (the SLA sweep): two common table expressions that emit
     one event per row of the CTE `source`, with its deliveries, inside the producer's
