@@ -19,7 +19,8 @@ load average:
      every write costs when the relay is idle;
    * *with the outbox, kick suppressed*: as above while a relay is already queued (the
      flag is set: one Redis round trip, no message): what writes cost under load.
-   Target: the outbox adds < 2 ms at p95.
+   Target: the outbox adds < 2 ms at p95. The database's durability settings (fsync,
+   synchronous_commit, full_page_writes) are printed first: every write pays a commit.
 2. **Relay throughput** on one worker process with a no-op subscriber: `--throughput`
    pending deliveries worked off by the `events.relay` task's code (`tasks.relay.run()`,
    run back to back as the worker does when a run hands over): deliveries per second.
@@ -48,6 +49,18 @@ SLUG = "bench-outbox"
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def database_settings() -> str:
+    """The settings that decide what a write costs: figures mean little without them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        values = []
+        for name in ("fsync", "synchronous_commit", "full_page_writes"):
+            cursor.execute(f"SHOW {name}")
+            values.append(f"{name}={cursor.fetchone()[0]}")
+    return ", ".join(values)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -198,6 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     name, base, reused = open_database(prefix="bench_outbox", reuse_env="OUTBOX_BENCH_DB")
     try:
+        print(f"PostgreSQL: {database_settings()}")
         setup_tenant()
         register_noop()
         api_create(args.n)
