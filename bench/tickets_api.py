@@ -153,12 +153,10 @@ def main() -> None:
     rng = random.Random(7)  # noqa: S311 - which ticket to read, not a secret
     # A keyset cursor halfway through the P3 tickets (thousands share that priority): a
     # page there costs what the first page costs.
-    from apps.tickets import keyset
-    from apps.tickets.filters import ORDERINGS
+    from apps.core.keyset import Cursor
+    from apps.tickets.keyset import ORDERINGS
 
-    deep = keyset.Cursor("P3", ctx["max_number"] // 2, False).encode(
-        keyset.SortKey.parse(ORDERINGS["priority"], tie="number")
-    )
+    deep = Cursor("P3", ctx["max_number"] // 2, False).encode(ORDERINGS["priority"])
     filtered = urlencode(
         [("status", "open"), ("status", "pending"), ("priority", "P2"), ("team", ctx["team"]), ("q", ctx["word"])]
     )

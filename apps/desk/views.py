@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ApplicationError
+from apps.core.keyset import InvalidCursor
 from apps.core.problems import persist_denial
 from apps.sla import selectors as sla_selectors
 from apps.tickets import selectors, services, workflow
@@ -140,8 +141,18 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
         tickets = tickets.none()
     if sla_states:
         tickets = sla_selectors.tickets_with_sla_state(tickets, states=sla_states, now=timezone.now())
-    page = queue.paginate(_rows(tickets), sort=params.get("sort"), cursor=params.get("cursor"), size=form.page_size(),
-                          all_due=bool(sla_states) and set(sla_states) <= sla_selectors.STATES_WITH_DUE_TIME)
+    all_due = bool(sla_states) and set(sla_states) <= sla_selectors.STATES_WITH_DUE_TIME
+    cursor_error = None
+    try:
+        page = queue.paginate(_rows(tickets), sort=params.get("sort"), cursor=params.get("cursor"),
+                              size=form.page_size(), all_due=all_due)
+    except InvalidCursor:
+        # A link that is not ours, out of date or of another sort: said so, with the first page.
+        cursor_error = _("This page link is not valid (it is out of date, damaged or for another sort order). "
+                         "Showing the first page.")
+        params.pop("cursor", None)
+        page = queue.paginate(_rows(tickets), sort=params.get("sort"), cursor=None, size=form.page_size(),
+                              all_due=all_due)
     sort_value = queue.sort_param(page.column, page.descending)
     base = params.copy()
     base.pop("cursor", None)
@@ -173,6 +184,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
         "headers": headers,
         "sort_value": sort_value,
         "filter_error": error,
+        "cursor_error": cursor_error,
         "filtered": filtered,
         "query_string": params.urlencode(),
         "next_url": _query(base, cursor=page.next_cursor) if page.next_cursor else None,
@@ -199,11 +211,13 @@ def _my_teams(request: HttpRequest, teams: list) -> list:
 def queue_view(request: HttpRequest) -> HttpResponse:
     context = _queue_context(request, request.GET)
     context["bulk_report"] = request.session.pop(BULK_REPORT_KEY, None)
+    # A bad cursor is the desk's form-error status (htmx swaps 422: the message shows in place).
+    status = 422 if context["cursor_error"] else 200
     if _htmx_target(request) == RESULTS_TARGET:
         context["partial_sort"] = True
-        response = render(request, "desk/_queue_results.html", context)
+        response = render(request, "desk/_queue_results.html", context, status=status)
     else:
-        response = render(request, "desk/queue.html", context)
+        response = render(request, "desk/queue.html", context, status=status)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
 
@@ -310,7 +324,7 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
 def _targets(request: HttpRequest, ticket) -> list[tuple[str, str]]:
     role = getattr(request.user, "role", workflow.AGENT)
     allowed = workflow.allowed_targets(role, ticket.status)
-    return [(s, STATUS_LABELS[s]) for s in queue.STATUS_ORDER if s in allowed]
+    return [(s, STATUS_LABELS[s]) for s in workflow.STATUSES if s in allowed]
 
 
 def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: str | None = None, **bound) -> HttpResponse:
@@ -523,14 +537,14 @@ def board_view(request: HttpRequest) -> HttpResponse:
     columns = []
     labels = {value: str(label) for value, label in TicketStatus.choices}
     move_label = _("Move #%(number)s to")
-    for status in queue.STATUS_ORDER:
+    for status in workflow.STATUSES:
         cards = _labelled(list(tickets.filter(status=status).order_by("-updated_at", "-number")[: BOARD_COLUMN_LIMIT + 1]),
                           sla=False)
         more = len(cards) > BOARD_COLUMN_LIMIT
         cards = cards[:BOARD_COLUMN_LIMIT]
         for card in cards:
             card.move_label = move_label % {"number": card.number}
-        targets = [(s, labels[s]) for s in queue.STATUS_ORDER if s in workflow.allowed_targets(role, status)]
+        targets = [(s, labels[s]) for s in workflow.STATUSES if s in workflow.allowed_targets(role, status)]
         columns.append({
             "status": status,
             "label": labels[status],

@@ -3,7 +3,8 @@
 Parameters: status (repeatable), priority (repeatable), team, assignee (an id, "me" or
 "none"), requester, category (includes its descendants), tag (name), q (full-text,
 web-search syntax: `printer -laser "out of paper" or toner`), created_after,
-created_before and ordering (a whitelist; see ORDERINGS).
+created_before and ordering (a whitelist: `keyset.ORDERINGS`; status sorts in workflow
+order). A list reads its pages with the keyset paginator in that ordering.
 """
 
 from __future__ import annotations
@@ -18,31 +19,13 @@ from apps.accounts import permissions
 
 from . import conf
 from .choices import Priority, TicketStatus
+from .keyset import ORDERINGS, ticket_ordering
 from .models import Ticket
 from .text import CONTROL_CHARS
 from .tree import category_descendant_ids
 
-# ordering parameter -> ORDER BY. The first field drives the cursor; the number breaks ties.
-ORDERINGS: dict[str, tuple[str, ...]] = {
-    "-number": ("-number",),
-    "number": ("number",),
-    "-created_at": ("-created_at", "-number"),
-    "created_at": ("created_at", "number"),
-    "-updated_at": ("-updated_at", "-number"),
-    "updated_at": ("updated_at", "number"),
-    "priority": ("priority", "-number"),
-    "-priority": ("-priority", "-number"),
-    "status": ("status", "-number"),
-    "-status": ("-status", "-number"),
-}
-DEFAULT_ORDERING = "-number"
 Q_MAX_CHARS = 200
 MAX_ID = 2**63 - 1
-
-
-def ticket_ordering(value: str | None) -> tuple[str, ...]:
-    """ORDER BY for an `ordering` parameter (validated by the FilterSet before this runs)."""
-    return ORDERINGS.get(value or DEFAULT_ORDERING, ORDERINGS[DEFAULT_ORDERING])
 
 
 def _no_control_chars(value: str) -> None:
@@ -108,7 +91,9 @@ class TicketFilterSet(django_filters.FilterSet):
         choices=[(key, key) for key in ORDERINGS],
         method="filter_ordering",
         empty_label=None,
-        help_text="Sort order; a leading - sorts descending. Default -number (newest first).",
+        help_text=("Sort order; a leading - sorts descending. Default -number (newest first). "
+                   "status sorts in workflow order (new, open, pending, resolved, closed, cancelled), "
+                   "priority from P1 to P4; ties by number, newest first for both."),
     )
 
     class Meta:
@@ -151,4 +136,4 @@ class TicketFilterSet(django_filters.FilterSet):
         return queryset.filter(search_vector=query)
 
     def filter_ordering(self, queryset, name, value):
-        return queryset.order_by(*ticket_ordering(value))
+        return queryset.order_by(*ticket_ordering(value).order_by())

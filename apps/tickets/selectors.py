@@ -58,7 +58,7 @@ def ticket_list(*, actor, filters: Mapping | None = None) -> QuerySet[Ticket]:
 
     Related objects are joined and tag names aggregated in the same query, so a page
     costs one query whatever its size. Invalid filters raise ApplicationError
-    with `errors` per parameter. Ordering: `ticket_ordering(filters["ordering"])`.
+    with `errors` per parameter. Ordering: `keyset.ticket_ordering(filters["ordering"])`.
     """
     from .filters import TicketFilterSet
 

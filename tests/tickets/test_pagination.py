@@ -1,6 +1,7 @@
 """Keyset cursor pagination of the tickets API: every ticket exactly once, forwards and back,
 for every allowed ordering, also when more than 1000 tickets share a sort value (where
-DRF's offset-based cursor loops); a page costs the same number of queries at any size."""
+DRF's offset-based cursor loops); status in workflow order; a page costs the same number of
+queries at any size; a bad or tampered cursor is a 400 problem."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.tickets import keyset, services
-from apps.tickets.filters import ORDERINGS
+from apps.core import keyset
+from apps.tickets import services, workflow
+from apps.tickets.keyset import ORDERINGS
 from apps.tickets.models import Ticket, TicketCounter
 
 
@@ -43,9 +45,20 @@ def walk(client, ordering: str, size: int, **params) -> tuple[list[int], list[in
     return [n for p in forward for n in p], [n for p in reversed(backward) for n in p]
 
 
+# Columns with a fixed order of values: status in workflow order, priority P1..P4.
+RANKS = {"status": list(workflow.STATUSES), "priority": ["P1", "P2", "P3", "P4"]}
+
+
 def expected_order(ordering: str) -> list[int]:
-    """The order the database gives for the ordering, with the number as tie-breaker."""
-    return list(Ticket.objects.order_by(*ORDERINGS[ordering]).values_list("number", flat=True))
+    """The order an `ordering` promises, computed here: the column in its direction, then the
+    number (in the column's direction; newest first within a status or a priority)."""
+    name, descending = ordering.lstrip("-"), ordering.startswith("-")
+    rows = list(Ticket.objects.values("number", "status", "priority", "created_at", "updated_at"))
+    rows.sort(key=lambda row: row["number"], reverse=True if name in RANKS else descending)
+    if name != "number":
+        rank = RANKS.get(name)
+        rows.sort(key=(lambda row: rank.index(row[name])) if rank else (lambda row: row[name]), reverse=descending)
+    return [row["number"] for row in rows]
 
 
 def test_every_ordering_walks_every_ticket_once_forwards_and_back(make_ticket, api_as, agent_user):
@@ -145,12 +158,64 @@ def test_bad_cursors_are_400_problems(make_ticket, api_as, agent_user):
         foreign_ordering,
         client.get("/api/v1/tickets/", {"cursor": "not-a-cursor"}),
         client.get("/api/v1/tickets/", {"cursor": "x" * 2000}),
-        client.get("/api/v1/tickets/", {"cursor": keyset.Cursor("P9", 1, False).encode(
-            keyset.SortKey.parse(ORDERINGS["priority"], tie="number")), "ordering": "priority"}),
+        client.get("/api/v1/tickets/", {"cursor": keyset.Cursor("P9", 1, False).encode(ORDERINGS["priority"]),
+                                        "ordering": "priority"}),
     ):
         assert response.status_code == 400, response.content
         assert response["Content-Type"].startswith("application/problem+json")
         assert "cursor" in response.json()["errors"]
+
+
+def test_tampered_cursors_are_400_problems(make_ticket, api_as, agent_user):
+    """A cursor is signed: changing its position, its ordering or its signature is refused,
+    never read as another page."""
+    import base64
+    import json
+
+    for i in range(3):
+        make_ticket(title=f"T{i}")
+    client = api_as(agent_user)
+    page = client.get("/api/v1/tickets/", {"ordering": "status", "page_size": 1}).json()
+    token = page["next"].split("cursor=")[1].split("&")[0].replace("%3A", ":")
+    assert client.get("/api/v1/tickets/", {"ordering": "status", "page_size": 1, "cursor": token}).status_code == 200
+    payload, signature = token.split(":", 1)
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["t"] = 1  # another position, same signature
+    forged = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    for bad in (f"{forged}:{signature}", f"{payload}:{flipped}", payload, f"{payload}:"):
+        response = client.get("/api/v1/tickets/", {"ordering": "status", "page_size": 1, "cursor": bad})
+        assert response.status_code == 400, (bad, response.content)
+        assert response["Content-Type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["status"] == 400
+        assert problem["errors"]["cursor"] == ["This cursor is not valid for this list; start again without it."]
+
+
+@pytest.mark.parametrize("ordering", ["status", "-status"])
+def test_status_sorts_in_workflow_order_across_pages(make_ticket, api_as, agent_user, ordering):
+    made = []
+    for i, status in enumerate(["cancelled", "closed", "new", "open", "pending", "resolved", "new", "open", "pending"]):
+        ticket = make_ticket(title=f"S{i}")
+        made.append(ticket.number)
+        for step in {"open": ["open"], "pending": ["pending"], "resolved": ["resolved"],
+                     "closed": ["resolved", "closed"], "cancelled": ["cancelled"]}.get(status, []):
+            extra = {"resolution_code": "fixed", "resolution_note": "done"} if step == "resolved" else {}
+            services.ticket_transition(actor=agent_user, ticket=ticket, to=step, reason="test", **extra)
+    client = api_as(agent_user)
+    forward, backward = walk(client, ordering, 2)
+    assert sorted(forward) == sorted(made)
+    assert len(forward) == len(set(forward)) == len(made)  # every ticket exactly once
+    assert backward == forward
+    statuses = dict(Ticket.objects.values_list("number", "status"))
+    listed = [statuses[n] for n in forward]
+    expected = list(workflow.STATUSES)  # new, open, pending, resolved, closed, cancelled
+    ranks = [expected.index(s) for s in listed]
+    assert ranks == sorted(ranks, reverse=ordering.startswith("-"))
+    assert listed[0] == ("cancelled" if ordering.startswith("-") else "new")
+    for a, b in zip(forward, forward[1:], strict=False):
+        if statuses[a] == statuses[b]:
+            assert a > b  # newest first within a status, both directions
 
 
 def test_other_lists_page_by_keyset(ticket, api_as, agent_user, admin_user, requester_user):
@@ -175,10 +240,23 @@ def test_other_lists_page_by_keyset(ticket, api_as, agent_user, admin_user, requ
     assert names == list(Category.objects.order_by("name", "pk").values_list("name", flat=True))
 
 
-def test_sort_key_parse():
-    key = keyset.SortKey.parse(("-priority", "-number"), tie="number")
-    assert (key.field, key.descending, key.tie_descending) == ("priority", True, True)
-    assert key.order_by(reverse=True) == ["priority", "number"]
-    assert keyset.SortKey.parse(("-number",), tie="number").field is None
-    with pytest.raises(ValueError):
-        keyset.SortKey.parse(("priority",), tie="number")
+def test_ordering_parse():
+    key = keyset.Ordering.parse(("-priority", "-number"), tie="number", model=Ticket)
+    assert (key.column.name, key.descending, key.tie_descending) == ("priority", True, True)
+    assert key.label == "-priority,-number"
+    assert key.order_by() == ["-priority", "-number"]
+    assert keyset.Ordering.parse(("-number",), tie="number", model=Ticket).column is None
+    with pytest.raises(ValueError, match="keyset ordering"):
+        keyset.Ordering.parse(("priority",), tie="number", model=Ticket)
+
+
+def test_a_list_read_whole_orders_status_in_workflow_order_too(make_ticket, agent_user):
+    """The selector (FilterSet `ordering`) sorts a list read without the paginator alike."""
+    from apps.tickets import selectors
+
+    new, pending, cancelled = (make_ticket(title=f"W{i}") for i in range(3))
+    services.ticket_transition(actor=agent_user, ticket=pending, to="pending")
+    services.ticket_transition(actor=agent_user, ticket=cancelled, to="cancelled", reason="test")
+    for ordering, expected in (("status", [new, pending, cancelled]), ("-status", [cancelled, pending, new])):
+        listed = selectors.ticket_list(actor=agent_user, filters={"ordering": ordering})
+        assert [t.number for t in listed] == [t.number for t in expected], ordering

@@ -15,9 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, URLPattern, get_resolver, include, path, reverse
 
 from apps.accounts.models import Team, User
+from apps.core import keyset
 from apps.desk import saved_views
-from apps.tickets import services
+from apps.tickets import services, workflow
 from apps.tickets.choices import TicketStatus
+from apps.tickets.keyset import ORDERINGS, STATUS, ticket_ordering_by
 from apps.tickets.models import Ticket, TicketAttachment, TicketComment
 
 PNG = bytes.fromhex(
@@ -485,10 +487,59 @@ def test_sorting_and_cursor_pages(make_ticket, web_as, agent_user):
     assert _numbers(browser.get(url("queue") + prev_href).content) == numbers
 
 
-def test_a_garbled_cursor_shows_the_first_page(own_ticket, web_as, agent_user):
-    response = web_as(agent_user).get(url("queue"), {"cursor": "!!not-base64!!", "sort": "nonsense"})
-    assert response.status_code == 200
-    assert own_ticket.number in _numbers(response.content)
+CURSOR_ERROR = "This page link is not valid"
+
+
+def test_a_garbled_cursor_is_reported_with_the_first_page(own_ticket, web_as, agent_user):
+    """Not a 500 and not a silent first page: the queue says the link is bad (422, which
+    htmx swaps) and shows the first page, whose links carry no bad cursor."""
+    browser = web_as(agent_user)
+    for extra in ({}, HTMX_RESULTS):
+        response = browser.get(url("queue"), {"cursor": "!!not-base64!!", "sort": "nonsense"}, **extra)
+        assert response.status_code == 422
+        html = response.content.decode()
+        assert re.search(rf'<p class="form-error" role="alert" id="cursor-error">{CURSOR_ERROR}', html)
+        assert own_ticket.number in _numbers(response.content)
+        assert "not-base64" not in html[html.index('id="queue-results"'):]  # page links, bulk "back"
+    assert CURSOR_ERROR not in browser.get(url("queue")).content.decode()
+    polish = browser.get(url("queue"), {"cursor": "x"}, HTTP_ACCEPT_LANGUAGE="pl").content.decode()
+    assert "Ten link do strony jest nieprawidłowy" in polish
+
+
+def test_a_tampered_or_foreign_cursor_is_reported(make_ticket, web_as, agent_user):
+    for i in range(4):
+        make_ticket(title=f"Cursor {i}")
+    browser = web_as(agent_user)
+    first = browser.get(url("queue"), {"sort": "status", "per_page": 25})
+    assert first.status_code == 200
+    ordering = ticket_ordering_by(STATUS, descending=False)
+    good = keyset.Cursor("new", 10**6, False).encode(ordering)
+    assert browser.get(url("queue"), {"sort": "status", "cursor": good}).status_code == 200
+    payload, signature = good.split(":", 1)
+    tampered = (payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")) + ":" + signature
+    for params in ({"sort": "status", "cursor": tampered},  # changed
+                   {"sort": "title", "cursor": good},  # another sort's
+                   {"sort": "status", "cursor": keyset.Cursor("nonsense", 1, False).encode(ordering)}):
+        response = browser.get(url("queue"), params)
+        assert response.status_code == 422, params
+        assert CURSOR_ERROR in response.content.decode(), params
+
+
+def test_the_api_and_the_desk_share_one_cursor_format(make_ticket, web_as, api_as, agent_user):
+    """A cursor of the API's `ordering=status` is a cursor of the desk's `sort=status`: the
+    same page follows it in both, in workflow order."""
+    made = [make_ticket(title=f"Shared {i}") for i in range(5)]
+    services.ticket_transition(actor=agent_user, ticket=made[1], to="pending")
+    services.ticket_transition(actor=agent_user, ticket=made[3], to="cancelled", reason="test")
+    first = api_as(agent_user).get("/api/v1/tickets/", {"ordering": "status", "page_size": 2}).json()
+    api_next = api_as(agent_user).get(first["next"]).json()
+    token = re.search(r"cursor=([^&]+)", first["next"]).group(1).replace("%3A", ":")
+    desk_next = web_as(agent_user).get(url("queue"), {"sort": "status", "per_page": 25, "cursor": token})
+    assert desk_next.status_code == 200
+    desk_numbers = _numbers(desk_next.content)
+    api_numbers = [t["number"] for t in api_next["results"]]
+    assert desk_numbers[: len(api_numbers)] == api_numbers
+    assert ORDERINGS["status"] == ticket_ordering_by(STATUS, descending=False)
 
 
 def test_htmx_refresh_returns_only_the_results(own_ticket, web_as, agent_user):
@@ -883,8 +934,9 @@ def test_every_sort_pages_forward_and_back_without_gaps(sort, make_ticket, agent
     assert back == pages
     # The order is the one the column promises.
     column, descending = queue.parse_sort(sort)
-    if column in queue.GROUPED:
-        field, values = queue.GROUPED[column]
+    if column in ("status", "priority"):
+        field, values = column, queue.SORTS[column].values
+        assert values == (workflow.STATUSES if column == "status" else ("P1", "P2", "P3", "P4"))
         ranks = [values.index(getattr(t, field)) for t in everything]
         assert ranks == sorted(ranks, reverse=descending)
         for a, b in zip(everything, everything[1:], strict=False):

@@ -26,6 +26,7 @@ from django.urls import URLPattern, get_resolver, reverse
 from django.utils import timezone
 
 from apps.accounts.models import Team
+from apps.core import keyset
 from apps.sla import selectors as sla_selectors
 from apps.sla import services as sla_services
 from apps.sla.validation import CalendarInput, PolicyInput
@@ -347,12 +348,12 @@ def test_due_pages_forward_and_back_without_gaps(sort, desk_policy, open_ticket,
     base = selectors.ticket_list(actor=agent_user, filters={})
     everything = queue.paginate(base, sort=sort, cursor=None, size=100).rows
     assert len(everything) == 13
-    dues = [getattr(t, queue.SORT_KEY) for t in everything]
+    dues = [getattr(t, keyset.SORT_VALUE) for t in everything]
     filled = [d for d in dues if d is not None]
     assert dues == filled + [None] * (len(dues) - len(filled))  # empty ones last
     assert filled == sorted(filled, reverse=sort.startswith("-"))
     assert 0 < len(filled) < len(dues)
-    empty_numbers = [t.number for t in everything if getattr(t, queue.SORT_KEY) is None]
+    empty_numbers = [t.number for t in everything if getattr(t, keyset.SORT_VALUE) is None]
     assert empty_numbers == sorted(empty_numbers, reverse=sort.startswith("-"))  # ties: by number, same direction
 
     pages, cursor = [], None
@@ -371,16 +372,19 @@ def test_due_pages_forward_and_back_without_gaps(sort, desk_policy, open_ticket,
     assert back == pages
 
 
-def test_a_due_cursor_for_another_sort_or_a_bad_one_shows_the_first_page(web_as, agent_user, states):
-    from apps.desk.queue import Cursor
+def test_a_due_cursor_for_another_sort_or_a_bad_one_is_reported_with_the_first_page(web_as, agent_user, states):
+    from apps.tickets.keyset import TITLE, ticket_ordering_by
 
     browser = web_as(agent_user)
     first = numbers(browser.get(url("desk:queue"), {"sort": "due"}).content.decode())
-    for token in ("garbage", Cursor(None, 5, False).encode("int"), Cursor("x", 5, False).encode("str")):
+    for token in ("garbage",
+                  keyset.Cursor(None, 5, False).encode(ticket_ordering_by(None, descending=False)),
+                  keyset.Cursor("x", 5, False).encode(ticket_ordering_by(TITLE, descending=False))):
         response = browser.get(url("desk:queue"), {"sort": "due", "cursor": token})
-        assert response.status_code == 200
-        if token == "garbage":
-            assert numbers(response.content.decode()) == first
+        assert response.status_code == 422
+        html = response.content.decode()
+        assert "This page link is not valid" in html
+        assert numbers(html) == first
 
 
 # --- Query counts -------------------------------------------------------------------------------------

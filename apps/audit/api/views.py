@@ -9,7 +9,8 @@ from .serializers import AuditEventOutputSerializer
 
 
 class AuditEventPagination(CursorPagination):
-    ordering = "-seq"
+    ordering = ("-seq",)
+    tie = "seq"
 
 
 class AuditEventListApi(ListAPIView):
