@@ -12,8 +12,8 @@ from django.db import connection
 
 from apps.core.tasks import tenant_task
 
+from .services import kick
 from .services.deliveries import outbox_prune
-from .services.kick import RELAY_TASK, clear_flag, send_relay
 from .services.relay import relay_run
 
 logger = logging.getLogger(__name__)
@@ -22,13 +22,13 @@ logger = logging.getLogger(__name__)
 # acks_late + reject_on_worker_lost: a worker killed mid-run gives the message back.
 # The deliveries themselves do not depend on it: their leases run out and the next run
 # (a kick or the sweep) claims them again.
-@tenant_task(name=RELAY_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@tenant_task(name=kick.RELAY_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def relay() -> dict:
     schema = connection.schema_name
-    clear_flag(schema)  # before claiming: a commit from now on kicks again
+    kick.clear_flag(schema)  # before claiming: a commit from now on kicks again
     result = relay_run()
     if result.more:
-        send_relay(schema, force=True)  # the budget ran out: a fresh task goes on
+        kick.send_relay(schema, force=True)  # the budget ran out: a fresh task goes on
     if result.claimed:
         logger.info(
             "outbox: %d delivered, %d failed, %d dead-lettered, %d deferred in %.3fs%s",
