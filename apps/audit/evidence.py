@@ -29,6 +29,7 @@ from .pack_main import (
 )
 from .selectors import audit_export_segment, audit_snapshot
 from .services import audit_checkpoint_for_snapshot_head, audit_checkpoint_store, audit_record
+from .verifier.assemble import verify_pack_source
 
 _HERE = Path(__file__).resolve().parent
 README = """Warden evidence pack
@@ -65,13 +66,8 @@ key could also have made the signatures):
 
 
 def verifier_source() -> str:
-    """verify_pack.py: the audit chain verifier plus the pack checks, one stdlib-only file."""
-    core = (_HERE / "verify.py").read_text(encoding="utf-8")
-    core = core.split('\nif __name__ == "__main__":')[0].rstrip() + "\n\n\n"
-    tail = (_HERE / "pack_main.py").read_text(encoding="utf-8")
-    head, _, rest = tail.partition("# --- imports")
-    _, _, rest = rest.partition("# --- end imports ---\n")
-    return core + head + rest
+    """verify_pack.py: the audit chain verifier's parts plus the pack checks, one stdlib-only file."""
+    return verify_pack_source(_HERE / "pack_main.py")
 
 
 def _residency(tenant) -> dict:

@@ -1,32 +1,30 @@
-# --- verify_pack: checks a whole Warden evidence pack offline --------------------------
-# This part is appended to apps/audit/verify.py to make the pack's standalone
-# verify_pack.py (Python standard library only). Run it from the unzipped pack:
-#     python verify_pack.py [PACK_DIR_OR_ZIP] [--key KEY_ID=ENV_VAR ...] [--trust KEY_ID=FINGERPRINT ...] [--json]
-# Exit 0: every file is the one Warden wrote, every signature verifies, and the files
-#         agree with each other and with the audit chain.
-# Exit 1: something does not; every problem found is listed, each naming its file.
-# Exit 2: unusable input (no such file, not a zip, a --key variable not set).
-# Exit 3: nothing is wrong as far as could be checked, but HMAC signatures could not be
-#         checked without the key (give it with --key): the pack is NOT verified.
+"""verify_pack: checks a whole Warden evidence pack offline.
 
-# --- imports (dropped when appended to verify.py, which defines these names) ---
+The last section of the pack's stand-alone verify_pack.py (Python standard library
+only), after the audit chain verifier's parts in apps/audit/verifier/, which define the
+names imported from them here (apps/audit/verifier/assemble.py joins the files). The app
+imports this module too: evidence.py writes the pack's files with the same functions the
+pack's checks use. Run it from the unzipped pack:
+
+    python verify_pack.py [PACK_DIR_OR_ZIP] [--key KEY_ID=ENV_VAR ...] [--trust KEY_ID=FINGERPRINT ...] [--json]
+
+Exit 0: every file is the one Warden wrote, every signature verifies, and the files
+        agree with each other and with the audit chain.
+Exit 1: something does not; every problem found is listed, each naming its file.
+Exit 2: unusable input (no such file, not a zip, a --key variable not set).
+Exit 3: nothing is wrong as far as could be checked, but HMAC signatures could not be
+        checked without the key (give it with --key): the pack is NOT verified.
+"""
+
 import hashlib
 import hmac
 import json
 import sys
 from datetime import datetime
 
-from apps.audit.verify import (
-    ED25519,
-    HMAC_SHA256,
-    NOT_GIVEN,
-    SEGMENT_FORMAT,
-    Ed25519PublicKey,
-    _as_int,
-    verify_segment,
-)
-
-# --- end imports ---
+from .verifier.chain import NOT_GIVEN, SEGMENT_FORMAT, _as_int, verify_segment
+from .verifier.ed25519 import Ed25519PublicKey
+from .verifier.hashing import ED25519, HMAC_SHA256
 
 PACK_FORMAT = "warden.evidence.v1"
 PACK_MANIFEST = "manifest.json"

@@ -1,4 +1,4 @@
-"""The stdlib RFC 8785 canonicaliser in apps/audit/verify.py against the rfc8785 package."""
+"""The stdlib RFC 8785 canonicaliser (apps/audit/verifier/canonical.py) against the rfc8785 package."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.audit import verify
+from apps.audit.verifier import canonical
 from apps.audit.verify import MAX_SAFE_INTEGER, NonCanonicalError, canonicalize, check_payload, parse_canonical
 
 safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
@@ -120,7 +120,7 @@ def _serialisations(value) -> list[bytes]:
 
 def _strict(data: bytes):
     try:
-        return ("ok", verify._parse_canonical_strict(data))
+        return ("ok", canonical._parse_canonical_strict(data))
     except NonCanonicalError:
         return ("refused", None)
 
@@ -135,8 +135,8 @@ def test_fast_check_agrees_with_the_full_check(value, flip):
             mutated[flip % len(mutated)] ^= 1 << (flip % 8)
             candidates.append(bytes(mutated))
         for candidate in candidates:
-            fast = verify._parse_canonical_fast(candidate)
-            if fast is verify._UNDECIDED:
+            fast = canonical._parse_canonical_fast(candidate)
+            if fast is canonical._UNDECIDED:
                 continue
             assert _strict(candidate) == ("ok", fast), candidate
 
@@ -153,7 +153,7 @@ def test_fast_check_agrees_with_the_full_check(value, flip):
     ],
 )
 def test_fast_check_leaves_the_hard_cases_to_the_full_check(data):
-    assert verify._parse_canonical_fast(data) is verify._UNDECIDED
+    assert canonical._parse_canonical_fast(data) is canonical._UNDECIDED
     with pytest.raises(NonCanonicalError):
         parse_canonical(data)
 
@@ -161,4 +161,4 @@ def test_fast_check_leaves_the_hard_cases_to_the_full_check(data):
 def test_fast_check_decides_ordinary_payloads():
     for value in ({}, {"from": "new", "to": "open", "n": -12}, {"note": 'naïve "café" \\ \n \u2028', "x": [None, True]}):
         data = rfc8785.dumps(value)
-        assert verify._parse_canonical_fast(data) == value
+        assert canonical._parse_canonical_fast(data) == value

@@ -22,6 +22,7 @@ from apps.audit import keys, verify
 from apps.audit.checks import check_signing_key
 from apps.audit.selectors import audit_chain_verify, audit_export_segment
 from apps.audit.services import audit_checkpoint_create, audit_record_system
+from apps.audit.verifier import ed25519
 
 from .conftest import build_segment
 
@@ -75,7 +76,7 @@ def test_refuses_malleable_and_malformed_input():
     public = _raw_public(private)
     signature = private.sign(b"checkpoint")
     s = int.from_bytes(signature[32:], "little")
-    malleable = signature[:32] + (s + verify._ED_L).to_bytes(32, "little")  # same point, S >= L
+    malleable = signature[:32] + (s + ed25519._ED_L).to_bytes(32, "little")  # same point, S >= L
     assert not verify.ed25519_verify(public, malleable, b"checkpoint")
     not_a_point = (2**255 - 1).to_bytes(32, "little")  # y >= p
     assert not verify.ed25519_verify(not_a_point, signature, b"checkpoint")

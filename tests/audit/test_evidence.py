@@ -7,6 +7,7 @@ altering or deleting the pack's own verify_pack.py is something it must catch to
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -24,9 +25,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from apps.audit.evidence import evidence_pack_build
+from apps.audit.evidence import evidence_pack_build, verifier_source
 from apps.audit.models import AuditCheckpoint, AuditEvent
 from apps.audit.pack_main import pack_json
+from apps.audit.verifier.assemble import part_sources
 from apps.policies.services import decide
 
 CONTENT = [
@@ -310,6 +312,47 @@ def test_verify_pack_reads_the_zip_and_prints_json(tenant, admin_user, tmp_path,
     assert result.returncode == 0, result.stdout
     assert (report["status"], report["ok"]) == ("ok", True)
     assert report["audit"]["ok"] is True
+
+
+# --- verify_pack.py itself: the verifier's parts and pack_main.py, joined ------------------
+
+
+def test_verify_pack_py_is_each_part_once_stdlib_only_and_verifies_a_real_pack(
+    tenant, admin_user, pack_dir, ed25519_signing
+):
+    source = verifier_source()
+    assert verifier_source() == source  # byte for byte (other hash seeds: test_verify_pack.py)
+    tree = ast.parse(source)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"relative import left at line {node.lineno}"
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+    assert source.count("from __future__ import") == 1
+    assert ast.get_docstring(tree)
+    assert isinstance(tree.body[1], ast.ImportFrom)
+    assert tree.body[1].module == "__future__"  # right after the docstring
+
+    joined = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    by_name = {node.name: node for node in joined}
+    pack_main = settings.BASE_DIR / "apps" / "audit" / "pack_main.py"
+    expected = []
+    for label, text in [*part_sources(), ("pack_main.py", pack_main.read_text(encoding="utf-8"))]:
+        for node in ast.parse(text).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                expected.append(node.name)
+                assert ast.dump(by_name[node.name]) == ast.dump(node), f"{label}: {node.name} changed on the way"
+    assert sorted(node.name for node in joined) == sorted(expected)  # each exactly once, nothing else
+    assert {"canonicalize", "event_hash", "ed25519_verify", "ChainVerifier", "main", "pack_main"} <= set(expected)
+
+    files = _extract(evidence_pack_build(tenant=tenant, actor=admin_user), pack_dir)
+    assert files["verify_pack.py"] == source.encode("utf-8")
+    result = _run(pack_dir, "--trust", f"{ED_KEY_ID}={_fingerprint(ed25519_signing)}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PACK OK" in result.stdout
 
 
 def test_evidence_export_command_writes_the_zip(tenant, tmp_path, capsys):
