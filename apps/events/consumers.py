@@ -42,6 +42,12 @@ class Deferred(Exception):  # noqa: N818 - a signal, not an error
         self.seconds = seconds
 
 
+class Abandon(Exception):  # noqa: N818 - a verdict, not an error
+    """Raised by a subscriber that knows retrying cannot help (a revoked credential, a
+    recipient that no longer exists): the delivery is dead-lettered at once with the
+    reason, visible to the admin, instead of retried."""
+
+
 @dataclass(frozen=True)
 class EmitContext:
     """What an in-transaction handler gets besides the event."""

@@ -139,6 +139,22 @@ def test_a_deferred_delivery_waits_without_using_an_attempt(tenant, subscribe):
     assert (delivery.status, delivery.attempts, calls) == ("done", 1, [1, 1])
 
 
+def test_a_subscriber_that_knows_retrying_cannot_help_abandons_at_once(tenant, subscribe):
+    from apps.events.consumers import Abandon
+
+    def revoked(event, delivery):
+        Tag.objects.create(name="not-kept")
+        raise Abandon("the token was revoked")
+
+    subscribe("probe.revoked", revoked, max_attempts=8)
+    (event_id,) = _emit(9)
+    assert relay_run(budget_seconds=5).dead == 1
+    delivery = Delivery.objects.get(event_id=event_id)
+    assert (delivery.status, delivery.attempts) == ("dead", 1)
+    assert delivery.last_error == "abandoned: the token was revoked"
+    assert not Tag.objects.filter(name="not-kept").exists()
+
+
 def test_a_delivery_for_a_subscriber_that_no_longer_exists_is_dead_lettered(tenant, subscribe):
     subscribe("probe.gone", lambda e, d: None)
     (event_id,) = _emit(6)

@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from .. import conf, context
 from ..backoff import retry_delay
 from ..choices import DeliveryStatus
-from ..consumers import CONSUMERS, Deferred, DeliveryContext, Subscriber
+from ..consumers import CONSUMERS, Abandon, Deferred, DeliveryContext, Subscriber
 from ..models import Delivery, OutboxEvent
 from ..types import EVENT_TYPES
 
@@ -155,6 +155,10 @@ def _run_one(claimed: _Claimed, row: OutboxEvent, subscriber: Subscriber) -> _Ou
             subscriber.handle(event, delivery)
     except Deferred as exc:
         return _Outcome(claimed.id, PENDING, claimed.attempts - 1, float(exc.seconds), f"deferred: {exc}")
+    except Abandon as exc:
+        logger.error("outbox: delivery %s of event %s to %s abandoned: %s", claimed.id, claimed.event_id,
+                     claimed.subscriber, exc)
+        return _Outcome(claimed.id, DEAD, claimed.attempts, 0.0, f"abandoned: {exc}"[:ERROR_MAX_CHARS])
     except Exception as exc:  # noqa: BLE001 - any failure is the delivery's, never the batch's
         return _failure(claimed, subscriber, f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS])
     return _Outcome(claimed.id, DONE, claimed.attempts, 0.0, "")
