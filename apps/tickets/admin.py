@@ -22,8 +22,11 @@ from apps.accounts.admin_site import AuditedByServicesMixin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import services
+from .choices import Level
 from .models import Category, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
-from .priority import MatrixInvalid, validate_matrix
+from .priority import LEVELS, PRIORITIES, MatrixInvalid, priority_for, validate_matrix
+
+PRIORITY_CHOICES = [(priority, priority) for priority in PRIORITIES]
 
 
 def _report(modeladmin, request, exc: ApplicationError) -> None:
@@ -248,6 +251,15 @@ class AttachmentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("uploaded_by")
 
 
+class MultilineTextField(forms.CharField):
+    """A textarea's text as stored: browsers send its line breaks as CRLF, so an
+    unchanged description would otherwise come back changed (and CRs reach the service)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
 class TicketAdminForm(ServiceModelForm):
     """Title, description, category, tags, impact and urgency through `ticket_update`;
     team and assignee through `ticket_assign`; both in one transaction."""
@@ -259,6 +271,7 @@ class TicketAdminForm(ServiceModelForm):
     class Meta:
         model = Ticket
         fields = ["title", "description", "category", "tags", "impact", "urgency", "team", "assignee"]
+        field_classes = {"description": MultilineTextField}
 
     def save_through_service(self, actor):
         changed = set(self.changed_data)
@@ -314,7 +327,62 @@ class TicketAdmin(ServiceModelAdmin):
         return super().get_inline_instances(request, obj)
 
 
+class PriorityGridWidget(forms.MultiWidget):
+    """The impact x urgency table: one select of P1..P4 per cell, rows impact, columns urgency."""
+
+    template_name = "admin/tickets/prioritymatrix/grid_widget.html"
+
+    def __init__(self, attrs=None):
+        widgets = {
+            f"{impact}_{urgency}": forms.Select(
+                choices=PRIORITY_CHOICES,
+                attrs={"aria-label": _("Impact %(impact)s, urgency %(urgency)s") % {
+                    "impact": Level(impact).label, "urgency": Level(urgency).label}},
+            )
+            for impact in LEVELS
+            for urgency in LEVELS
+        }
+        super().__init__(widgets, attrs)
+
+    def decompress(self, value):
+        # What is in force: a cell a damaged stored matrix lacks falls back to the default.
+        return [priority_for(impact, urgency, value if isinstance(value, dict) else None)
+                for impact in LEVELS for urgency in LEVELS]
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        cells = context["widget"]["subwidgets"]
+        context["widget"]["urgencies"] = [Level(level).label for level in LEVELS]
+        context["widget"]["rows"] = [
+            {"label": Level(impact).label, "cells": cells[row * len(LEVELS):(row + 1) * len(LEVELS)]}
+            for row, impact in enumerate(LEVELS)
+        ]
+        return context
+
+
+class PriorityGridField(forms.MultiValueField):
+    """Nine priorities in, the matrix (impact -> urgency -> priority) out."""
+
+    widget = PriorityGridWidget
+
+    def __init__(self, **kwargs):
+        fields = [forms.ChoiceField(choices=PRIORITY_CHOICES) for _cell in range(len(LEVELS) ** 2)]
+        super().__init__(fields, require_all_fields=True, **kwargs)
+
+    def compress(self, data_list):
+        if not data_list:
+            return None
+        cells = iter(data_list)
+        return {str(impact): {str(urgency): next(cells) for urgency in LEVELS} for impact in LEVELS}
+
+
 class PriorityMatrixForm(ServiceModelForm):
+    matrix = PriorityGridField(
+        label=_("Priority"),
+        help_text=_("Rows: impact; columns: urgency. A ticket gets its priority when it is created and whenever "
+                    "its impact or urgency changes; existing tickets keep theirs."),
+    )
+
     def clean_matrix(self):
         try:
             return validate_matrix(self.cleaned_data.get("matrix"))
@@ -324,9 +392,6 @@ class PriorityMatrixForm(ServiceModelForm):
     class Meta:
         model = PriorityMatrix
         fields = ["matrix"]
-        help_texts = {
-            "matrix": _('Impact -> urgency -> priority, 1 = high: {"1": {"1": "P1", "2": "P2", "3": "P3"}, ...}'),
-        }
 
     def save_through_service(self, actor):
         services.priority_matrix_set(actor=actor, matrix=self.cleaned_data["matrix"])

@@ -109,17 +109,18 @@ def test_tickets_cannot_be_added_or_deleted_in_admin(web_as, admin_user, ticket)
 
 
 def test_priority_matrix_admin_saves_through_the_service(web_as, admin_user):
-    import json
-
     from apps.tickets.selectors import priority_matrix_get
+
+    def grid(matrix) -> dict:  # the admin's impact x urgency selects (tests/admin/test_priority_matrix.py)
+        return {f"matrix_{i}_{u}": priority for i, row in matrix.items() for u, priority in row.items()}
 
     client = web_as(admin_user)
     matrix = priority_matrix_get()
     matrix["3"]["3"] = "P3"
-    assert client.post("/admin/tickets/prioritymatrix/add/", {"matrix": json.dumps(matrix)}).status_code == 302
+    assert client.post("/admin/tickets/prioritymatrix/add/", grid(matrix)).status_code == 302
     assert priority_matrix_get()["3"]["3"] == "P3"
     assert AuditEvent.objects.filter(action="priority_matrix.changed").exists()
-    bad = client.post("/admin/tickets/prioritymatrix/add/", {"matrix": json.dumps({"1": {"1": "P7"}})})
+    bad = client.post("/admin/tickets/prioritymatrix/add/", {**grid(matrix), "matrix_1_1": "P7"})
     assert bad.status_code in (200, 403)  # the form error, or no second row may be added
     assert priority_matrix_get()["3"]["3"] == "P3"
 
