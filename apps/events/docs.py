@@ -25,8 +25,10 @@ Consumers:
   idempotent, no I/O; a failure fails the write);
 * **subscribers** run after commit on a worker, once per (event, subscriber), retried
   with backoff and dead-lettered after their attempts (Django admin: Events ->
-  Deliveries; `manage.py outbox_status --tenant S`). A subscriber never receives an
-  event that it caused, directly or through other consumers.
+  Deliveries; `manage.py outbox_status --tenant S`). A subscriber that cannot run yet
+  raises `Deferred` (tried again later, no attempt used); one that knows retrying cannot
+  help raises `Abandon` (dead-lettered at once, with the reason). A subscriber never
+  receives an event that it caused, directly or through other consumers.
 """
 
 
