@@ -417,3 +417,40 @@ class TeamAdmin(ServiceAdmin):
         for team in queryset.order_by("pk"):
             self.delete_model(request, team)
 
+
+
+# --- Second factors (allauth.mfa) on the platform ----------------------------------------
+
+# allauth registers a plain ModelAdmin that shows and edits the raw `data` JSON (the TOTP
+# secret) and cannot save an authenticator that was never used. Platform admins only
+# need to see who has which second factor and to remove a lost one; people set up their
+# own on the web.
+import allauth.mfa.admin  # noqa: E402, F401 - registered first, so that it can be replaced here
+from allauth.mfa.models import Authenticator  # noqa: E402
+
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(WardenModelAdmin):
+    list_display = ["user", "type", "created_at", "last_used_at"]
+    list_filter = ["type"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    fields = ["user", "type", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_module_permission(self, request) -> bool:
+        return permissions.is_platform_admin(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return permissions.is_platform_admin(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return permissions.is_platform_admin(request.user)

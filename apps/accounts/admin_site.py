@@ -18,12 +18,13 @@ import logging
 
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.db import DEFAULT_DB_ALIAS, connection, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, models, router, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import governance
+from apps.core.forms import MultilineTextField
 
 from . import permissions
 
@@ -103,7 +104,12 @@ class WardenAdminSite(admin.AdminSite):
 
 
 class WardenModelAdmin(admin.ModelAdmin):
-    """Tenant admins manage their tenant; platform admins the platform. Nobody else."""
+    """Tenant admins manage their tenant; platform admins the platform. Nobody else.
+
+    Text areas give back their text with the line breaks as stored, so that a form saved
+    unchanged is unchanged (tests/admin/test_round_trip.py)."""
+
+    formfield_overrides = {models.TextField: {"form_class": MultilineTextField}}
 
     def has_module_permission(self, request) -> bool:
         return permissions.can_use_admin_site(request.user)

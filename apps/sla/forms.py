@@ -78,6 +78,33 @@ class ShiftFormSet(BaseInlineFormSet):
 # --- Policies ----------------------------------------------------------------------------------
 
 
+class PercentagesField(forms.Field):
+    """Whole percentages typed as "50, 75, 90" (commas or semicolons, an optional %) and
+    shown the same way: the stored list is rendered as it is typed, so an unchanged form
+    sends back what it showed and compares equal to the stored list."""
+
+    widget = forms.TextInput
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value) -> list[int]:
+        if isinstance(value, list | tuple):
+            return [int(v) for v in value]
+        values = []
+        for part in str(value or "").replace(";", ",").split(","):
+            part = part.strip().rstrip("%").strip()
+            if not part:
+                continue
+            try:
+                values.append(int(part))
+            except ValueError as exc:
+                raise ValidationError(_("%(value)s is not a whole percentage.") % {"value": part}) from exc
+        return values
+
+
 def _target_field(priority: str, metric: str) -> forms.IntegerField:
     return forms.IntegerField(label=f"{priority} {Metric(metric).label.lower()} (minutes)", required=False)
 
@@ -90,7 +117,7 @@ class SlaPolicyForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("While a ticket has one of these statuses its clocks stand still."),
     )
-    warning_thresholds = forms.CharField(
+    warning_thresholds = PercentagesField(
         label=_("Warnings at (% of target)"),
         required=False,
         help_text=_("Comma-separated, between 1 and 99, e.g. 50, 75, 90. The breach (100 %) is always watched."),
@@ -126,22 +153,11 @@ class SlaPolicyForm(forms.ModelForm):
         targets = (self.instance.targets or {}) if self.instance.pk else {}
         for (priority, metric), name in TARGET_FIELDS.items():
             self.initial.setdefault(name, (targets.get(priority) or {}).get(metric))
-        self.initial.setdefault("warning_thresholds", ", ".join(str(t) for t in self.instance.warning_thresholds or []))
         if not self.instance.pk:
             self.initial.setdefault("pause_statuses", list(self.instance.pause_statuses or []))
 
     def clean_warning_thresholds(self) -> list[int]:
-        raw = self.cleaned_data.get("warning_thresholds") or ""
-        values = []
-        for part in raw.replace(";", ",").split(","):
-            part = part.strip().rstrip("%").strip()
-            if not part:
-                continue
-            try:
-                values.append(int(part))
-            except ValueError as exc:
-                raise ValidationError(_("%(value)s is not a whole percentage.") % {"value": part}) from exc
-        clean, problems = thresholds_problems(values)
+        clean, problems = thresholds_problems(self.cleaned_data.get("warning_thresholds") or [])
         if problems:
             raise ValidationError(problems)
         return clean

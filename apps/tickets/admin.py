@@ -251,15 +251,6 @@ class AttachmentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("uploaded_by")
 
 
-class MultilineTextField(forms.CharField):
-    """A textarea's text as stored: browsers send its line breaks as CRLF, so an
-    unchanged description would otherwise come back changed (and CRs reach the service)."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        return value.replace("\r\n", "\n") if isinstance(value, str) else value
-
-
 class TicketAdminForm(ServiceModelForm):
     """Title, description, category, tags, impact and urgency through `ticket_update`;
     team and assignee through `ticket_assign`; both in one transaction."""
@@ -271,7 +262,6 @@ class TicketAdminForm(ServiceModelForm):
     class Meta:
         model = Ticket
         fields = ["title", "description", "category", "tags", "impact", "urgency", "team", "assignee"]
-        field_classes = {"description": MultilineTextField}
 
     def save_through_service(self, actor):
         changed = set(self.changed_data)
