@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from . import permissions
 
@@ -20,4 +22,17 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def platform_home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/platform_home.html")
+    """The platform host's landing page: where organisations live and where the platform
+    administration is, as addresses built like every link Warden prints (base domain and
+    public port), in the scheme the visitor used."""
+    port = settings.WARDEN_PUBLIC_PORT
+    base_host = f"{settings.WARDEN_BASE_DOMAIN}{f':{port}' if port else ''}"
+    return render(
+        request,
+        "core/platform_home.html",
+        {
+            "scheme": request.scheme,
+            "base_host": base_host,
+            "admin_url": f"{request.scheme}://{base_host}{reverse('admin:index')}",
+        },
+    )
