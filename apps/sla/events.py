@@ -43,6 +43,8 @@ class SlaEscalated(DomainEvent):
     step_id: int
     action: str
     outcome: str
+    metric: str = ""  # of the warning or breach the step ran for
+    threshold: int = 0
 
 
 @event_type("sla.paused", summary="A clock stopped counting: the ticket entered a status the policy pauses in.")

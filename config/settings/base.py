@@ -73,6 +73,7 @@ TENANT_APPS = [
     "apps.events",
     "apps.tickets",
     "apps.sla",
+    "apps.notifications",
     "apps.desk",
     "apps.portal",
     "apps.demo",

@@ -209,7 +209,7 @@ def _record_escalation(event: SlaEvent, step: SlaEscalationStep, outcome: str, d
 
 def _emit_escalated(event: SlaEvent, step: SlaEscalationStep, outcome: str) -> None:
     emit(SlaEscalated(ticket_id=event.ticket_id, sla_event_id=event.pk, step_id=step.pk, action=step.action,
-                      outcome=str(outcome)))
+                      outcome=str(outcome), metric=event.metric, threshold=event.threshold))
 
 
 def sla_escalate(*, event: SlaEvent, step: SlaEscalationStep, recipients: dict | None = None) -> SlaEscalation:

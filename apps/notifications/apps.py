@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationsConfig(AppConfig):
+    name = "apps.notifications"
+    label = "notifications"
+    verbose_name = _("Notifications")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.policies.actions import register_action
+
+        from . import consumers
+        from .services.preferences import NOTIFICATION_CONFIGURE
+        from .services.watchers import TICKET_WATCH
+
+        consumers.register()
+        register_action(NOTIFICATION_CONFIGURE, "Change who is told what (notification rules, channel defaults, "
+                                                "templates, Slack)")
+        register_action(TICKET_WATCH, "Follow a ticket (be told of its changes)")

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("", views.inbox_view, name="inbox"),
+    path("bell/", views.bell_view, name="bell"),
+    path("read/", views.read_view, name="read"),
+    path("preferences/", views.preferences_view, name="preferences"),
+    path("unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
+]

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def relay():
+    """`relay()`: run the outbox relay in this process until nothing is due."""
+    from apps.events.services.relay import relay_run
+
+    def run(rounds: int = 10) -> int:
+        delivered = 0
+        for _ in range(rounds):
+            result = relay_run(budget_seconds=30)
+            delivered += result.delivered
+            if not result.claimed:
+                break
+        return delivered
+
+    return run
+
+
+@pytest.fixture
+def due_now():
+    """Let time pass: every waiting message and deferred delivery is due now."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.events.models import Delivery
+    from apps.notifications.models import Message
+
+    def move() -> None:
+        past = timezone.now() - timedelta(seconds=1)
+        Message.objects.filter(status="pending").update(send_after=past)
+        Delivery.objects.filter(status__in=["pending", "failed"]).update(next_attempt_at=past)
+
+    return move
+
+
+class SmtpSink:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from tests.workers import free_port
+
+        self.received: list = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        import email
+        from email import policy
+
+        self.received.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(settings):
+    sink = SmtpSink()
+    sink.controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    try:
+        yield sink
+    finally:
+        sink.controller.stop()
