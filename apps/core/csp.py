@@ -21,6 +21,10 @@ relaxed in exactly two ways, and scripts stay strict:
 * `style-src 'self' 'unsafe-inline'` and `worker-src 'self' blob:` (Redoc builds its
   search worker from a blob).
 
+and tightened in one: `img-src 'self' data:`. The docs load nothing from outside (their
+files come from drf-spectacular-sidecar); Redoc's bundle still shows Redocly's logo from
+a CDN, which the browser then never fetches (the image hides itself when it fails).
+
 Settings:
     WARDEN_CSP_EXTRA            {directive: [sources]} added to the default policy
     WARDEN_CSP_REPORT_URI       adds `report-uri` (empty: none)
@@ -90,6 +94,7 @@ def build_policy(
         policy["script-src"] = ["'self'", *script_hashes]
         policy["style-src"] = ["'self'", "'unsafe-inline'"]
         policy["worker-src"] = ["'self'", "blob:"]
+        policy["img-src"] = ["'self'", "data:"]
     parts = []
     for name, sources in policy.items():
         values = [f"'nonce-{nonce}'" if s == NONCE else s for s in sources]
