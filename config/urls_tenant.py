@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.accounts import views as account_views
+from apps.core import problems
 from apps.tenants import views as tenant_views
 
 api_v1 = [
@@ -12,6 +13,7 @@ api_v1 = [
     path("audit/", include("apps.audit.api.urls")),
     path("policies/", include("apps.policies.api.urls")),
     path("sla/", include("apps.sla.api.urls")),
+    path("notifications/", include("apps.notifications.api.urls")),
     path("", include("apps.tickets.api.urls")),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -31,6 +33,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Last: an unknown API route is a 404 problem, with DEBUG on too.
+    *problems.api_not_found_urls(),
 ]
 
 handler400 = "apps.core.problems.handler400"

@@ -93,6 +93,18 @@ CASES: dict[str, Case] = {
                               obj((403, 403), (403, 403), (204, 404), objects=OWN_FOREIGN), objects=OWN_FOREIGN),
     "list calendars": Case("sla-api:calendar-list", "GET", "/api/v1/sla/calendars/", flat(403, 200)),
     "sla dashboard": Case("sla-api:dashboard", "GET", "/api/v1/sla/dashboard/", flat(403, 200)),
+    # --- notifications: everyone's own
+    "list notifications": Case("notifications-api:list", "GET", "/api/v1/notifications/", flat(200, 200)),
+    "mark notifications read": Case("notifications-api:read", "POST", "/api/v1/notifications/read/", flat(200, 200),
+                                    body={"all": True}),
+    "notification preferences": Case("notifications-api:preferences", "GET", "/api/v1/notifications/preferences/",
+                                     flat(200, 200)),
+    "change notification preferences": Case("notifications-api:preferences", "PATCH",
+                                            "/api/v1/notifications/preferences/", flat(200, 200),
+                                            body={"email_digest": "daily"}),
+    "replace notification preferences": Case("notifications-api:preferences", "PUT",
+                                             "/api/v1/notifications/preferences/", flat(200, 200),
+                                             body={"email_digest": "hourly"}),
     # --- tickets
     "list tickets": Case("tickets:ticket-list", "GET", "/api/v1/tickets/", flat(200, 200)),
     "create ticket": Case("tickets:ticket-list", "POST", "/api/v1/tickets/", flat(201, 201), body={"title": "New one"}),
