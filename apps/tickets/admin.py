@@ -14,7 +14,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
@@ -23,7 +24,7 @@ from apps.core.errors import ApplicationError
 
 from . import services
 from .choices import Level
-from .models import Category, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
+from .models import Category, DeskSettings, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
 from .priority import LEVELS, PRIORITIES, MatrixInvalid, priority_for, validate_matrix
 
 PRIORITY_CHOICES = [(priority, priority) for priority in PRIORITIES]
@@ -98,14 +99,15 @@ class CategoryForm(ServiceModelForm):
 
     class Meta:
         model = Category
-        fields = ["name", "parent"]
+        fields = ["name", "parent", "default_team"]
 
     def save_through_service(self, actor):
         data = self.cleaned_data
         if self.instance.pk is None:
-            return services.category_create(actor=actor, name=data["name"], parent=data.get("parent"))
+            return services.category_create(actor=actor, name=data["name"], parent=data.get("parent"),
+                                            default_team=data.get("default_team"))
         return services.category_update(actor=actor, category=self.instance, name=data["name"],
-                                        parent=data.get("parent"))
+                                        parent=data.get("parent"), default_team=data.get("default_team"))
 
 
 class TagForm(ServiceModelForm):
@@ -132,11 +134,11 @@ class MergeForm(forms.Form):
 @admin.register(Category)
 class CategoryAdmin(ServiceModelAdmin):
     form = CategoryForm
-    list_display = ["name", "parent", "archived", "ticket_count", "created_at"]
-    list_select_related = ["parent"]
+    list_display = ["name", "parent", "default_team", "archived", "ticket_count", "created_at"]
+    list_select_related = ["parent", "default_team"]
     list_filter = ["archived"]
     search_fields = ["name"]
-    fields = ["name", "parent", "archived", "created_at"]
+    fields = ["name", "parent", "default_team", "archived", "created_at"]
     readonly_fields = ["archived", "created_at"]
     actions = ["archive_selected", "merge_selected"]
 
@@ -291,11 +293,11 @@ class TicketAdmin(ServiceModelAdmin):
     autocomplete_fields = ["assignee", "team"]
     fields = [
         "number", "title", "status", "priority", "impact", "urgency", "category", "tags", "team", "assignee",
-        "requester", "source", "description", "resolution_code", "resolution_note",
+        "requester", "source", "follow_up_of", "description", "resolution_code", "resolution_note",
         "created_at", "updated_at", "first_response_at", "resolved_at", "closed_at",
     ]
     readonly_fields = [
-        "number", "status", "priority", "requester", "source", "resolution_code", "resolution_note",
+        "number", "status", "priority", "requester", "source", "follow_up_of", "resolution_code", "resolution_note",
         "created_at", "updated_at", "first_response_at", "resolved_at", "closed_at",
     ]
     filter_horizontal = ["tags"]
@@ -398,3 +400,42 @@ class PriorityMatrixAdmin(ServiceModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class DeskSettingsForm(ServiceModelForm):
+    class Meta:
+        model = DeskSettings
+        fields = ["default_team", "resolved_reply", "auto_close_days"]
+
+    def save_through_service(self, actor):
+        data = self.cleaned_data
+        return services.desk_settings_update(
+            actor=actor,
+            default_team=data.get("default_team"),
+            resolved_reply=data["resolved_reply"],
+            auto_close_days=data["auto_close_days"],
+        )
+
+
+@admin.register(DeskSettings)
+class DeskSettingsAdmin(ServiceModelAdmin):
+    """One row per tenant (its migration creates it): the list goes straight to its change
+    form; nothing to add or delete. Saved through `desk_settings_update` (policy
+    `desk_settings.change`, audited)."""
+
+    form = DeskSettingsForm
+    fields = ["default_team", "resolved_reply", "auto_close_days", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        # Only for a schema somehow without its row (the service creates it on save).
+        return super().has_add_permission(request) and not DeskSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        row = DeskSettings.objects.filter(singleton=True).values_list("pk", flat=True).first()
+        if row is None or not self.has_view_or_change_permission(request):
+            return super().changelist_view(request, extra_context)
+        return redirect(reverse(f"{self.admin_site.name}:tickets_desksettings_change", args=[row]))

@@ -59,3 +59,10 @@ class Visibility(models.TextChoices):
 class ScanStatus(models.TextChoices):
     CLEAN = "clean", _("Clean")
     QUARANTINED = "quarantined", _("Quarantined (never downloadable)")
+
+
+class ResolvedReply(models.TextChoices):
+    """What a requester's public reply on a resolved ticket does (help-desk settings)."""
+
+    REOPEN = "reopen", _("Reopen the ticket")
+    FOLLOW_UP = "follow_up", _("Close it and open a linked follow-up ticket")

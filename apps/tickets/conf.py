@@ -18,6 +18,14 @@ DEFAULTS = {
     "WARDEN_TICKETS_SEARCH_CONFIG": "simple",
     "WARDEN_TICKETS_MAX_TAGS": 20,
     "WARDEN_TICKETS_MAX_ATTACHMENTS_PER_TICKET": 50,
+    # Auto-close (the days are each tenant's help-desk setting): how often beat runs it in
+    # every tenant, tickets per batch, seconds per task before it hands over to a new task
+    # (well under CELERY_TASK_SOFT_TIME_LIMIT), refusals after which a run gives up.
+    "WARDEN_TICKETS_AUTOCLOSE_EVERY_SECONDS": 3600,
+    "WARDEN_TICKETS_AUTOCLOSE_JITTER_SECONDS": 300,
+    "WARDEN_TICKETS_AUTOCLOSE_BATCH": 200,
+    "WARDEN_TICKETS_AUTOCLOSE_BUDGET_SECONDS": 60,
+    "WARDEN_TICKETS_AUTOCLOSE_MAX_FAILURES": 20,
 }
 
 

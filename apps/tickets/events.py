@@ -44,7 +44,8 @@ class TicketAssigned(DomainEvent):
 @event_type(
     "ticket.status_changed",
     summary="A ticket moved from one status to another; `by_comment` when a reply moved it (an agent's first "
-    "reply opens a new ticket, a requester's reply reopens a pending one).",
+    "reply opens a new ticket; a requester's reply reopens a pending or resolved one, or closes a resolved one "
+    "when it opens a follow-up).",
 )
 class TicketStatusChanged(DomainEvent):
     ticket_id: int
@@ -59,15 +60,27 @@ class TicketResolved(DomainEvent):
     resolution_code: str
 
 
-@event_type("ticket.closed", summary="A ticket was closed (also sent as ticket.status_changed).")
+@event_type(
+    "ticket.closed",
+    summary="A ticket was closed (also sent as ticket.status_changed): `automatic` by the auto-close sweep "
+    "(days after resolution, help-desk settings), `by_comment` because the requester's reply on the resolved "
+    "ticket opened a follow-up (the new ticket's `follow_up_of`).",
+)
 class TicketClosed(DomainEvent):
     ticket_id: int
+    automatic: bool = False
+    by_comment: bool = False
 
 
-@event_type("ticket.reopened", summary="A resolved ticket was reopened (also sent as ticket.status_changed).")
+@event_type(
+    "ticket.reopened",
+    summary="A resolved ticket was reopened (also sent as ticket.status_changed); `by_comment` when the "
+    "requester's reply reopened it. The event to tell the assignee that a ticket is back in their work.",
+)
 class TicketReopened(DomainEvent):
     ticket_id: int
     reopen_count: int
+    by_comment: bool = False
 
 
 @event_type(

@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import Level, Priority, ResolutionCode, ScanStatus, TicketSource, TicketStatus, Visibility
+from .choices import Level, Priority, ResolutionCode, ResolvedReply, ScanStatus, TicketSource, TicketStatus, Visibility
 from .priority import DEFAULT_MATRIX
 
 
@@ -27,6 +27,16 @@ class Category(models.Model):
         "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
     archived = models.BooleanField(_("archived"), default=False)
+    default_team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("default team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="default_for_categories",
+        help_text=_("New tickets in this category (and in its sub-categories without a team of their own) "
+                    "go to this team's queue."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -93,6 +103,51 @@ class PriorityMatrix(models.Model):
         return {impact: dict(row) for impact, row in DEFAULT_MATRIX.items()}
 
 
+class DeskSettings(models.Model):
+    """The tenant's help-desk settings (one row, created by a data migration, so every
+    schema cloned from the base has it; changed through `services.desk_settings_update`)."""
+
+    AUTO_CLOSE_MAX_DAYS = 365
+
+    singleton = models.BooleanField(default=True, editable=False)
+    default_team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("default team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("New tickets whose category has no team (or that have no category) go to this team's queue."),
+    )
+    resolved_reply = models.CharField(
+        _("a requester's reply on a resolved ticket"),
+        max_length=16,
+        choices=ResolvedReply.choices,
+        default=ResolvedReply.REOPEN,
+        help_text=_("A reply on a closed ticket always opens a linked follow-up ticket."),
+    )
+    auto_close_days = models.PositiveSmallIntegerField(
+        _("close resolved tickets after (days)"),
+        default=7,
+        help_text=_("Resolved tickets close by themselves this many days after resolution; 0 = never."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("help-desk settings")
+        verbose_name_plural = _("help-desk settings")
+        constraints = [
+            models.UniqueConstraint(fields=["singleton"], name="tickets_desksettings_single"),
+            models.CheckConstraint(condition=models.Q(singleton=True), name="tickets_desksettings_singleton_true"),
+            models.CheckConstraint(
+                condition=models.Q(auto_close_days__lte=365), name="tickets_desksettings_auto_close_days_max"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Help-desk settings"))
+
+
 class TicketCounter(models.Model):
     """The last ticket number handed out in this tenant (one row, locked while numbering)."""
 
@@ -144,6 +199,15 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     last_reopened_at = models.DateTimeField(_("last reopened"), null=True, blank=True)
     reopen_count = models.PositiveIntegerField(_("times reopened"), default=0)
+    follow_up_of = models.ForeignKey(
+        "self",
+        verbose_name=_("follow-up of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="follow_ups",
+        help_text=_("The closed ticket the requester replied on; this ticket carries that reply."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
     # Title (A), description (B), public comments (C); internal comments separately so
@@ -163,6 +227,10 @@ class Ticket(models.Model):
             models.Index(fields=["requester", "-number"], name="tickets_requester_number"),
             models.Index(fields=["assignee", "-number"], name="tickets_assignee_number"),
             models.Index(fields=["team", "-number"], name="tickets_team_number"),
+            # The auto-close sweep: resolved tickets by resolution time.
+            models.Index(
+                fields=["resolved_at", "id"], name="tickets_resolved_at_id", condition=models.Q(status="resolved")
+            ),
             # The desk's title sort (keyset pagination on lower(title), number).
             models.Index(Lower("title"), "number", name="tickets_title_lower_number"),
         ]

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, QuerySet
+from django.db import connection
+from django.db.models import F, OuterRef, QuerySet
 from django.db.models.functions import Lower
 
 from apps.accounts import permissions
@@ -26,7 +27,7 @@ from apps.core.errors import ApplicationError, NotFound
 from . import workflow
 from .choices import Visibility
 from .extensions import ticket_prefetches
-from .models import Category, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
+from .models import Category, DeskSettings, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
 from .priority import DEFAULT_MATRIX
 from .tree import category_descendant_ids, category_tree  # noqa: F401  (re-exported: the selectors API)
 
@@ -34,9 +35,10 @@ TICKET_RELATED = ("requester", "assignee", "team", "category")
 
 
 def _with_tag_names(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Each ticket's tag names (sorted) in the same query: `ticket.tag_names`."""
+    """Each ticket's tag names (sorted) in the same query: `ticket.tag_names`, and the
+    number of the ticket it follows up (`ticket.follow_up_of_number`, None for most)."""
     names = Tag.objects.filter(tickets=OuterRef("pk")).order_by(Lower("name")).values("name")
-    return queryset.annotate(tag_names=ArraySubquery(names))
+    return queryset.annotate(tag_names=ArraySubquery(names), follow_up_of_number=F("follow_up_of__number"))
 
 
 def can_see_internal(actor) -> bool:
@@ -157,6 +159,71 @@ def priority_matrix_get() -> dict[str, dict[str, str]]:
     """The tenant's matrix, or the default one."""
     stored = PriorityMatrix.objects.filter(singleton=True).values_list("matrix", flat=True).first()
     return stored or {impact: dict(row) for impact, row in DEFAULT_MATRIX.items()}
+
+
+def ticket_follow_ups(*, actor, ticket: Ticket) -> QuerySet[Ticket]:
+    """The visible tickets that follow `ticket` up (opened by the requester's replies on it
+    after it was resolved or closed), oldest first."""
+    return ticket_visible_queryset(actor=actor).filter(follow_up_of=ticket).order_by("number")
+
+
+def desk_settings_get() -> DeskSettings:
+    """The tenant's help-desk settings (the row every schema gets from its migration; the
+    defaults, unsaved, in a schema somehow without it)."""
+    return DeskSettings.objects.select_related("default_team").filter(singleton=True).first() or DeskSettings()
+
+
+ROUTING_CATEGORY = "category"
+ROUTING_DEFAULT = "default"
+
+
+def routing_for(*, category_id: int | None) -> tuple[int | None, str | None]:
+    """The team a new ticket in `category_id` goes to when nobody chose one, and why:
+    the category's default team, else the nearest ancestor's (`"category"`), else the
+    tenant's default team (`"default"`), else (None, None). One query."""
+    category = connection.ops.quote_name(Category._meta.db_table)
+    settings = connection.ops.quote_name(DeskSettings._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE up (id, parent_id, default_team_id, depth) AS (
+            SELECT id, parent_id, default_team_id, 0 FROM {category} WHERE id = %(category)s
+          UNION ALL
+            SELECT c.id, c.parent_id, c.default_team_id, up.depth + 1
+            FROM {category} c JOIN up ON c.id = up.parent_id
+            WHERE up.default_team_id IS NULL AND up.depth < 100
+        )
+        SELECT team_id, source FROM (
+            SELECT default_team_id AS team_id, %(by_category)s AS source, depth FROM up
+            WHERE default_team_id IS NOT NULL
+          UNION ALL
+            SELECT default_team_id, %(by_default)s, 2147483647 FROM {settings}
+            WHERE singleton AND default_team_id IS NOT NULL
+        ) found
+        ORDER BY depth LIMIT 1
+    """  # noqa: S608  (table names from the models, values as parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"category": category_id, "by_category": ROUTING_CATEGORY, "by_default": ROUTING_DEFAULT})
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def routing_team_id(*, category_id: int | None) -> int | None:
+    """The team a new ticket in `category_id` is routed to when nobody chose one (see `routing_for`)."""
+    return routing_for(category_id=category_id)[0]
+
+
+def team_routing_references(team) -> list[str]:
+    """Why `team` must stay (accounts.references): it is where new tickets are routed."""
+    problems = []
+    names = sorted(Category.objects.filter(default_team=team).values_list("name", flat=True), key=str.lower)
+    if names:
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        noun = "category" if len(names) == 1 else "categories"
+        problems.append(f"it is the default team of the {noun} {shown}; choose another team there first")
+    if DeskSettings.objects.filter(singleton=True, default_team=team).exists():
+        problems.append(
+            "it is the default team of the help desk (Tickets > Help-desk settings); choose another one there first"
+        )
+    return problems
 
 
 def team_queue_references(team) -> list[str]:

@@ -63,7 +63,7 @@ def test_create_update_assign_and_transitions(since, agent_user, admin_user, req
         ("ticket.closed", None, None),
     ]
     reopened = next(p for t, p, _ in since() if t == "ticket.reopened")
-    assert reopened == {"ticket_id": ticket.pk, "reopen_count": 1}
+    assert reopened == {"ticket_id": ticket.pk, "reopen_count": 1, "by_comment": False}
 
 
 def test_comments_and_the_status_changes_they_make(since, agent_user, requester_user):

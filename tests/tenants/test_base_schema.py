@@ -23,6 +23,7 @@ ALLOWED_ROWS = {
     "auth_permission",  # Django's post_migrate permissions
     "audit_audithead",  # the audit chain's genesis head (seq 0)
     "tickets_ticketcounter",  # the per-tenant ticket number counter (0)
+    "tickets_desksettings",  # the help-desk settings with their defaults (no team, reopen, 7 days)
 }
 
 

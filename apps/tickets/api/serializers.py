@@ -112,6 +112,10 @@ class TicketOutputSerializer(serializers.Serializer):
     first_response_at = serializers.DateTimeField(read_only=True, allow_null=True)
     resolved_at = serializers.DateTimeField(read_only=True, allow_null=True)
     closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    follow_up_of = serializers.SerializerMethodField(
+        help_text="The number of the closed ticket this one follows up (the requester replied on it after it "
+        "was resolved or closed, and this ticket carries the reply); null for most tickets."
+    )
 
     def get_fields(self):
         """The declared fields, then the blocks higher apps registered (`extensions`):
@@ -124,6 +128,12 @@ class TicketOutputSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_description_html(self, obj: Ticket) -> str:
         return sanitize_html(obj.description_html)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_follow_up_of(self, obj: Ticket) -> int | None:
+        if hasattr(obj, "follow_up_of_number"):  # annotated by the selectors
+            return obj.follow_up_of_number
+        return obj.follow_up_of.number if obj.follow_up_of_id is not None else None
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, obj: Ticket) -> list[str]:

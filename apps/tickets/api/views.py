@@ -12,7 +12,7 @@ from django.http import FileResponse
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -162,14 +162,33 @@ class TicketCommentCollectionApi(TicketsApiView):
         operation_id="tickets_comments_create",
         parameters=[NUMBER, IDEMPOTENCY_KEY],
         request=s.CommentCreateInputSerializer,
-        responses={201: s.CommentOutputSerializer, **problems(write=True)},
+        responses={
+            201: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="CommentOrFollowUp",
+                    serializers=[s.CommentOutputSerializer, s.TicketOutputSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The comment. When the requester's reply opened a follow-up instead (a reply on a "
+                "closed ticket, or on a resolved one when the help desk's setting is \"follow-up\"), the new "
+                "ticket, whose `follow_up_of` is this ticket's number, with a `Location` header.",
+            ),
+            **problems(write=True),
+        },
     )
     def post(self, request, number: int):
         data = s.CommentCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ticket = selectors.ticket_get_visible(actor=request.user, number=number)
-        comment = services.comment_add(actor=request.user, ticket=ticket, **data.validated_data)
-        return Response(s.CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)
+        outcome = services.reply_add(actor=request.user, ticket=ticket, source="api", **data.validated_data)
+        if outcome.follow_up is not None:
+            follow_up = outcome.follow_up
+            prefetch_related_objects([follow_up], *ticket_prefetches())
+            response = Response(s.TicketOutputSerializer(follow_up, context={"request": request}).data,
+                                status=status.HTTP_201_CREATED)
+            response["Location"] = reverse("tickets:ticket-detail", args=[follow_up.number])
+            return response
+        return Response(s.CommentOutputSerializer(outcome.comment).data, status=status.HTTP_201_CREATED)
 
 
 # --- Attachments --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Every write of the tickets app, one module per aggregate: `tickets` (open, change,
-transition, assign), `comments`, `attachments`, `categories`, `tags`, `matrix`; shared
+transition, assign), `comments`, `replies` (a reply, or the follow-up it opens),
+`attachments`, `categories`, `tags`, `matrix`, `desk_settings`, `autoclose`; shared
 input cleaning and the row lock in `common`.
 
 Each service is keyword-only and runs in one transaction: it asks the policies first
@@ -20,16 +21,21 @@ from .attachments import (
     attachment_refusal_record,
     attachment_rescan,
 )
+from .autoclose import AutoCloseResult, ticket_autoclose
 from .categories import category_archive, category_create, category_merge, category_update
 from .comments import comment_add, parse_mentions
 from .common import UNSET, lock_ticket
+from .desk_settings import desk_settings_update
 from .matrix import priority_matrix_set
+from .replies import ReplyOutcome, reply_add
 from .tags import tag_create, tag_delete, tag_rename
 from .tickets import ticket_assign, ticket_create, ticket_transition, ticket_update
 
 __all__ = [
     "UNSET",
+    "AutoCloseResult",
     "DownloadLink",
+    "ReplyOutcome",
     "attachment_add",
     "attachment_download",
     "attachment_download_link",
@@ -40,12 +46,15 @@ __all__ = [
     "category_merge",
     "category_update",
     "comment_add",
+    "desk_settings_update",
     "lock_ticket",
     "parse_mentions",
     "priority_matrix_set",
+    "reply_add",
     "tag_create",
     "tag_delete",
     "tag_rename",
+    "ticket_autoclose",
     "ticket_assign",
     "ticket_create",
     "ticket_transition",

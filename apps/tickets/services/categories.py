@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.accounts.models import Team
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFound
 from apps.events.services.emit import emit
@@ -21,7 +22,7 @@ from ..actions import CATEGORY_MANAGE
 from ..models import Category, Ticket
 from ..selectors import category_descendant_ids, category_tree
 from ..text import clean_text
-from .common import UNSET
+from .common import UNSET, resolve_team
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,22 @@ def _clean_category_name(name: str) -> str:
     return clean_text(name, field="name", required=True, single_line=True, max_chars=100, label="The name")
 
 
+def _resolve_default_team(team: Team | int | None) -> Team | None:
+    try:
+        return resolve_team(team)
+    except ApplicationError as exc:
+        raise ApplicationError("That team does not exist.", errors={"default_team": ["Unknown team."]}) from exc
+
+
 @transaction.atomic
-def category_create(*, actor, name: str, parent: Category | int | None = None) -> Category:
+def category_create(
+    *, actor, name: str, parent: Category | int | None = None, default_team: Team | int | None = None
+) -> Category:
+    """A new category under `parent` (None: top level). `default_team`: where new tickets
+    in it (and in sub-categories without a team of their own) are routed."""
     policy_require(actor, CATEGORY_MANAGE, None, {"operation": "create"})
     name = _clean_category_name(name)
+    team_obj = _resolve_default_team(default_team)
     parent_obj = None
     if parent is not None:
         parent_obj = parent if isinstance(parent, Category) else Category.objects.filter(pk=parent).first()
@@ -50,12 +63,13 @@ def category_create(*, actor, name: str, parent: Category | int | None = None) -
         )
     try:
         with transaction.atomic():
-            category = Category.objects.create(name=name, parent=parent_obj)
+            category = Category.objects.create(name=name, parent=parent_obj, default_team=team_obj)
     except IntegrityError as exc:
         raise ApplicationError(f"A category named {name!r} already exists here.",
                                errors={"name": ["Already exists here."]}) from exc
     audit_record(actor=actor, action="category.created", target=category,
-                 payload={"name": name, "parent": getattr(parent_obj, "pk", None)})
+                 payload={"name": name, "parent": getattr(parent_obj, "pk", None),
+                          "default_team": getattr(team_obj, "pk", None)})
     return category
 
 
@@ -73,9 +87,15 @@ def _lock_category_tree() -> None:
 
 @transaction.atomic
 def category_update(
-    *, actor, category: Category, name: str = UNSET, parent: Category | int | None = UNSET
+    *,
+    actor,
+    category: Category,
+    name: str = UNSET,
+    parent: Category | int | None = UNSET,
+    default_team: Team | int | None = UNSET,
 ) -> Category:
-    """Rename a category and/or move it under another parent (None: to the top level).
+    """Rename a category, move it under another parent (None: to the top level) and/or
+    change its default team (None: none of its own; the nearest ancestor's then counts).
 
     The new parent must exist, be active, and lie outside the category (not itself nor
     one of its descendants: the tree would get a loop). A category whose current parent
@@ -84,6 +104,7 @@ def category_update(
     their clocks are re-targeted after commit.
     """
     policy_require(actor, CATEGORY_MANAGE, category, {"operation": "update"})
+    team_obj = None if default_team is UNSET else _resolve_default_team(default_team)
     moving = parent is not UNSET and getattr(parent, "pk", parent) != category.parent_id
     if moving:
         _lock_category_tree()
@@ -110,7 +131,8 @@ def category_update(
             )
         if new_parent.archived:
             raise ApplicationError("The parent category is archived.", errors={"parent": ["This category is archived."]})
-    if new_name == current.name and new_parent_id == current.parent_id:
+    new_team_id = current.default_team_id if default_team is UNSET else getattr(team_obj, "pk", None)
+    if new_name == current.name and new_parent_id == current.parent_id and new_team_id == current.default_team_id:
         return current
     siblings = Category.objects.filter(parent_id=new_parent_id).exclude(pk=current.pk).annotate(lname=Lower("name"))
     if siblings.filter(lname=new_name.lower()).exists():
@@ -122,10 +144,13 @@ def category_update(
         changes["name"] = {"from": current.name, "to": new_name}
     if new_parent_id != current.parent_id:
         changes["parent"] = {"from": current.parent_id, "to": new_parent_id}
+    if new_team_id != current.default_team_id:
+        changes["default_team"] = {"from": current.default_team_id, "to": new_team_id}
+        current.default_team = team_obj
     current.name, current.parent = new_name, new_parent
     try:
         with transaction.atomic():
-            current.save(update_fields=["name", "parent"])
+            current.save(update_fields=["name", "parent", "default_team"])
     except IntegrityError as exc:
         raise ApplicationError(f"A category named {new_name!r} already exists here.",
                                errors={"name": ["Already exists here."]}) from exc

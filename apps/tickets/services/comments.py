@@ -21,12 +21,22 @@ from apps.policies.services import policy_require
 
 from .. import conf, workflow
 from .. import events as ev
-from ..choices import TicketStatus
+from ..choices import ResolvedReply, TicketStatus
 from ..errors import CooldownActive
 from ..markdown import render_markdown
 from ..models import Ticket, TicketComment
 from ..search import search_append_comment
-from .common import TICKET_COMMENT, clean_markdown, emit_status_change, lock_ticket, require_user, touch
+from ..selectors import desk_settings_get
+from .common import (
+    TICKET_COMMENT,
+    TICKET_TRANSITION,
+    clean_markdown,
+    emit_status_change,
+    lock_ticket,
+    require_user,
+    touch,
+)
+from .tickets import apply_transition
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +122,41 @@ def _comment_cooldown(actor: User, *, is_agent: bool) -> datetime:
     return now
 
 
+# What a reply does to its ticket (`reply_kind`).
+COMMENT = "comment"  # a comment, nothing more (the status rules below may still move the ticket)
+REOPEN = "reopen"  # the requester's public reply on a resolved ticket reopens it
+FOLLOW_UP = "follow_up"  # ... closes it and opens a linked follow-up (`replies.reply_add`)
+REFUSE = "refuse"  # a public reply on a closed or cancelled ticket that opens nothing
+
+REOPEN_REASON = "The requester replied after the ticket was resolved."
+
+
+def reply_kind(*, ticket: Ticket, author, internal: bool, resolved_reply: str | None = None) -> str:
+    """What a reply by `author` on `ticket` (as it stands) does. Only the ticket's requester
+    reopens or follows up; internal notes never move anything. `resolved_reply` is the
+    help-desk setting (read when not given)."""
+    if internal:
+        return COMMENT
+    by_requester = getattr(author, "pk", None) == ticket.requester_id
+    if ticket.status == TicketStatus.CLOSED and by_requester:
+        return FOLLOW_UP  # in both modes: a closed ticket stays closed
+    if ticket.status in workflow.TERMINAL:
+        return REFUSE
+    if ticket.status == TicketStatus.RESOLVED and by_requester:
+        setting = resolved_reply or desk_settings_get().resolved_reply
+        return FOLLOW_UP if setting == ResolvedReply.FOLLOW_UP else REOPEN
+    return COMMENT
+
+
 @transaction.atomic
 def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> TicketComment:
     """Add a comment (Markdown). Internal notes are for agents only and never reach the
     requester. An agent's first public comment sets `first_response_at` (and opens a new
-    ticket); a requester's comment on a pending ticket puts it back to open."""
+    ticket); a requester's comment on a pending ticket puts it back to open, and on a
+    resolved ticket reopens it (help-desk setting "reopen", the default; policy
+    `ticket.transition` asked with `by_comment`; the reopen cooldown does not refuse a
+    reply). A requester's reply that opens a follow-up (a closed ticket, or a resolved one
+    with the setting "follow-up") is refused here with a Conflict: `reply_add` makes it."""
     policy_require(actor, TICKET_COMMENT, ticket, {"internal": bool(internal)})
     author = require_user(actor, "comment")
     is_agent = permissions.is_agent(author)
@@ -125,11 +165,21 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
     body = clean_markdown(body, field="body", label="The comment", required=True)
     ticket = lock_ticket(ticket)
     now = _comment_cooldown(author, is_agent=is_agent)  # after the ticket: lock order, docs/decisions/0006
-    if ticket.status in workflow.TERMINAL and not internal:
+    kind = reply_kind(ticket=ticket, author=author, internal=bool(internal))
+    if kind == FOLLOW_UP:
+        raise Conflict(
+            f"Ticket #{ticket.number} is {ticket.status}; a reply from its requester opens a follow-up ticket "
+            "(services.reply_add), not a comment.",
+            errors={"body": [f"The ticket is {ticket.status}."]},
+        )
+    if kind == REFUSE:
         raise Conflict(
             f"Ticket #{ticket.number} is {ticket.status}; only internal notes can be added.",
             errors={"body": [f"The ticket is {ticket.status}."]},
         )
+    if kind == REOPEN:
+        policy_require(author, TICKET_TRANSITION, ticket,
+                       {"to": TicketStatus.OPEN, "from": ticket.status, "by_comment": True})
     comment = TicketComment.objects.create(
         ticket=ticket, author=author, body=body, body_html=render_markdown(body), internal=bool(internal), created_at=now
     )
@@ -174,5 +224,8 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
     )
     if "status" in fields:
         emit_status_change(actor=author, ticket=ticket, status_from=status_from, by_comment=True)
+    if kind == REOPEN:
+        ticket = apply_transition(actor=author, ticket=ticket, to=TicketStatus.OPEN, reason=REOPEN_REASON,
+                                  by_comment=True, reopen_cooldown=False, extra={"by_comment": comment.pk})
     comment.ticket = ticket
     return comment

@@ -191,7 +191,10 @@ def touch(ticket: Ticket, fields: list[str], now: datetime | None = None) -> Non
     ticket.save(update_fields=[*fields, "updated_at"])
 
 
-def emit_status_change(*, actor, ticket: Ticket, status_from: str, by_comment: bool = False, reopened: bool = False) -> None:
+def emit_status_change(
+    *, actor, ticket: Ticket, status_from: str, by_comment: bool = False, reopened: bool = False,
+    automatic: bool = False,
+) -> None:
     """The events of a status change the caller just saved: `ticket.status_changed`, and
     `ticket.resolved`, `ticket.closed` or `ticket.reopened` when it is one of those."""
     emit(
@@ -202,6 +205,8 @@ def emit_status_change(*, actor, ticket: Ticket, status_from: str, by_comment: b
     if ticket.status == TicketStatus.RESOLVED:
         emit(ev.TicketResolved(ticket_id=ticket.pk, resolution_code=ticket.resolution_code), actor=actor, instances=[ticket])
     elif ticket.status == TicketStatus.CLOSED:
-        emit(ev.TicketClosed(ticket_id=ticket.pk), actor=actor, instances=[ticket])
+        emit(ev.TicketClosed(ticket_id=ticket.pk, automatic=automatic, by_comment=by_comment), actor=actor,
+             instances=[ticket])
     if reopened:
-        emit(ev.TicketReopened(ticket_id=ticket.pk, reopen_count=ticket.reopen_count), actor=actor, instances=[ticket])
+        emit(ev.TicketReopened(ticket_id=ticket.pk, reopen_count=ticket.reopen_count, by_comment=by_comment),
+             actor=actor, instances=[ticket])

@@ -26,7 +26,7 @@ from ..markdown import render_markdown
 from ..models import Category, Ticket
 from ..priority import priority_for
 from ..search import new_ticket_vector, search_refresh
-from ..selectors import priority_matrix_get
+from ..selectors import priority_matrix_get, routing_for
 from .common import (
     TICKET_ASSIGN,
     TICKET_CREATE,
@@ -67,8 +67,16 @@ def ticket_create(
     team: Team | int | None = None,
     assignee: User | int | None = None,
     source: str = TicketSource.PORTAL,
+    follow_up_of: Ticket | None = None,
 ) -> Ticket:
-    """Open a ticket. `requester` defaults to `actor`; only agents open tickets for others."""
+    """Open a ticket. `requester` defaults to `actor`; only agents open tickets for others.
+
+    Without a chosen team the ticket is routed (whatever its source): to the team of the
+    ticket it follows up (`follow_up_of`, set by `reply_add`), else to its category's
+    default team (the nearest ancestor's), else to the tenant's default team (help-desk
+    settings). A routed team is the help desk's configuration, not the actor's choice, so
+    it needs no `ticket.assign` decision; a chosen assignee who is not in the routed team
+    keeps the ticket without a team (the explicit choice wins)."""
     requester_id = getattr(requester, "pk", requester) if requester is not None else getattr(actor, "pk", None)
     policy_require(
         actor,
@@ -103,6 +111,10 @@ def ticket_create(
     team_obj = resolve_team(team)
     assignee_obj = resolve_user(assignee, "assignee")
     check_assignment(assignee=assignee_obj, team=team_obj)
+    chosen = team_obj is not None or assignee_obj is not None
+    team_from = "chosen" if team_obj is not None else None
+    if team_obj is None:
+        team_obj, team_from = _routed_team(category=category_obj, follow_up_of=follow_up_of, assignee=assignee_obj)
 
     now = timezone.now()
     ticket = Ticket.objects.create(
@@ -119,6 +131,7 @@ def ticket_create(
         assignee=assignee_obj,
         source=source,
         status=TicketStatus.NEW,
+        follow_up_of=follow_up_of,
         created_at=now,
         updated_at=now,
         search_vector=new_ticket_vector(title=title, description=description),
@@ -127,14 +140,18 @@ def ticket_create(
     if tag_objs:
         ticket.tags.set(tag_objs)
     ticket.tag_names = [tag.name for tag in tag_objs]  # as the selectors annotate it
-    if team_obj is not None or assignee_obj is not None:
+    if chosen:
         policy_require(actor, TICKET_ASSIGN, ticket, {"assignee_id": getattr(assignee_obj, "pk", None),
                                                       "team_id": getattr(team_obj, "pk", None)})
+    extra: dict[str, Any] = {}
+    if follow_up_of is not None:
+        extra["follow_up_of"] = follow_up_of.number
     audit_record(
         actor=actor,
         action="ticket.created",
         target=ticket,
         payload={
+            **extra,
             "number": ticket.number,
             "title": ticket.title,
             "requester": requester_user.pk,
@@ -144,6 +161,7 @@ def ticket_create(
             "urgency": urgency,
             "priority": ticket.priority,
             "team": getattr(team_obj, "pk", None),
+            "team_from": team_from,
             "assignee": getattr(assignee_obj, "pk", None),
             "source": source,
         },
@@ -160,6 +178,20 @@ def ticket_create(
         instances=[ticket],
     )
     return ticket
+
+
+def _routed_team(*, category: Category | None, follow_up_of: Ticket | None, assignee: User | None):
+    """(team, where it came from) for a ticket nobody chose a team for; (None, None) when
+    nothing is configured, or when the routed team would not contain the chosen assignee."""
+    if follow_up_of is not None and follow_up_of.team_id is not None:
+        team_id, team_from = follow_up_of.team_id, "follow_up"
+    else:
+        team_id, team_from = routing_for(category_id=getattr(category, "pk", None))
+    if team_id is None:
+        return None, None
+    if assignee is not None and not TeamMembership.objects.filter(team_id=team_id, user=assignee).exists():
+        return None, None
+    return Team.objects.get(pk=team_id), team_from
 
 
 @transaction.atomic
@@ -240,15 +272,48 @@ def ticket_transition(
     reason: str = "",
     resolution_code: str = "",
     resolution_note: str = "",
+    automatic: bool = False,
 ) -> Ticket:
     """Move the ticket along the workflow map (`workflow.py`).
 
     Reopening a resolved ticket needs a reason and is refused (429) within
     WARDEN_TICKETS_REOPEN_COOLDOWN_SECONDS of its last reopen; resolving needs a
-    resolution code and note; cancelling needs a reason.
+    resolution code and note; cancelling needs a reason. `automatic` marks a move the
+    system makes by itself (the auto-close sweep): the system only (actor None).
     """
     policy_require(actor, TICKET_TRANSITION, ticket, {"to": to, "from": ticket.status})
+    if automatic and actor is not None:
+        raise PermissionDenied("Only the system makes automatic transitions.")
     ticket = lock_ticket(ticket)
+    return apply_transition(
+        actor=actor,
+        ticket=ticket,
+        to=to,
+        reason=reason,
+        resolution_code=resolution_code,
+        resolution_note=resolution_note,
+        extra={"automatic": True} if automatic else None,
+        automatic=automatic,
+    )
+
+
+def apply_transition(
+    *,
+    actor,
+    ticket: Ticket,
+    to: str,
+    reason: str = "",
+    resolution_code: str = "",
+    resolution_note: str = "",
+    by_comment: bool = False,
+    reopen_cooldown: bool = True,
+    automatic: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Ticket:
+    """The transition itself, on a ticket the caller has locked (`lock_ticket`) after the
+    policies allowed it: workflow check, the write, its audit event (`extra` added to the
+    payload) and its events. `ticket_transition` for every caller; a reply's status
+    changes (`comments`, `replies`) use it directly, with `by_comment`."""
     current = ticket.status
     needs = workflow.check_transition(role=workflow_role(actor), current=current, target=to)
     reason = clean_reason(reason or "", required=needs.reason)
@@ -273,7 +338,7 @@ def ticket_transition(
         fields += ["resolution_code", "resolution_note", "resolved_at"]
         payload.update(resolution_code=resolution_code, resolution_note=resolution_note)
     if needs.reopen:
-        cooldown = int(conf.get("WARDEN_TICKETS_REOPEN_COOLDOWN_SECONDS"))
+        cooldown = int(conf.get("WARDEN_TICKETS_REOPEN_COOLDOWN_SECONDS")) if reopen_cooldown else 0
         if ticket.last_reopened_at is not None and cooldown > 0:
             ready_at = ticket.last_reopened_at + timedelta(seconds=cooldown)
             if ready_at > now:
@@ -291,8 +356,10 @@ def ticket_transition(
         fields.append("closed_at")
     ticket.status = to
     touch(ticket, list(dict.fromkeys(fields)), now)
+    payload.update(extra or {})
     audit_record(actor=actor, action="ticket.transitioned", target=ticket, payload=payload)
-    emit_status_change(actor=actor, ticket=ticket, status_from=current, reopened=needs.reopen)
+    emit_status_change(actor=actor, ticket=ticket, status_from=current, reopened=needs.reopen, by_comment=by_comment,
+                       automatic=automatic)
     return ticket
 
 
