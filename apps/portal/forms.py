@@ -171,11 +171,14 @@ class DuePreviewForm(forms.Form):
 
 def due_inputs(data) -> dict:
     """`apps.sla.preview.due_preview`'s arguments from the new-request form's values
-    (cleaned or initial; missing ones are the form's defaults). No team: the portal never sets one."""
+    (cleaned or initial; missing ones are the form's defaults). The team is the one the
+    request will be routed to (the category's, else the tenant's default): a requester
+    never picks one."""
     category = data.get("category")
+    category_id = int(category) if category else None
     return {
         "impact": int(data.get("impact") or Level.LOW),
         "urgency": int(data.get("urgency") or Level.MEDIUM),
-        "category_id": int(category) if category else None,
-        "team_id": None,
+        "category_id": category_id,
+        "team_id": selectors.routing_team_id(category_id=category_id),
     }

@@ -31,7 +31,7 @@ from apps.accounts import permissions
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied
 from apps.sla.preview import DuePreview, due_preview
 from apps.tickets import selectors, services, workflow
-from apps.tickets.choices import TicketStatus, Visibility
+from apps.tickets.choices import ResolvedReply, TicketStatus, Visibility
 from apps.tickets.errors import CooldownActive
 from apps.tickets.markdown import render_markdown, sanitize_html
 from apps.tickets.models import Ticket
@@ -119,8 +119,22 @@ def can(request: HttpRequest, ticket: Ticket, target: str) -> bool:
     return workflow.is_allowed(getattr(request.user, "role", ""), ticket.status, target)
 
 
+def reply_hint(ticket: Ticket) -> str:
+    """What sending a reply will do to the ticket, said before it is sent ("" when nothing
+    special: a reply on an active ticket)."""
+    if ticket.status == TicketStatus.CLOSED:
+        return _("This request is closed. A reply opens a new request linked to this one.")
+    if ticket.status == TicketStatus.RESOLVED:
+        if selectors.desk_settings_get().resolved_reply == ResolvedReply.FOLLOW_UP:
+            return _("Replying opens a new request linked to this one; this one is then closed.")
+        return _("Replying reopens this request for the team.")
+    return ""
+
+
 def detail_context(request: HttpRequest, ticket: Ticket, **forms) -> dict:
     closed = ticket.status in workflow.TERMINAL
+    follow_ups = list(selectors.ticket_follow_ups(actor=request.user, ticket=ticket)
+                      .filter(requester=request.user).only("number"))
     context = {
         "ticket": ticket,
         **conversation(request, ticket),
@@ -128,7 +142,11 @@ def detail_context(request: HttpRequest, ticket: Ticket, **forms) -> dict:
         "impact_label": dict(IMPACT_CHOICES).get(ticket.impact, ""),
         "urgency_label": dict(URGENCY_CHOICES).get(ticket.urgency, ""),
         "resolution_html": render_markdown(ticket.resolution_note) if ticket.status == TicketStatus.RESOLVED else "",
-        "can_reply": not closed,
+        # A requester's reply on a closed ticket opens a follow-up; a cancelled one takes none.
+        "can_reply": not closed or ticket.status == TicketStatus.CLOSED,
+        "reply_hint": reply_hint(ticket),
+        "follow_up_of_number": getattr(ticket, "follow_up_of_number", None),
+        "follow_ups": follow_ups,
         "can_reopen": ticket.status == TicketStatus.RESOLVED and can(request, ticket, TicketStatus.OPEN),
         "can_cancel": can(request, ticket, TicketStatus.CANCELLED),
         "reply_form": forms.get("reply_form") or ReplyForm(),
@@ -229,12 +247,16 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     form = ReplyForm(request.POST, request.FILES)
     sent = False
     status = 200
+    if form.is_valid() and ticket.status == TicketStatus.CLOSED and not (form.cleaned_data["body"] or "").strip():
+        form.add_error("body", _("Write what is wrong: your reply opens a new request."))
     if form.is_valid():
         body = (form.cleaned_data["body"] or "").strip()
         comment = None
+        outcome = None
         try:
             if body:
-                comment = services.comment_add(actor=request.user, ticket=ticket, body=body)
+                outcome = services.reply_add(actor=request.user, ticket=ticket, body=body)
+                comment = outcome.comment
         except CooldownActive as exc:
             form.add_error(
                 "body",
@@ -244,6 +266,8 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
         except ApplicationError as exc:
             _form_errors(form, exc, fields=("body",))
         else:
+            if outcome is not None and (outcome.follow_up is not None or outcome.reopened):
+                return _reply_moved(request, ticket, outcome, form.cleaned_data["files"])
             refused = _attach(request, ticket, form.cleaned_data["files"], comment=comment)
             sent = comment is not None or len(refused) < len(form.cleaned_data["files"])
             if refused:
@@ -323,6 +347,28 @@ def attachment_download(request: HttpRequest, number: int, attachment_id: int) -
         raise NotFound(_("This file does not exist."))
     link = services.attachment_download_link(actor=request.user, attachment=attachment)
     return redirect(reverse("tickets:attachment-download", kwargs={"token": link.token}))
+
+
+def _reply_moved(request: HttpRequest, ticket: Ticket, outcome, files) -> HttpResponse:
+    """A reply that reopened its request, or opened a follow-up: say so on the page it
+    leads to (a full page: the status, the resolution and the actions all changed)."""
+    if outcome.follow_up is not None:
+        target = outcome.follow_up
+        refused = _attach(request, target, files)  # the reply's files go with it, to the new request
+        if ticket.status == TicketStatus.RESOLVED:  # as it was when the reply was sent
+            message = _("This request was resolved, so your reply was sent as a new request #%(number)s, "
+                        "linked to it. The resolved request is now closed.")
+        else:
+            message = _("This request was already closed, so your reply was sent as a new request #%(number)s, "
+                        "linked to it.")
+        messages.success(request, message % {"number": target.number})
+    else:
+        target = outcome.ticket
+        refused = _attach(request, target, files, comment=outcome.comment)
+        messages.success(request, _("Your reply reopened this request. The team will look at it again."))
+    for name, reason in refused:
+        messages.error(request, _("“%(name)s” was not attached: %(reason)s") % {"name": name, "reason": reason})
+    return _redirect(request, reverse("portal:detail", args=[target.number]))
 
 
 # --- Helpers -----------------------------------------------------------------------------

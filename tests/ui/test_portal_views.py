@@ -431,6 +431,102 @@ def test_a_resolved_ticket_offers_no_cancel(ticket, agent_user, requester_web):
     assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.RESOLVED
 
 
+# --- Replies on resolved and closed requests (help-desk settings) ---------------------------------
+
+
+def close(ticket, agent):
+    resolved = resolve(ticket, agent)
+    return services.ticket_transition(actor=agent, ticket=resolved, to=TicketStatus.CLOSED)
+
+
+def follow_up_mode(admin_user):
+    services.desk_settings_update(actor=admin_user, resolved_reply="follow_up")
+
+
+def test_a_reply_on_a_resolved_request_reopens_it_and_says_so(ticket, agent_user, requester_web):
+    resolve(ticket, agent_user)
+    page = text(requester_web.get(url("detail", ticket.number)))
+    assert "Replying reopens this request" in page
+    response = requester_web.post(url("reply", ticket.number), {"body": "It jams again on page 2."}, follow=True)
+    assert response.redirect_chain[-1][0] == url("detail", ticket.number)
+    page = text(response)
+    assert "Your reply reopened this request. The team will look at it again." in page
+    assert "It jams again on page 2." in page
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.OPEN
+    assert "The team marked this request as resolved" not in page
+
+
+def test_with_htmx_a_reopening_reply_reloads_the_page(ticket, agent_user, requester_web):
+    resolve(ticket, agent_user)
+    response = requester_web.post(url("reply", ticket.number), {"body": "Still broken."}, **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == url("detail", ticket.number)
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.OPEN
+
+
+def test_a_reply_on_a_closed_request_opens_a_linked_follow_up(ticket, agent_user, requester_web):
+    """The defect: the closed page offered no reply, and a reply was refused with a Conflict."""
+    close(ticket, agent_user)
+    page = text(requester_web.get(url("detail", ticket.number)))
+    assert 'id="reply-form"' in page
+    assert "This request is closed. A reply opens a new request linked to this one." in page
+    response = requester_web.post(url("reply", ticket.number),
+                                  {"body": "The printer **jams** again.", "files": [upload("jam.txt")]}, follow=True)
+    new = Ticket.objects.get(follow_up_of=ticket)
+    assert response.redirect_chain[-1][0] == url("detail", new.number)
+    page = text(response)
+    assert (f"This request was already closed, so your reply was sent as a new request #{new.number}, "
+            "linked to it.") in page
+    assert "The printer <strong>jams</strong> again." in page
+    assert f'href="{url("detail", ticket.number)}"' in page  # "Follows up on #N"
+    assert [a.original_name for a in new.attachments.all()] == ["jam.txt"]
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.CLOSED
+    original = text(requester_web.get(url("detail", ticket.number)))
+    assert f'href="{url("detail", new.number)}"' in original  # "Continued in #M"
+
+
+def test_follow_up_mode_closes_the_resolved_request(ticket, agent_user, admin_user, requester_web):
+    follow_up_mode(admin_user)
+    resolve(ticket, agent_user)
+    assert "Replying opens a new request linked to this one" in text(requester_web.get(url("detail", ticket.number)))
+    response = requester_web.post(url("reply", ticket.number), {"body": "Not fixed."}, **HTMX)
+    new = Ticket.objects.get(follow_up_of=ticket)
+    assert response["HX-Redirect"] == url("detail", new.number)
+    page = text(requester_web.get(url("detail", new.number)))
+    assert (f"This request was resolved, so your reply was sent as a new request #{new.number}, linked to it. "
+            "The resolved request is now closed.") in page
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.CLOSED
+
+
+def test_a_closed_request_needs_words_not_only_files(ticket, agent_user, requester_web):
+    close(ticket, agent_user)
+    response = requester_web.post(url("reply", ticket.number), {"body": "", "files": [upload("only.txt")]})
+    assert response.status_code == 422
+    assert "Write what is wrong" in text(response)
+    assert not Ticket.objects.filter(follow_up_of=ticket).exists()
+
+
+def test_the_outcomes_are_in_polish(ticket, agent_user, requester_web):
+    requester_web.cookies["django_language"] = "pl"
+    resolve(ticket, agent_user)
+    assert "Odpowiedź ponownie otworzy to zgłoszenie" in text(requester_web.get(url("detail", ticket.number)))
+    reopened = text(requester_web.post(url("reply", ticket.number), {"body": "Nadal nie działa."}, follow=True))
+    assert "Twoja odpowiedź ponownie otworzyła to zgłoszenie." in reopened
+    close(Ticket.objects.get(pk=ticket.pk), agent_user)
+    followed = text(requester_web.post(url("reply", ticket.number), {"body": "Znowu."}, follow=True))
+    new = Ticket.objects.get(follow_up_of=ticket)
+    assert f"To zgłoszenie było już zamknięte, więc Twoja odpowiedź trafiła do nowego zgłoszenia #{new.number}" in followed
+    assert "Kontynuacja zgłoszenia" in followed
+
+
+def test_a_cancelled_request_still_takes_no_reply(ticket, requester_web):
+    services.ticket_transition(actor=ticket.requester, ticket=ticket, to=TicketStatus.CANCELLED, reason="Gone")
+    page = text(requester_web.get(url("detail", ticket.number)))
+    assert 'id="reply-form"' not in page
+    response = requester_web.post(url("reply", ticket.number), {"body": "hello"})
+    assert response.status_code == 422
+
+
 # --- Navigation ----------------------------------------------------------------------------------
 
 
