@@ -87,14 +87,14 @@ def _excerpt(notification: Notification, reader: User) -> str:
     return body if len(body) <= EXCERPT_CHARS else body[: EXCERPT_CHARS - 1] + "…"
 
 
-def items(notifications: list[Notification], reader: User, *, absolute: bool = True) -> list[Item]:
+def items(notifications: list[Notification], reader: User, *, absolute: bool = True, channel: str = "in_app") -> list[Item]:
     """Each notification as its reader reads it (in the active language); links absolute
     for email and Slack, paths for the app."""
     home = connection.tenant.url("/") if absolute else "/"
     return [
         Item(
             notification=n,
-            headline=_override(n, reader) or _headline(n),
+            headline=_override(n, channel) or _headline(n),
             excerpt=_excerpt(n, reader),
             url=ticket_url(reader, n.ticket, absolute=absolute) if n.ticket_id else home,
         )
@@ -102,7 +102,7 @@ def items(notifications: list[Notification], reader: User, *, absolute: bool = T
     ]
 
 
-def _override(notification: Notification, reader: User, channel: str = "email") -> str:
+def _override(notification: Notification, channel: str) -> str:
     """The tenant's own wording for this kind, if it set one for the reader's language."""
     override = TemplateOverride.objects.filter(
         kind=notification.kind, channel=channel, language=translation.get_language() or "en"
@@ -130,9 +130,12 @@ class TemplateInvalid(ValueError):
 
 
 def render_override(body: str, variables: dict) -> str:
-    """Render a tenant's template (Django template language, values escaped)."""
+    """Render a tenant's template (Django template language) to plain text; whoever shows
+    it escapes it (HTML email, the in-app list, Slack's mrkdwn)."""
     try:
         template = Template(body)
     except TemplateSyntaxError as exc:
         raise TemplateInvalid(str(exc)) from exc
-    return template.render(Context(variables, autoescape=True))
+    # Plain text, not "safe" HTML: the template's literal text is the tenant's, and must be
+    # escaped like any text wherever it is shown (an HTML email, the admin's preview).
+    return "".join([template.render(Context(variables, autoescape=False))])

@@ -287,7 +287,46 @@ def _beat(model_name: str):
     return make
 
 
+def _notification_row(model_name: str):
+    def make(site: Site):
+        from apps.accounts.models import Team
+        from apps.notifications import models
+        from apps.notifications.services import preferences, slack, templates
+
+        model = getattr(models, model_name)
+        found = _first(model)
+        if found is not None:
+            return found
+        if model is models.ChannelDefault:
+            return preferences.channel_default_set(actor=site.user, kind="ticket_closed", channel="email", enabled=True)
+        if model is models.TemplateOverride:
+            return templates.template_save(actor=site.user, kind="public_reply", channel="email", language="en",
+                                           subject="", body="{{ actor }} answered on #{{ number }}")
+        if model is models.TeamChannel:
+            return slack.team_channel_set(actor=site.user, team=Team.objects.order_by("pk").first(), channel="CROUND")
+        if model is models.SlackWorkspace:
+            from apps.core import secrets
+
+            # Connecting checks the token with Slack (tests/notifications/test_slack.py does that
+            # against a fake Slack); here the stored row is what the form shows.
+            return models.SlackWorkspace.objects.create(pk=1, name="Round trip", bot_token=secrets.encrypt("xoxb-x"))
+        if model is models.Notification:
+            from apps.tickets.models import Ticket
+
+            _ticket(site)
+            return models.Notification.objects.create(recipient=site.user, kind="ticket_closed", key="round-trip",
+                                                      event_id=0, ticket=Ticket.objects.order_by("pk").first())
+        return None
+
+    return make
+
+
 MAKERS: dict[str, Callable[[Site], Model | None]] = {
+    "notifications.channeldefault": _notification_row("ChannelDefault"),
+    "notifications.templateoverride": _notification_row("TemplateOverride"),
+    "notifications.teamchannel": _notification_row("TeamChannel"),
+    "notifications.slackworkspace": _notification_row("SlackWorkspace"),
+    "notifications.notification": _notification_row("Notification"),
     "tickets.category": _category,
     "tickets.tag": _tag,
     "tickets.ticket": _ticket,

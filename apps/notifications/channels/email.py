@@ -100,7 +100,7 @@ def build_email(person, batch: list[Message], *, digest: bool) -> EmailMultiAlte
     notifications = [m.notification for m in batch]
     language = render.language_of(person)
     with translation.override(language):
-        items = render.items(notifications, person)
+        items = render.items(notifications, person, channel=Channel.EMAIL)
         tickets = {n.ticket_id for n in notifications}
         organisation = connection.tenant.brand_name
         if digest:

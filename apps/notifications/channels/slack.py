@@ -77,7 +77,7 @@ def slack_send_due(*, message_id: int) -> int:
         ) or [message]
     language = render.language_of(person)
     with translation.override(language):
-        item = render.items([notification], person)[0]
+        item = render.items([notification], person, channel=Channel.SLACK)[0]
         blocks, text = _blocks(item)
     api = client(token)
     try:

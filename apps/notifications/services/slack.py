@@ -24,14 +24,14 @@ def _check(token: str) -> str:
     """The workspace's name, if Slack accepts the token; a clear error otherwise."""
     token = (token or "").strip()
     if not token.startswith("xoxb-"):
-        raise ApplicationError("A Slack bot token starts with xoxb-.", errors={"bot_token": ["Not a bot token."]})
+        raise ApplicationError("A Slack bot token starts with xoxb-.", errors={"new_token": ["Not a bot token."]})
     try:
         answer = client(token).auth_test()
     except SlackApiError as exc:
         error = (exc.response.get("error") if exc.response is not None else "") or "refused"
-        raise ApplicationError(f"Slack refused the token ({error}).", errors={"bot_token": [f"Slack: {error}."]}) from None
+        raise ApplicationError(f"Slack refused the token ({error}).", errors={"new_token": [f"Slack: {error}."]}) from None
     except OSError as exc:
-        raise ApplicationError("Slack could not be reached; try again.", errors={"bot_token": [str(exc)[:200]]}) from None
+        raise ApplicationError("Slack could not be reached; try again.", errors={"new_token": [str(exc)[:200]]}) from None
     return str(answer.get("team") or "")
 
 
