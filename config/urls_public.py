@@ -4,12 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.accounts import views as account_views
+from apps.core import problems
 
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("", account_views.platform_home, name="home"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Last: an unknown API route is a 404 problem, with DEBUG on too.
+    *problems.api_not_found_urls(),
 ]
 
 handler400 = "apps.core.problems.handler400"

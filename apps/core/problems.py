@@ -7,8 +7,10 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -159,6 +161,42 @@ def handler403(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return error_page(request, 400, "The request could not be understood.")
+
+
+API_NOT_FOUND = "api-not-found"
+
+
+@csrf_exempt  # it does nothing; a refusal would only hide the 404
+def api_not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Everything under /api/ that is no endpoint: a 404 problem, whatever DEBUG says.
+
+    handler404 answers problems for /api/ too, but with DEBUG on Django answers an
+    unresolved URL with its technical HTML page and never calls it; so the API's URLconf
+    ends with this catch-all (`api_not_found_urls`). Because the catch-all matches every
+    path, Django's APPEND_SLASH redirect (CommonMiddleware) no longer happens by itself
+    under /api/: a GET or HEAD without its trailing slash is redirected here as before; any
+    other method gets the problem naming the address with the slash (a redirect would turn
+    it into a GET)."""
+    path = request.path_info
+    if settings.APPEND_SLASH and not path.endswith("/") and _is_endpoint(f"{path}/"):
+        if request.method in ("GET", "HEAD"):
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        return problem_response(404, f"There is no API endpoint at this address; did you mean {request.path}/ ?")
+    return problem_response(404, "There is no API endpoint at this address.")
+
+
+def _is_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).url_name != API_NOT_FOUND
+    except Resolver404:
+        return False
+
+
+def api_not_found_urls() -> list:
+    """The catch-all, last in a URLconf: every path under /api/ that nothing else took."""
+    from django.urls import re_path
+
+    return [re_path(r"^api/", api_not_found, name=API_NOT_FOUND)]
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
