@@ -299,3 +299,38 @@ def beat_schedule(django_db_setup, django_db_blocker):
                                                       last_run_at=last_run_at)
         if current is not None:
             connection.set_tenant(current)
+
+
+@pytest.fixture
+def relay():
+    """`relay()`: run the outbox relay in this process until nothing is due."""
+    from apps.events.services.relay import relay_run
+
+    def run(rounds: int = 10) -> int:
+        delivered = 0
+        for _ in range(rounds):
+            result = relay_run(budget_seconds=30)
+            delivered += result.delivered
+            if not result.claimed:
+                break
+        return delivered
+
+    return run
+
+
+@pytest.fixture
+def due_now():
+    """Let time pass: every waiting message and deferred delivery is due now."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.events.models import Delivery
+    from apps.notifications.models import Message
+
+    def move() -> None:
+        past = timezone.now() - timedelta(seconds=1)
+        Message.objects.filter(status="pending").update(send_after=past)
+        Delivery.objects.filter(status__in=["pending", "failed"]).update(next_attempt_at=past)
+
+    return move

@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import Role as UserRole
 from apps.accounts.models import TeamMembership, User
+from apps.sla.models import SlaEvent
+from apps.tickets import workflow
 
 from .kinds import AGENTS, SPECS, Channel, Kind, Role
 from .models import ChannelDefault, Notification, NotificationRule, Preference, Profile, Watcher
@@ -112,3 +114,15 @@ def notification_list(*, user, unread: bool = False, kind: str | None = None) ->
 
 def unread_count(*, user) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def sla_event_worth_telling(sla_event_id: int) -> bool:
+    """Whether a warning or breach is still news: its ticket is still being worked (one
+    resolved or cancelled before the event was handled bothers nobody; one whose clock an
+    escalation re-targeted still tells of the breach it had), and no more severe threshold
+    of the same clock was crossed already (after an outage, one notification about the
+    worst, not one per threshold)."""
+    event = SlaEvent.objects.select_related("ticket").filter(pk=sla_event_id).first()
+    if event is None or event.ticket.status not in workflow.ACTIVE:
+        return False
+    return not SlaEvent.objects.filter(clock_id=event.clock_id, threshold__gt=event.threshold).exists()

@@ -36,7 +36,6 @@ from .models import (
     SlaEscalation,
     SlaEscalationStep,
     SlaEvent,
-    SlaNotification,
     SlaPolicy,
 )
 from .simulation import OUTCOMES, sla_simulate
@@ -269,13 +268,6 @@ class SlaEventAdmin(_ReadOnly):
     @admin.display(description=_("ticket"))
     def ticket_ref(self, obj: SlaEvent) -> str:
         return _ticket_link(obj.ticket_id, obj.ticket.number)
-
-
-@admin.register(SlaNotification)
-class SlaNotificationAdmin(_ReadOnly):
-    list_display = ["subject", "recipient", "created_at", "emailed", "read_at"]
-    list_select_related = ["recipient"]
-    show_full_result_count = False
 
 
 @admin.register(SlaEscalation)

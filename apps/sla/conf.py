@@ -17,14 +17,6 @@ DEFAULTS = {
     "WARDEN_SLA_PROCESS_BATCH": 200,
     # A running clock is "at risk" (amber badge) from this share of its target on.
     "WARDEN_SLA_AT_RISK_PERCENT": 75,
-    # Dotted path of the Notifier implementation (apps.sla.notify.Notifier).
-    "WARDEN_SLA_NOTIFIER": "apps.sla.notify.DefaultNotifier",
-    # Who hears of a threshold the policy names nobody for (no notify step there): the
-    # assignee, or the team lead of an unassigned ticket. "breach" (default),
-    # "last_warning" (the highest warning threshold too) or "off".
-    "WARDEN_SLA_DEFAULT_NOTIFY": "breach",
-    # Whether the default notifier also sends email (after commit).
-    "WARDEN_SLA_EMAIL": True,
     # What-if simulator limits.
     "WARDEN_SLA_SIMULATION_MAX_DAYS": 90,
     "WARDEN_SLA_SIMULATION_MAX_TICKETS": 20_000,

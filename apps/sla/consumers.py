@@ -81,6 +81,6 @@ def register() -> None:
             name="sla.escalations",
             event_types=frozenset({events.SlaWarning.event_type, events.SlaBreached.event_type}),
             handle=on_threshold,
-            description="Audit SLA warnings and breaches, run the policy's escalation steps, notify",
+            description="Audit SLA warnings and breaches, run the policy's escalation steps",
         )
     )

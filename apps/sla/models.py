@@ -6,7 +6,6 @@ arithmetic is `calendar.py`.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Lower
@@ -271,30 +270,6 @@ class SlaEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.threshold}% {self.get_metric_display()} of ticket {self.ticket_id}"
-
-
-class SlaNotification(models.Model):
-    """The in-app record of an SLA notification (the default notifier writes it)."""
-
-    event = models.ForeignKey(SlaEvent, on_delete=models.CASCADE, related_name="notifications")
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sla_notifications")
-    subject = models.CharField(_("subject"), max_length=200)
-    body = models.TextField(_("body"), blank=True)
-    emailed = models.BooleanField(_("emailed"), default=False)
-    created_at = models.DateTimeField(_("created"), default=_now)
-    read_at = models.DateTimeField(_("read"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("SLA notification")
-        verbose_name_plural = _("SLA notifications")
-        ordering = ["-created_at", "-pk"]
-        constraints = [
-            models.UniqueConstraint(fields=["event", "recipient"], name="sla_notification_once_per_recipient"),
-        ]
-        indexes = [models.Index(fields=["recipient", "-created_at"], name="sla_notification_inbox")]
-
-    def __str__(self) -> str:
-        return self.subject
 
 
 class SlaEscalation(models.Model):

@@ -335,7 +335,6 @@ MAKERS: dict[str, Callable[[Site], Model | None]] = {
     "sla.slapolicy": _policy,
     "sla.slaclock": _sla_row("SlaClock"),
     "sla.slaevent": _sla_row("SlaEvent"),
-    "sla.slanotification": _sla_row("SlaNotification"),
     "sla.slaescalation": _sla_row("SlaEscalation"),
     "events.outboxevent": _outbox("OutboxEvent"),
     "events.delivery": _outbox("Delivery"),

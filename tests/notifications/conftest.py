@@ -3,41 +3,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def relay():
-    """`relay()`: run the outbox relay in this process until nothing is due."""
-    from apps.events.services.relay import relay_run
-
-    def run(rounds: int = 10) -> int:
-        delivered = 0
-        for _ in range(rounds):
-            result = relay_run(budget_seconds=30)
-            delivered += result.delivered
-            if not result.claimed:
-                break
-        return delivered
-
-    return run
-
-
-@pytest.fixture
-def due_now():
-    """Let time pass: every waiting message and deferred delivery is due now."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from apps.events.models import Delivery
-    from apps.notifications.models import Message
-
-    def move() -> None:
-        past = timezone.now() - timedelta(seconds=1)
-        Message.objects.filter(status="pending").update(send_after=past)
-        Delivery.objects.filter(status__in=["pending", "failed"]).update(next_attempt_at=past)
-
-    return move
-
-
 class SmtpSink:
     """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
 

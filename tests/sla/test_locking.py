@@ -189,7 +189,7 @@ def test_event_processing_skips_a_ticket_being_written_then_escalates_it_once(fr
     writer = _Thread(fresh_tenant, _writer(agent, ticket, locked, go, "service"))
     writer.start()
     assert locked.wait(30), writer.error
-    processor = _Thread(fresh_tenant, lambda: services.sla_events_process(notifier=None))
+    processor = _Thread(fresh_tenant, lambda: services.sla_events_process())
     processor.start()
     finished_while_locked = _until_done_or_blocked(processor)
     go.set()
@@ -202,8 +202,8 @@ def test_event_processing_skips_a_ticket_being_written_then_escalates_it_once(fr
     assert processor.result == 0
     assert SlaEvent.objects.filter(processed_at__isnull=True).count() == 8
     # The next run (the sweep re-enqueues a backlog) does the work, once.
-    assert services.sla_events_process(notifier=None) == 8
-    assert services.sla_events_process(notifier=None) == 0
+    assert services.sla_events_process() == 8
+    assert services.sla_events_process() == 0
     runs = list(SlaEscalation.objects.values_list("action", "outcome"))
     assert runs == [("reassign_team", EscalationOutcome.DONE)]
     ticket.refresh_from_db()

@@ -11,9 +11,10 @@ import pytest
 from django.core import mail
 from django.db import connection, connections, transaction
 
+from apps.notifications.models import Notification
 from apps.sla import services
 from apps.sla.choices import ClockState, EscalationOutcome
-from apps.sla.models import SlaClock, SlaEscalation, SlaEvent, SlaNotification
+from apps.sla.models import SlaClock, SlaEscalation, SlaEvent
 
 from .factories import clocks, make_calendar, make_policy, make_ticket, set_status
 
@@ -334,20 +335,26 @@ def test_a_repeated_sweep_hits_the_unique_constraint_and_adds_nothing(fresh_tena
         )
 
 
-def test_two_processors_at_once_notify_and_escalate_once(fresh_tenant, settings):
+def test_two_processors_at_once_notify_and_escalate_once(fresh_tenant, settings, relay):
     settings.WARDEN_SLA_PROCESS_BATCH = 40
     agent = _committed_setup(fresh_tenant, n_tickets=60)
     services.sla_sweep(now=T0 + 300 * M, enqueue=False)
     events = SlaEvent.objects.count()
     steps_due = SlaEvent.objects.filter(threshold__in=[50, 100]).count()
-    results = _race(fresh_tenant, lambda: services.sla_events_process(notifier=None))
+    results = _race(fresh_tenant, lambda: services.sla_events_process())
     assert sum(results) == events
     assert SlaEvent.objects.filter(processed_at__isnull=True).count() == 0
     assert SlaEscalation.objects.count() == steps_due
     assert SlaEscalation.objects.filter(outcome=EscalationOutcome.DONE).count() == steps_due
-    # One notification per clock (its most severe event), to the one person named.
-    assert SlaNotification.objects.count() == SlaClock.objects.count()
-    assert set(SlaNotification.objects.values_list("recipient_id", flat=True)) == {agent.pk}
+    # The notifications app tells people (its deliveries of the same events, and of the
+    # notify steps' sla.escalated): one notification per clock, about its most severe
+    # event, to the one person named (assignee and team lead).
+    connection.set_tenant(fresh_tenant)
+    relay()
+    told = Notification.objects.filter(kind__in=["sla_warning", "sla_breached"])
+    assert told.count() == SlaClock.objects.count()
+    assert set(told.values_list("recipient_id", flat=True)) == {agent.pk}
+    assert set(told.values_list("kind", flat=True)) == {"sla_breached"}
 
 
 # --- Escalations and notifications ------------------------------------------------------------------------------
@@ -355,7 +362,7 @@ def test_two_processors_at_once_notify_and_escalate_once(fresh_tenant, settings)
 
 @pytest.mark.django_db
 def test_escalation_steps_run_once_through_services_and_notify_once(
-    always_open, admin_user, agent_user, requester_user, django_capture_on_commit_callbacks
+    always_open, admin_user, agent_user, requester_user, django_capture_on_commit_callbacks, relay, due_now
 ):
     from apps.accounts.models import Team
     from apps.audit.models import AuditEvent
@@ -388,13 +395,18 @@ def test_escalation_steps_run_once_through_services_and_notify_once(
     ticket.refresh_from_db()
     assert ticket.priority == "P2"
     assert ticket.team == ops
-    # The agent is both assignee and Desk's lead: one notification, about the breach.
-    notes = list(SlaNotification.objects.all())
-    assert [(n.recipient, n.event.threshold) for n in notes] == [(agent_user, 100)]
-    assert notes[0].subject.startswith(f"SLA breached: #{ticket.number}")
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == [agent_user.email]
-    assert SlaNotification.objects.get().emailed
+    # One notification, about the breach (not the warnings the same run handled), to the
+    # people who own the ticket now: the breach step moved it to Ops, whose member is agent2.
+    relay()
+    due_now()
+    relay()
+    notes = list(Notification.objects.filter(kind__in=["sla_warning", "sla_breached"]))
+    assert [(n.recipient.email, n.kind, n.context["threshold"]) for n in notes] == [
+        ("agent2@alpha.test", "sla_breached", 100)
+    ]
+    sla_mail = [m for m in mail.outbox if "missed its" in m.subject]
+    assert len(sla_mail) == 1
+    assert sla_mail[0].to == ["agent2@alpha.test"]
     actions = list(AuditEvent.objects.filter(action__startswith="sla.").values_list("action", flat=True))
     assert actions.count("sla.warning") == 3
     assert actions.count("sla.breached") == 1
@@ -406,7 +418,7 @@ def test_escalation_steps_run_once_through_services_and_notify_once(
 
 @pytest.mark.django_db
 def test_a_denied_escalation_is_recorded_and_the_rest_still_runs(
-    always_open, admin_user, agent_user, requester_user, monkeypatch
+    always_open, admin_user, agent_user, requester_user, monkeypatch, relay
 ):
     import apps.policies.services as policy_services
     from apps.policies.decisions import Decision, PolicyDenied
@@ -441,11 +453,17 @@ def test_a_denied_escalation_is_recorded_and_the_rest_still_runs(
     assert runs["notify_assignee"][0] == EscalationOutcome.DENIED
     assert "no notifications today" in runs["notify_assignee"][1]
     assert runs["raise_priority"] == (EscalationOutcome.DONE, "P3 -> P2")
-    assert SlaNotification.objects.count() == 0
+    # The denied notify step tells nobody (the tenant's own warning rule is off here).
+    from apps.notifications.services.preferences import rule_set
+
+    rule_set(actor=admin_user, kind="sla_warning", recipients=["assignee"], enabled=False)
+    relay()
+    assert not Notification.objects.filter(kind__in=["sla_warning", "sla_breached"]).exists()
 
 
 @pytest.mark.django_db
-def test_events_of_a_clock_that_stopped_before_processing_bother_nobody(standard_policy, agent_user, requester_user, admin_user):
+def test_events_of_a_clock_that_stopped_before_processing_bother_nobody(standard_policy, agent_user, requester_user,
+                                                                      admin_user, relay):
     from apps.sla.models import SlaPolicy
 
     policy = SlaPolicy.objects.get()
@@ -459,5 +477,6 @@ def test_events_of_a_clock_that_stopped_before_processing_bother_nobody(standard
     services.sla_sweep(now=T0 + 35 * M, enqueue=False)
     set_status(ticket, "resolved", T0 + 36 * M)
     services.sla_events_process()
-    assert SlaNotification.objects.count() == 0
+    relay()  # the notifications app handles the same events: nothing is news any more
+    assert not Notification.objects.filter(kind__in=["sla_warning", "sla_breached"]).exists()
     assert set(SlaEscalation.objects.values_list("outcome", flat=True)) == {EscalationOutcome.SKIPPED}

@@ -1,10 +1,10 @@
 """What the agent UI and the tickets API get from the SLA app: badges (template tags),
 the ticket serializer, the dashboard widget's numbers, the what-if simulator, and the
-notifier interface."""
+notifications (the notifications app; tests/notifications/test_sla.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -135,33 +135,3 @@ def test_the_what_if_simulator_compares_a_draft_with_what_happened(always_open, 
     assert 'id="simulation-flips"' in body
     change = client.get(reverse("admin:sla_slapolicy_change", args=[draft.pk]))
     assert f"{url}?policy={draft.pk}" in change.content.decode()
-
-
-def test_the_notifier_is_pluggable(always_open, admin_user, agent_user, requester_user, settings):
-    from apps.sla.models import SlaNotification
-    from apps.sla.notify import Notifier, get_notifier
-
-    seen = []
-
-    class Recording:
-        def notify(self, *, recipients, event):
-            seen.append(([r.pk for r in recipients], event.threshold))
-
-    settings.WARDEN_SLA_NOTIFIER = f"{__name__}.RecordingNotifier"
-    globals()["RecordingNotifier"] = Recording
-    assert isinstance(get_notifier(), Notifier)
-    make_policy(
-        calendar=always_open,
-        actor=admin_user,
-        targets={"P3": {"resolution": 10}},
-        escalations=[{"at_percent": 50, "action": "notify_assignee"}],
-    )
-    ticket = make_ticket(requester=requester_user, created_at=datetime(2030, 1, 1, tzinfo=UTC), assignee=agent_user)
-    services.sla_on_ticket_created(ticket)
-    services.sla_sweep(now=datetime(2030, 1, 1, 0, 6, tzinfo=UTC), enqueue=False)
-    services.sla_events_process()
-    assert seen == [([agent_user.pk], 50)]
-    assert not SlaNotification.objects.exists()  # the default notifier was replaced
-    settings.WARDEN_SLA_NOTIFIER = "builtins.object"
-    with pytest.raises(TypeError, match="does not implement"):
-        get_notifier()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import InputSerializer
+
 from ..kinds import Channel, Kind
 from ..models import Digest
 
@@ -20,7 +22,7 @@ class NotificationOutputSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(source="notification.read_at", read_only=True, allow_null=True)
 
 
-class ReadInputSerializer(serializers.Serializer):
+class ReadInputSerializer(InputSerializer):
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
     all = serializers.BooleanField(required=False, default=False)
 
@@ -35,7 +37,7 @@ class ReadOutputSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
-class PreferencesSerializer(serializers.Serializer):
+class PreferencesSerializer(InputSerializer):
     """A person's preferences: `channels` maps "<kind>.<channel>" to on/off (all of them
     in answers; only those to change in a write)."""
 

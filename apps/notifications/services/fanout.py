@@ -50,6 +50,9 @@ def notifications_fan_out(event, *, event_id: int, actor_id: int | None) -> list
     told = occasions(event, ticket=ticket, event_id=event_id)
     if not told:
         return []
+    told = [o for o in told if "sla_event" not in o.context or selectors.sla_event_worth_telling(o.context["sla_event"])]
+    if not told:
+        return []
     rules = selectors.rules()
     chosen: dict[tuple[str, int], tuple[object, object]] = {}  # (key, person) -> (occasion, user)
     for occasion in told:

@@ -1,4 +1,5 @@
-"""Shapes of the SLA API. Input serializers check shape only; every rule (positive
+"""Shapes of the SLA API. Input serializers check shape only (and refuse undeclared
+fields, nested ones too: `apps.core.serializers.InputSerializer`); every rule (positive
 targets, thresholds, overlap) lives in `validation.py` and is enforced by the services.
 
 `TicketSlaField` is for the tickets API to nest (source="*"): it reads the ticket's
@@ -14,6 +15,8 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from apps.core.serializers import InputSerializer
 
 from .. import selectors
 from ..choices import PAUSABLE_STATUSES, PRIORITIES, Badge, ClockState, EscalationAction, Metric, StepMetric
@@ -152,19 +155,19 @@ class TicketSlaFieldSchema(OpenApiSerializerFieldExtension):
 # --- Policies ---------------------------------------------------------------------------------
 
 
-class TargetSerializer(serializers.Serializer):
+class TargetSerializer(InputSerializer):
     first_response = serializers.IntegerField(required=False, allow_null=True, help_text="Minutes of business time.")
     resolution = serializers.IntegerField(required=False, allow_null=True, help_text="Minutes of business time.")
 
 
-class StepSerializer(serializers.Serializer):
+class StepSerializer(InputSerializer):
     metric = serializers.ChoiceField(choices=StepMetric.choices, default=StepMetric.ANY)
     at_percent = serializers.IntegerField(min_value=1, max_value=100, help_text="A warning threshold, or 100 (breach).")
     action = serializers.ChoiceField(choices=EscalationAction.choices)
     team = IdField(required=False, allow_null=True, default=None, help_text="For reassign_team only.")
 
 
-class PolicyInputSerializer(serializers.Serializer):
+class PolicyInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     order = serializers.IntegerField(required=False, default=100, min_value=0, max_value=2**31 - 1)

@@ -3,11 +3,10 @@
 * `clocks`: clocks follow their tickets (`sla_sync` and the hooks the in-transaction
   handler calls), bulk re-targeting and the bulk importer;
 * `sweep`: warnings and breaches, emitted once into the outbox;
-* `escalations`: what the `sla.escalations` subscriber does for them (audit, steps,
-  notifications);
+* `escalations`: what the `sla.escalations` subscriber does for them (audit, steps);
+  who is told is the notifications app's business;
 * `configuration`: calendars and policies (policy-checked, validated, audited);
-* `defaults`: the calendars and policies every new tenant starts with;
-* `notifications`: the SLA app's own in-app notifications.
+* `defaults`: the calendars and policies every new tenant starts with.
 
 The clock arithmetic itself is pure and lives in `apps/sla/clockmath.py`.
 """
@@ -32,23 +31,12 @@ from .configuration import (
     sla_policy_save,
 )
 from .defaults import sla_defaults_install
-from .escalations import (
-    DEFAULT_NOTIFY_STEP,
-    NOTIFY_ACTIONS,
-    default_notify_thresholds,
-    sla_clock_events_process,
-    sla_escalate,
-    sla_events_process,
-)
-from .notifications import sla_notification_mark_read
+from .escalations import sla_clock_events_process, sla_escalate, sla_events_process
 from .sweep import SweepResult, sla_sweep
 
 __all__ = [
-    "DEFAULT_NOTIFY_STEP",
-    "NOTIFY_ACTIONS",
     "RETARGET_FIELDS",
     "SweepResult",
-    "default_notify_thresholds",
     "policy_input_from_data",
     "sla_attach_many",
     "sla_calendar_save",
@@ -57,7 +45,6 @@ __all__ = [
     "sla_defaults_install",
     "sla_escalate",
     "sla_events_process",
-    "sla_notification_mark_read",
     "sla_on_first_response",
     "sla_on_status_changed",
     "sla_on_ticket_changed",

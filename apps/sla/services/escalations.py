@@ -1,10 +1,11 @@
-"""What happens when a clock crosses a threshold: audit, escalation steps, notifications.
+"""What happens when a clock crosses a threshold: audit and escalation steps.
 
 The sweep emits `sla.warning` / `sla.breached` into the outbox; the SLA app's subscriber
 `sla.escalations` (`apps/sla/consumers.py`) calls `sla_clock_events_process` for the
-clock, after commit, on a worker. It handles every pending event of that clock at once
-(after an outage its recipients get one notification, about the most severe event, not
-one per threshold), so the deliveries of that clock's other events find nothing left.
+clock, after commit, on a worker. It handles every pending event of that clock at once,
+so the deliveries of that clock's other events find nothing left. Who is told is the
+notifications app's business (it subscribes to the same events, and to `sla.escalated`
+for the notify steps).
 `sla_events_process` does the same for every pending event of the tenant (an operator's
 catch-up, and the tests).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -36,10 +37,9 @@ from apps.tickets.services import ticket_assign, ticket_update
 
 from .. import conf
 from ..actions import SLA_ESCALATE
-from ..choices import BREACH, PRIORITIES, ClockState, EscalationAction, EscalationOutcome, EventKind, StepMetric
+from ..choices import PRIORITIES, ClockState, EscalationAction, EscalationOutcome, EventKind, StepMetric
 from ..events import SlaEscalated
 from ..models import SlaClock, SlaEscalation, SlaEscalationStep, SlaEvent
-from ..notify import get_notifier
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def _steps_for(policy_ids: Iterable[int]) -> dict[int, list[SlaEscalationStep]]:
     return steps
 
 
-def sla_events_process(*, now: datetime | None = None, batch: int | None = None, notifier=None) -> int:
-    """Audit each unprocessed event, run its escalation steps, notify, mark it processed.
+def sla_events_process(*, now: datetime | None = None, batch: int | None = None) -> int:
+    """Audit each unprocessed event, run its escalation steps, mark it processed.
 
     Work is taken ticket by ticket, in the lock order of every ticket write: first the
     tickets with unprocessed events (FOR NO KEY UPDATE, as the tickets services lock
@@ -67,14 +67,12 @@ def sla_events_process(*, now: datetime | None = None, batch: int | None = None,
     deadlocked with a writer holding the ticket and waiting for the clocks. The sweep
     enqueues processing again for events left unprocessed (`sla_sweep`).
 
-    All pending events of one clock are handled together (after an outage its
-    recipients get one notification, about the most severe event, not one per
-    threshold). Steps and notifications only run while the clock is still open: an
-    event caught up after the ticket was resolved is recorded and audited, nobody is
-    bothered. Returns how many events were processed.
+    All pending events of one clock are handled together. Steps only run while the clock
+    is still open: an event caught up after the ticket was resolved is recorded and
+    audited, and its steps are recorded as skipped. Returns how many events were
+    processed.
     """
     batch = int(batch or conf.get("WARDEN_SLA_PROCESS_BATCH"))
-    notifier = notifier or get_notifier()
     total = 0
     while True:
         with transaction.atomic():
@@ -104,7 +102,7 @@ def sla_events_process(*, now: datetime | None = None, batch: int | None = None,
             for event in events:
                 by_clock[event.clock_id].append(event)
             for clock_events in by_clock.values():
-                _process_clock_events(clock_events, steps, notifier)
+                _process_clock_events(clock_events, steps)
             if events:
                 SlaEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now or timezone.now())
         total += len(events)
@@ -113,9 +111,11 @@ def sla_events_process(*, now: datetime | None = None, batch: int | None = None,
     return total
 
 
-def _process_clock_events(events: list[SlaEvent], steps: dict[int, list[SlaEscalationStep]], notifier) -> None:
-    recipients: dict[int, object] = {}
-    top: SlaEvent | None = None
+def _process_clock_events(events: list[SlaEvent], steps: dict[int, list[SlaEscalationStep]]) -> None:
+    """Audit each event, and run the policy's escalation steps for it while the clock is
+    open (after the ticket was resolved they are recorded as skipped). Who is told is the
+    notifications app's business: it subscribes to `sla.warning`, `sla.breached` and, for
+    the notify steps, `sla.escalated`."""
     for event in sorted(events, key=lambda e: e.threshold):
         clock = event.clock
         audit_record(
@@ -133,71 +133,13 @@ def _process_clock_events(events: list[SlaEvent], steps: dict[int, list[SlaEscal
             },
         )
         live = clock.stopped_at is None and clock.state != ClockState.CANCELLED
-        named = False  # whether the policy says whom to notify at this threshold
         for step in steps.get(clock.policy_id, []):
             if step.at_percent != event.threshold or step.metric not in (StepMetric.ANY, event.metric):
                 continue
-            named = named or step.action in NOTIFY_ACTIONS
             if not live:
                 _record_escalation(event, step, EscalationOutcome.SKIPPED, "the clock had stopped before processing")
                 continue
-            sla_escalate(event=event, step=step, recipients=recipients)
-        if live and not named and event.threshold in default_notify_thresholds(clock.thresholds):
-            _notify_by_default(event=event, recipients=recipients)
-        if live:
-            top = event
-    if recipients and top is not None:
-        notifier.notify(recipients=list(recipients.values()), event=top)
-
-
-NOTIFY_ACTIONS = frozenset({EscalationAction.NOTIFY_ASSIGNEE, EscalationAction.NOTIFY_TEAM_LEAD})
-DEFAULT_NOTIFY_STEP = "default_notify"
-
-
-def default_notify_thresholds(thresholds: Sequence[int]) -> frozenset[int]:
-    """The thresholds at which someone is notified although the policy names nobody
-    (WARDEN_SLA_DEFAULT_NOTIFY): "breach" (the default), "last_warning" (the highest
-    warning threshold and the breach) or "off"."""
-    mode = conf.get("WARDEN_SLA_DEFAULT_NOTIFY")
-    if mode == "off":
-        return frozenset()
-    wanted = {BREACH}
-    warnings = [int(t) for t in thresholds or () if int(t) < BREACH]
-    if mode == "last_warning" and warnings:
-        wanted.add(max(warnings))
-    return frozenset(wanted)
-
-
-def _notify_by_default(*, event: SlaEvent, recipients: dict) -> None:
-    """Name the assignee, or the team lead of an unassigned ticket, as a recipient of
-    `event`, so that a breach never goes unnoticed because a policy has no notify
-    step. Asked of the policies like a step (`sla.escalate`, step "default_notify",
-    so a governance rule can turn it off) and audited (`sla.notified_by_default`)."""
-    ticket = event.ticket
-    context = {"step": DEFAULT_NOTIFY_STEP, "threshold": event.threshold, "metric": event.metric, "event": event.pk}
-    try:
-        policy_require(None, SLA_ESCALATE, ticket, context)
-    except PolicyDenied:
-        return  # recorded and audited by the policies app
-    person, role = ticket.assignee, "assignee"
-    if person is None or not person.is_active:
-        lead = ticket.team.lead if ticket.team is not None else None
-        person, role = (lead, "team_lead") if lead is not None and lead.is_active else (None, "")
-    audit_record(
-        actor=None,
-        action="sla.notified_by_default",
-        target=ticket,
-        payload={
-            "number": ticket.number,
-            "event": event.pk,
-            "threshold": event.threshold,
-            "metric": event.metric,
-            "recipient": getattr(person, "pk", None),
-            "as": role or "nobody: no active assignee or team lead",
-        },
-    )
-    if person is not None:
-        recipients[person.pk] = person
+            sla_escalate(event=event, step=step)
 
 
 def _record_escalation(event: SlaEvent, step: SlaEscalationStep, outcome: str, detail: str = "") -> SlaEscalation:
@@ -212,7 +154,7 @@ def _emit_escalated(event: SlaEvent, step: SlaEscalationStep, outcome: str) -> N
                       outcome=str(outcome), metric=event.metric, threshold=event.threshold))
 
 
-def sla_escalate(*, event: SlaEvent, step: SlaEscalationStep, recipients: dict | None = None) -> SlaEscalation:
+def sla_escalate(*, event: SlaEvent, step: SlaEscalationStep) -> SlaEscalation:
     """Run one escalation step for one event, as the system: policy `sla.escalate`
     first (a denial is recorded and audited by the policies app), the action in a
     savepoint (a failure is recorded, the other steps still run), then audited."""
@@ -226,10 +168,9 @@ def sla_escalate(*, event: SlaEvent, step: SlaEscalationStep, recipients: dict |
         row = _record_escalation(event, step, EscalationOutcome.DENIED, str(exc))
         _emit_escalated(event, step, EscalationOutcome.DENIED)
         return row
-    recipients = recipients if recipients is not None else {}
     try:
         with transaction.atomic():
-            outcome, detail = _ESCALATIONS[step.action](ticket=ticket, step=step, recipients=recipients)
+            outcome, detail = _ESCALATIONS[step.action](ticket=ticket, step=step)
     except ApplicationError as exc:
         outcome, detail = EscalationOutcome.FAILED, exc.message
     except Exception as exc:  # a broken step must not block the others or the sweep
@@ -257,22 +198,21 @@ def sla_escalate(*, event: SlaEvent, step: SlaEscalationStep, recipients: dict |
     return row
 
 
-def _notify_assignee(*, ticket, step, recipients) -> tuple[str, str]:
+def _notify_assignee(*, ticket, step) -> tuple[str, str]:
+    """Done when there is someone to tell; the notifications app tells them (sla.escalated)."""
     if ticket.assignee is None or not ticket.assignee.is_active:
         return EscalationOutcome.SKIPPED, "no assignee"
-    recipients[ticket.assignee.pk] = ticket.assignee
     return EscalationOutcome.DONE, ticket.assignee.email
 
 
-def _notify_team_lead(*, ticket, step, recipients) -> tuple[str, str]:
+def _notify_team_lead(*, ticket, step) -> tuple[str, str]:
     lead = ticket.team.lead if ticket.team is not None else None
     if lead is None or not lead.is_active:
         return EscalationOutcome.SKIPPED, "no team lead"
-    recipients[lead.pk] = lead
     return EscalationOutcome.DONE, lead.email
 
 
-def _reassign_team(*, ticket, step, recipients) -> tuple[str, str]:
+def _reassign_team(*, ticket, step) -> tuple[str, str]:
     if step.team is None:
         return EscalationOutcome.FAILED, "no team configured"
     if ticket.team_id == step.team_id:
@@ -281,7 +221,7 @@ def _reassign_team(*, ticket, step, recipients) -> tuple[str, str]:
     return EscalationOutcome.DONE, f"reassigned to {step.team.name}"
 
 
-def _raise_priority(*, ticket, step, recipients) -> tuple[str, str]:
+def _raise_priority(*, ticket, step) -> tuple[str, str]:
     """One level up (P3 -> P2) through `ticket_update`: the tickets app derives the
     priority from impact x urgency, so the smallest change of those that gives the
     next priority in the tenant's matrix is made (urgency first)."""
@@ -317,7 +257,7 @@ _ESCALATIONS = {
 
 
 def sla_clock_events_process(
-    *, clock_id: int, ticket_id: int, sla_event_id: int | None = None, now: datetime | None = None, notifier=None
+    *, clock_id: int, ticket_id: int, sla_event_id: int | None = None, now: datetime | None = None
 ) -> int:
     """Handle the pending events of one clock (the `sla.escalations` subscriber's work).
 
@@ -349,6 +289,6 @@ def sla_clock_events_process(
     if not events:
         return 0
     steps = _steps_for([events[0].clock.policy_id] if events[0].clock.policy_id else [])
-    _process_clock_events(events, steps, notifier or get_notifier())
+    _process_clock_events(events, steps)
     SlaEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now or timezone.now())
     return len(events)
