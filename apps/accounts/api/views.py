@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.services import token_issue, token_second_factor_check
 from apps.core.errors import ApplicationError
+from apps.core.serializers import InputSerializer as StrictInputSerializer
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -28,7 +29,7 @@ class AuthTokenApi(APIView):
     authentication_classes: list = []
     throttle_classes = [LoginThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
         otp = serializers.CharField(

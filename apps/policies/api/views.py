@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsTenantAdmin
 from apps.core.errors import NotFound
+from apps.core.serializers import InputSerializer as StrictInputSerializer
 
 from .. import selectors
 from ..services import policy_simulation_run
@@ -23,7 +24,7 @@ class PolicySimulateApi(APIView):
     permission_classes = [IsTenantAdmin]
 
     @extend_schema_serializer(component_name="PolicySimulateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         rules = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
         days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=7)
 

@@ -1,5 +1,6 @@
-"""Shapes of the tickets API. Input serializers check shape only (types, choices, lengths);
-every rule lives in the services. Output serializers never reach past what the
+"""Shapes of the tickets API. Input serializers check shape only (types, choices, lengths,
+no field they do not declare: `apps.core.serializers.InputSerializer`); every rule lives in
+the services. Output serializers never reach past what the
 selectors loaded (no queries per row)."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from apps.core.serializers import InputSerializer
 
 from ..choices import Level, Priority, ResolutionCode, ScanStatus, TicketSource, TicketStatus, Visibility
 from ..extensions import ticket_fields
@@ -78,7 +81,7 @@ class CategoryOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
-class CategoryCreateInputSerializer(serializers.Serializer):
+class CategoryCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=100)
     parent = IdField(required=False, allow_null=True, default=None)
 
@@ -143,7 +146,7 @@ class TicketOutputSerializer(serializers.Serializer):
         return sorted(names, key=str.lower)
 
 
-class TicketCreateInputSerializer(serializers.Serializer):
+class TicketCreateInputSerializer(InputSerializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     category = IdField(required=False, allow_null=True, default=None)
@@ -155,7 +158,7 @@ class TicketCreateInputSerializer(serializers.Serializer):
     assignee = IdField(required=False, allow_null=True, help_text="Agents only.")
 
 
-class TicketUpdateInputSerializer(serializers.Serializer):
+class TicketUpdateInputSerializer(InputSerializer):
     title = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     category = IdField(required=False, allow_null=True)
@@ -166,7 +169,7 @@ class TicketUpdateInputSerializer(serializers.Serializer):
     team = IdField(required=False, allow_null=True, help_text="A team id, or null.")
 
 
-class TicketTransitionInputSerializer(serializers.Serializer):
+class TicketTransitionInputSerializer(InputSerializer):
     to = StatusChoiceField()
     reason = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=2000,
@@ -197,7 +200,7 @@ class CommentOutputSerializer(serializers.Serializer):
         return sanitize_html(obj.body_html)
 
 
-class CommentCreateInputSerializer(serializers.Serializer):
+class CommentCreateInputSerializer(InputSerializer):
     body = serializers.CharField(trim_whitespace=False)
     internal = serializers.BooleanField(required=False, default=False, help_text="Agents only; never shown to requesters.")
 
@@ -218,7 +221,7 @@ class AttachmentOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
-class AttachmentCreateInputSerializer(serializers.Serializer):
+class AttachmentCreateInputSerializer(InputSerializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False, default=Visibility.PUBLIC)
     comment = IdField(required=False, allow_null=True, default=None)
