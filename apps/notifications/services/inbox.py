@@ -1,7 +1,7 @@
 """A person's in-app notifications: marking them read.
 
 A person's own read marks are their inbox state, like a mail client's: only they change
-them (the service checks it), and they are not audit events (docs/decisions/0018)."""
+them (the service checks it), and they are not audit events (docs/decisions/0019-notifications.md)."""
 
 from __future__ import annotations
 
