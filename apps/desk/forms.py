@@ -8,6 +8,7 @@ needed) stay in the services and `workflow.py`; their errors come back through
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 
@@ -218,15 +219,26 @@ class NumberListField(forms.Field):
 
 
 class BulkForm(DeskForm):
-    """One action on the selected tickets; each ticket is then checked on its own."""
+    """One action on the selected tickets; each ticket is then checked on its own.
+
+    A "—" choice leaves that field as each ticket has it (a team without an assignee,
+    impact without urgency). The services decide for every ticket.
+    """
 
     ACTION_ASSIGN = "assign"
     ACTION_STATUS = "status"
+    ACTION_CATEGORY = "category"
+    ACTION_PRIORITY = "priority"
+    ACTION_TAGS = "tags"
 
     ticket = NumberListField(label=_("Tickets"))
     action = forms.ChoiceField(
-        label=_("Action"), choices=[(ACTION_ASSIGN, _("Assign")), (ACTION_STATUS, _("Change status"))]
+        label=_("Action"),
+        choices=[(ACTION_ASSIGN, _("Assign")), (ACTION_STATUS, _("Change status")),
+                 (ACTION_CATEGORY, _("Change category")), (ACTION_PRIORITY, _("Change impact and urgency")),
+                 (ACTION_TAGS, _("Add tags"))],
     )
+    team = forms.ChoiceField(label=_("Team"), required=False)
     assignee = forms.ChoiceField(label=_("Assign to"), required=False)
     to = forms.ChoiceField(label=_("New status"), required=False, choices=[("", "—")] + list(TicketStatus.choices))
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000)
@@ -234,12 +246,24 @@ class BulkForm(DeskForm):
         label=_("Resolution"), required=False, choices=[("", "—")] + list(ResolutionCode.choices)
     )
     resolution_note = forms.CharField(label=_("Resolution note"), required=False, max_length=2000)
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    impact = forms.ChoiceField(label=_("Impact"), required=False)
+    urgency = forms.ChoiceField(label=_("Urgency"), required=False)
+    tags = forms.CharField(label=_("Tags to add"), required=False, max_length=1000,
+                           help_text=_("Separated by commas."),
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
 
-    def __init__(self, *args, agents=(), **kwargs):
+    def __init__(self, *args, agents=(), teams=(), categories=(), **kwargs):
+        kwargs.setdefault("auto_id", "bulk-%s")  # the queue's filters have a team, category, ... of their own
         super().__init__(*args, **kwargs)
         self.fields["assignee"].choices = [("", "—"), (ME, _("Me")), (NONE, _("Unassigned"))] + [
             (str(u.pk), _user_label(u)) for u in agents
         ]
+        self.fields["team"].choices = [("", "—"), (NONE, _("No team"))] + [(str(t.pk), t.name) for t in teams]
+        self.fields["category"].choices = [("", "—"), (NONE, _("No category"))] + _category_choices(categories)
+        levels = [("", "—")] + [(str(value), label) for value, label in Level.choices]
+        self.fields["impact"].choices = levels
+        self.fields["urgency"].choices = levels
 
     def clean_ticket(self):
         numbers = list(dict.fromkeys(self.cleaned_data["ticket"]))
@@ -249,10 +273,17 @@ class BulkForm(DeskForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("action") == self.ACTION_ASSIGN and not data.get("assignee"):
-            self.add_error("assignee", _("Choose who gets the tickets."))
-        if data.get("action") == self.ACTION_STATUS and not data.get("to"):
+        action = data.get("action")
+        if action == self.ACTION_ASSIGN and not data.get("assignee") and not data.get("team"):
+            self.add_error("assignee", _("Choose who gets the tickets, or their team."))
+        if action == self.ACTION_STATUS and not data.get("to"):
             self.add_error("to", _("Choose the new status."))
+        if action == self.ACTION_CATEGORY and not data.get("category"):
+            self.add_error("category", _("Choose the category (or “No category”)."))
+        if action == self.ACTION_PRIORITY and not data.get("impact") and not data.get("urgency"):
+            self.add_error("impact", _("Choose the impact, the urgency or both."))
+        if action == self.ACTION_TAGS and not parse_tags(data.get("tags") or ""):
+            self.add_error("tags", _("Type the tags to add, separated by commas."))
         return data
 
     def assignee_value(self, me):
@@ -262,6 +293,27 @@ class BulkForm(DeskForm):
         if value == NONE:
             return None
         return int(value)
+
+    def assign_kwargs(self, me) -> dict:
+        """`ticket_assign`'s arguments: only what was chosen (a team alone keeps each
+        ticket's assignee if they are in it, as the service does)."""
+        kwargs: dict = {}
+        if self.cleaned_data.get("assignee"):
+            kwargs["assignee"] = self.assignee_value(me)
+        team = self.cleaned_data.get("team")
+        if team:
+            kwargs["team"] = None if team == NONE else int(team)
+        return kwargs
+
+    def update_kwargs(self) -> dict:
+        """`ticket_update`'s arguments for the category and impact/urgency actions."""
+        data = self.cleaned_data
+        if data["action"] == self.ACTION_CATEGORY:
+            return {"category": None if data["category"] == NONE else int(data["category"])}
+        return {name: int(data[name]) for name in ("impact", "urgency") if data.get(name)}
+
+    def tag_names(self) -> list[str]:
+        return parse_tags(self.cleaned_data.get("tags") or "")
 
 
 class CommentForm(DeskForm):
@@ -308,23 +360,6 @@ class TransitionForm(DeskForm):
             "reason": data.get("reason") or "",
             "resolution_code": data.get("resolution_code") or "",
             "resolution_note": data.get("resolution_note") or "",
-        }
-
-
-class AssignForm(DeskForm):
-    team = forms.ChoiceField(label=_("Team"), required=False)
-    assignee = forms.ChoiceField(label=_("Assignee"), required=False)
-
-    def __init__(self, *args, teams=(), agents=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [("", _("No team"))] + [(str(t.pk), t.name) for t in teams]
-        self.fields["assignee"].choices = [("", _("Unassigned"))] + [(str(u.pk), _user_label(u)) for u in agents]
-
-    def service_kwargs(self) -> dict[str, int | None]:
-        data = self.cleaned_data
-        return {
-            "team": int(data["team"]) if data.get("team") else None,
-            "assignee": int(data["assignee"]) if data.get("assignee") else None,
         }
 
 
@@ -448,3 +483,223 @@ class SlaPreviewForm(DeskForm):
         super().__init__(*args, **kwargs)
         self.fields["category"].choices = [("", "")] + [(str(c.pk), c.name) for c in categories]
         self.fields["team"].choices = [("", "")] + [(str(t.pk), t.name) for t in teams]
+
+
+# --- Editing a ticket in place (title, category, impact/urgency, tags, team/assignee) --------
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tag names typed as "printer, vip" (commas or new lines), in the order given."""
+    return [part.strip() for part in re.split(r"[,\n]", text or "") if part.strip()]
+
+
+def tags_text(names) -> str:
+    return ", ".join(names)
+
+
+class EditForm(DeskForm):
+    """One field (or pair of fields) of the ticket page, edited in place.
+
+    `values(ticket)` is what the ticket holds, as the form posts it (text). The form
+    carries those values back as hidden `seen_<name>` inputs, so that a change somebody
+    else saved after the editor was opened is noticed (`edits.edit_save`) instead of
+    being overwritten. A post without them (the assignment suggestion's one-click form)
+    is not checked.
+    """
+
+    key = ""
+    service = "update"  # the tickets service that saves it: ticket_update or ticket_assign ("assign")
+    watched: tuple[str, ...] = ()
+    # Sent together whenever one of them changed (team and assignee are checked together).
+    together = False
+
+    edit = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, data=None, *, ticket, options=None, **kwargs):
+        self.ticket = ticket
+        self._options = options or {}
+        current = self.values(ticket)
+        initial = {"edit": self.key, **current, **{f"seen_{name}": current[name] for name in self.watched}}
+        # Ids of their own (edit-<key>-<field>): several editors can be open on one page.
+        kwargs.setdefault("auto_id", f"edit-{self.key}-%s")
+        super().__init__(data, initial=initial, **kwargs)
+        for name in self.watched:
+            self.fields[f"seen_{name}"] = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
+        self.setup(**self._options)
+
+    def setup(self, **options) -> None:
+        """Choices that depend on the tenant (categories, teams, agents)."""
+
+    @classmethod
+    def values(cls, ticket) -> dict[str, str]:
+        raise NotImplementedError
+
+    @staticmethod
+    def normal(name: str, value: str) -> str:
+        """`value` as compared with another (tags ignore case and order)."""
+        return value or ""
+
+    def posted(self) -> dict[str, str]:
+        return {name: str(self.cleaned_data.get(name) or "") for name in self.watched}
+
+    def seen(self) -> dict[str, str] | None:
+        if not all(f"seen_{name}" in self.data for name in self.watched):
+            return None
+        return {name: self.cleaned_data.get(f"seen_{name}") or "" for name in self.watched}
+
+    def changed(self, current: dict[str, str]) -> list[str]:
+        """The watched fields the agent changed (from what they saw, else from `current`),
+        all of them when they go `together`; empty when the ticket already holds the
+        posted values."""
+        posted, base = self.posted(), self.seen() or current
+        edited = [n for n in self.watched if self.normal(n, posted[n]) != self.normal(n, base[n])]
+        if edited and self.together:
+            edited = list(self.watched)
+        if all(self.normal(n, posted[n]) == self.normal(n, current[n]) for n in edited):
+            return []  # nothing to do (or somebody else already made the same change)
+        return edited
+
+    def moved_meanwhile(self, current: dict[str, str], sending: list[str]) -> list[str]:
+        """Of the fields about to be sent, those somebody else changed since the agent saw
+        them (to something else than what the agent wants)."""
+        seen = self.seen()
+        if seen is None:
+            return []
+        posted = self.posted()
+        return [n for n in sending if self.normal(n, seen[n]) != self.normal(n, current[n])
+                and self.normal(n, posted[n]) != self.normal(n, current[n])]
+
+    def display(self, name: str, value: str) -> str:
+        """A value as the page shows it (in a conflict message)."""
+        field = self.fields[name]
+        if isinstance(field, forms.ChoiceField):
+            return str(dict((str(k), v) for k, v in field.choices).get(str(value), value))
+        return value
+
+    def service_kwargs(self, names: list[str]) -> dict:
+        raise NotImplementedError
+
+    def with_seen(self, current: dict[str, str]) -> EditForm:
+        """The same post, now having seen `current` (saving it again replaces that)."""
+        data = self.data.copy()
+        for name in self.watched:
+            data[f"seen_{name}"] = current[name]
+        form = type(self)(data, ticket=self.ticket, options=self._options)
+        form.is_valid()
+        return form
+
+
+class TitleEditForm(EditForm):
+    key = "title"
+    watched = ("title",)
+    # Not stripped: the service checks control characters and length itself (its messages).
+    title = forms.CharField(label=_("Title"), required=False, strip=False,
+                            widget=forms.TextInput(attrs={"autocomplete": "off", "maxlength": 200}))
+
+    @classmethod
+    def values(cls, ticket) -> dict[str, str]:
+        return {"title": ticket.title}
+
+    def service_kwargs(self, names: list[str]) -> dict:
+        return {"title": self.cleaned_data.get("title") or ""}
+
+
+class CategoryEditForm(EditForm):
+    key = "category"
+    watched = ("category",)
+    category = forms.ChoiceField(label=_("Category"), required=False)
+
+    def setup(self, *, categories=(), **options) -> None:
+        choices = _category_choices(categories)
+        current = self.ticket.category
+        if current is not None and str(current.pk) not in dict(choices):
+            # An archived category stays the ticket's until someone picks another one.
+            choices.append((str(current.pk), _("%(name)s (archived)") % {"name": current.name}))
+        self.fields["category"].choices = [("", _("No category")), *choices]
+
+    @classmethod
+    def values(cls, ticket) -> dict[str, str]:
+        return {"category": str(ticket.category_id or "")}
+
+    def service_kwargs(self, names: list[str]) -> dict:
+        value = self.cleaned_data.get("category")
+        return {"category": int(value) if value else None}
+
+
+class PriorityEditForm(EditForm):
+    """Impact and urgency; the tickets service computes the priority from them."""
+
+    key = "priority"
+    watched = ("impact", "urgency")
+    impact = forms.ChoiceField(label=_("Impact"), choices=[(str(v), label) for v, label in LEVEL_CHOICES])
+    urgency = forms.ChoiceField(label=_("Urgency"), choices=[(str(v), label) for v, label in LEVEL_CHOICES])
+
+    @classmethod
+    def values(cls, ticket) -> dict[str, str]:
+        return {"impact": str(ticket.impact), "urgency": str(ticket.urgency)}
+
+    def service_kwargs(self, names: list[str]) -> dict:
+        return {name: int(self.cleaned_data[name]) for name in names}
+
+
+class TagsEditForm(EditForm):
+    key = "tags"
+    watched = ("tags",)
+    tags = forms.CharField(
+        label=_("Tags"), required=False, strip=False,
+        help_text=_("Separate tags with commas. Only existing tags can be used; an admin creates them."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    @classmethod
+    def values(cls, ticket) -> dict[str, str]:
+        names = getattr(ticket, "tag_names", None)
+        if names is None:
+            names = sorted((t.name for t in ticket.tags.all()), key=str.lower)
+        return {"tags": tags_text(names)}
+
+    @staticmethod
+    def normal(name: str, value: str) -> str:
+        return ",".join(sorted({t.lower() for t in parse_tags(value)}))
+
+    def display(self, name: str, value: str) -> str:
+        return value or str(_("no tags"))
+
+    def service_kwargs(self, names: list[str]) -> dict:
+        return {"tags": parse_tags(self.cleaned_data.get("tags") or "")}
+
+
+class AssignmentEditForm(EditForm):
+    """Team and assignee, saved together by `ticket_assign` (an assignee outside the
+    chosen team is refused there, next to the assignee)."""
+
+    key = "assignment"
+    service = "assign"
+    watched = ("team", "assignee")
+    together = True
+    team = forms.ChoiceField(label=_("Team"), required=False)
+    assignee = forms.ChoiceField(label=_("Assignee"), required=False)
+
+    def setup(self, *, teams=(), agents=(), **options) -> None:
+        self.fields["team"].choices = [("", _("No team"))] + [(str(t.pk), t.name) for t in teams]
+        assignees = [("", _("Unassigned"))] + [(str(u.pk), _user_label(u)) for u in agents]
+        current = self.ticket.assignee
+        if current is not None and str(current.pk) not in dict(assignees):
+            assignees.append((str(current.pk), _user_label(current)))  # e.g. no longer active: still shown
+        self.fields["assignee"].choices = assignees
+
+    @classmethod
+    def values(cls, ticket) -> dict[str, str]:
+        return {"team": str(ticket.team_id or ""), "assignee": str(ticket.assignee_id or "")}
+
+    def service_kwargs(self, names: list[str] | None = None) -> dict:
+        data = self.cleaned_data
+        return {
+            "team": int(data["team"]) if data.get("team") else None,
+            "assignee": int(data["assignee"]) if data.get("assignee") else None,
+        }
+
+
+EDIT_FORMS: dict[str, type[EditForm]] = {
+    form.key: form for form in (TitleEditForm, CategoryEditForm, PriorityEditForm, TagsEditForm, AssignmentEditForm)
+}

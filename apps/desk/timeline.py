@@ -8,6 +8,10 @@
 The desk is for agents only, so every entry here may be shown; internal entries carry
 `internal=True` and the template marks them. HTML comes only from the tickets Markdown
 renderer, re-cleaned on output (`sanitize_html`).
+
+Who did it is a `people.Person` (full name, email on hover): audit events are matched to
+their user by `actor_id`, everyone named on the timeline loaded in one query; a field
+change lists each field with its old and new value (`field_changes`).
 """
 
 from __future__ import annotations
@@ -16,24 +20,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.audit.selectors import audit_event_list
 from apps.tickets import selectors
-from apps.tickets.choices import ResolutionCode, TicketStatus
+from apps.tickets.choices import Level, Priority, ResolutionCode, TicketStatus
 from apps.tickets.markdown import sanitize_html
 from apps.tickets.models import Ticket
 
+from .people import People, Person, person
+
 TICKET_ACTIONS = ("ticket.transitioned", "ticket.assigned", "ticket.updated", "ticket.commented")
 AUDIT_LIMIT = 500  # a ticket with more history shows its latest 500 events
+# The fields of a `ticket.updated` event, in the order a change lists them.
 FIELD_LABELS = {
-    "title": _("title"),
-    "description": _("description"),
-    "category": _("category"),
-    "tags": _("tags"),
-    "impact": _("impact"),
-    "urgency": _("urgency"),
-    "priority": _("priority"),
+    "title": gettext_lazy("Title"),
+    "description": gettext_lazy("Description"),
+    "category": gettext_lazy("Category"),
+    "impact": gettext_lazy("Impact"),
+    "urgency": gettext_lazy("Urgency"),
+    "priority": gettext_lazy("Priority"),
+    "tags": gettext_lazy("Tags"),
 }
 
 
@@ -41,7 +49,7 @@ FIELD_LABELS = {
 class Entry:
     kind: str  # created | comment | status | assignment | update | attachment
     at: datetime
-    actor: str
+    actor: Person
     internal: bool = False
     html: SafeString | None = None
     data: dict = field(default_factory=dict)
@@ -59,7 +67,7 @@ def ticket_audit_events(ticket: Ticket):
     events = (
         audit_event_list()
         .filter(target_type=Ticket._meta.label_lower, target_id=str(ticket.pk), action__in=TICKET_ACTIONS)
-        .only("seq", "created_at", "actor_label", "action", "payload")
+        .only("seq", "created_at", "actor_id", "actor_label", "action", "payload")
         .order_by("-seq")[:AUDIT_LIMIT]
     )
     return list(reversed(list(events)))
@@ -69,39 +77,128 @@ def _label(choices, value):
     return dict(choices).get(value, value) if value else ""
 
 
-def build(*, actor, ticket: Ticket, comments, attachments, people: dict, teams: dict) -> list[Entry]:
-    """Entries oldest first. `people`/`teams` map ids to names for assignment entries."""
+def _payload(event) -> dict:
+    return event.payload_data if isinstance(event.payload_data, dict) else {}
 
-    def person(pk):
+
+def _pair(value) -> tuple[object, object] | None:
+    """(from, to) of a `{"from": .., "to": ..}` change, None for anything else."""
+    if isinstance(value, dict) and "to" in value:
+        return value.get("from"), value.get("to")
+    return None
+
+
+def _category_ids(events) -> set[int]:
+    ids: set[int] = set()
+    for event in events:
+        if event.action == "ticket.updated":
+            pair = _pair(_payload(event).get("category"))
+            ids.update(pk for pk in pair or () if isinstance(pk, int))
+    return ids
+
+
+def _people_ids(events) -> set[int]:
+    ids: set[int] = set()
+    for event in events:
+        ids.add(event.actor_id)
+        if event.action == "ticket.assigned":
+            payload = _payload(event)
+            for side in ("from", "to"):
+                part = payload.get(side)
+                if isinstance(part, dict):
+                    ids.add(part.get("assignee"))
+    return {pk for pk in ids if isinstance(pk, int)}
+
+
+def field_changes(payload: dict, *, categories: dict[int, str]) -> list[dict]:
+    """What a `ticket.updated` event changed, field by field, in words: `label`, and
+    `old`/`new` (text), or `added`/`removed` (tags). A title has only its new text (None
+    when the tenant's audit keeps digests of text instead); a description is never
+    repeated here."""
+    levels = dict(Level.choices)
+    priorities = dict(Priority.choices)
+    no_category = _("No category")
+
+    def category(pk):
         if pk is None:
-            return None
-        return people.get(pk) or f"#{pk}"
+            return no_category
+        return categories.get(pk) or _("a deleted category")
+
+    changes: list[dict] = []
+    for key, label in FIELD_LABELS.items():
+        if key not in payload:
+            continue
+        value = payload[key]
+        change: dict = {"field": key, "label": label}
+        if key == "title":
+            # A metadata-only tenant's audit keeps a digest of the text, not the text.
+            change["new"] = value if isinstance(value, str) else None
+        elif key == "description":
+            pass
+        elif key == "tags":
+            pair = _pair(value)
+            if pair is None:
+                continue
+            before = [t for t in pair[0] or () if isinstance(t, str)]
+            after = [t for t in pair[1] or () if isinstance(t, str)]
+            lowered = {t.lower() for t in before}
+            kept = {t.lower() for t in after}
+            change["added"] = [t for t in after if t.lower() not in lowered]
+            change["removed"] = [t for t in before if t.lower() not in kept]
+            if not change["added"] and not change["removed"]:
+                continue
+        else:
+            pair = _pair(value)
+            if pair is None or pair[0] == pair[1]:
+                continue  # impact and urgency travel together; only the one that moved is listed
+            if key == "category":
+                change["old"], change["new"] = category(pair[0]), category(pair[1])
+            elif key == "priority":
+                change["old"], change["new"] = priorities.get(pair[0], pair[0]), priorities.get(pair[1], pair[1])
+            else:
+                change["old"], change["new"] = levels.get(pair[0], pair[0]), levels.get(pair[1], pair[1])
+        changes.append(change)
+    return changes
+
+
+def build(*, actor, ticket: Ticket, comments, attachments, teams: dict) -> list[Entry]:
+    """Entries oldest first. Everyone is named by `people.Person` (full name, email on
+    hover), loaded in one query; `teams` maps ids to names for assignment entries."""
+    events = ticket_audit_events(ticket)
+    people = People(_people_ids(events))
+    category_ids = _category_ids(events)
+    categories = (
+        {c.pk: c.name for c in selectors.category_list(include_archived=True).filter(pk__in=category_ids)}
+        if category_ids else {}
+    )
 
     def team(pk):
         if pk is None:
             return None
-        return teams.get(pk) or f"#{pk}"
+        return teams.get(pk) or _("a deleted team")
 
     entries = [
-        Entry(kind="created", at=ticket.created_at, actor=str(ticket.requester), order=0,
+        Entry(kind="created", at=ticket.created_at, actor=person(ticket.requester), order=0,
               data={"source": ticket.get_source_display()})
     ]
     for comment in comments:
         entries.append(
-            Entry(kind="comment", at=comment.created_at, actor=str(comment.author), internal=comment.internal,
+            Entry(kind="comment", at=comment.created_at, actor=person(comment.author), internal=comment.internal,
                   html=safe_html(comment.body_html), anchor=f"comment-{comment.pk}", order=2)
         )
     for attachment in attachments:
         entries.append(
-            Entry(kind="attachment", at=attachment.created_at, actor=str(attachment.uploaded_by),
+            Entry(kind="attachment", at=attachment.created_at, actor=person(attachment.uploaded_by),
                   internal=attachment.is_internal or bool(attachment.comment_id and attachment.comment.internal),
                   data={"attachment": attachment}, anchor=f"attachment-{attachment.pk}", order=3)
         )
-    for event in ticket_audit_events(ticket):
-        payload = event.payload_data if isinstance(event.payload_data, dict) else {}
+    for event in events:
+        payload = _payload(event)
+        who = people.actor(event.actor_id, event.actor_label)
+        anchor = f"event-{event.seq}"
         if event.action == "ticket.transitioned":
             entries.append(
-                Entry(kind="status", at=event.created_at, actor=event.actor_label, order=1,
+                Entry(kind="status", at=event.created_at, actor=who, order=1, anchor=anchor,
                       data={"from": _label(TicketStatus.choices, payload.get("from")),
                             "to": _label(TicketStatus.choices, payload.get("to")),
                             "reason": payload.get("reason") if isinstance(payload.get("reason"), str) else "",
@@ -111,24 +208,24 @@ def build(*, actor, ticket: Ticket, comments, attachments, people: dict, teams: 
             )
         elif event.action == "ticket.commented" and isinstance(payload.get("status"), dict):
             entries.append(
-                Entry(kind="status", at=event.created_at, actor=event.actor_label, order=1,
+                Entry(kind="status", at=event.created_at, actor=who, order=1, anchor=anchor,
                       data={"from": _label(TicketStatus.choices, payload["status"].get("from")),
                             "to": _label(TicketStatus.choices, payload["status"].get("to")), "automatic": True})
             )
         elif event.action == "ticket.assigned":
             before, after = payload.get("from") or {}, payload.get("to") or {}
             entries.append(
-                Entry(kind="assignment", at=event.created_at, actor=event.actor_label, order=1,
-                      data={"assignee": person(after.get("assignee")), "team": team(after.get("team")),
+                Entry(kind="assignment", at=event.created_at, actor=who, order=1, anchor=anchor,
+                      data={"assignee": people.get(after.get("assignee")), "team": team(after.get("team")),
                             "assignee_changed": before.get("assignee") != after.get("assignee"),
                             "team_changed": before.get("team") != after.get("team")})
             )
         elif event.action == "ticket.updated":
-            changed = [str(FIELD_LABELS.get(k, k)) for k in sorted(payload) if k != "number"]
-            if changed:
+            changes = field_changes(payload, categories=categories)
+            if changes:
                 entries.append(
-                    Entry(kind="update", at=event.created_at, actor=event.actor_label, order=1,
-                          data={"fields": changed})
+                    Entry(kind="update", at=event.created_at, actor=who, order=1, anchor=anchor,
+                          data={"changes": changes})
                 )
     entries.sort(key=lambda e: (e.at, e.order))
     return entries

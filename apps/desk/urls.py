@@ -16,6 +16,7 @@ urlpatterns = [
     path("tickets/<int:number>/comment/", views.comment_view, name="comment"),
     path("tickets/<int:number>/transition/", views.transition_view, name="transition"),
     path("tickets/<int:number>/assign/", views.assign_view, name="assign"),
+    path("tickets/<int:number>/edit/", views.edit_view, name="edit"),
     path("tickets/<int:number>/suggestion/", views.suggestion_view, name="suggestion"),
     path("tickets/<int:number>/attachments/", views.attachment_upload_view, name="attachment-upload"),
     path(

@@ -6,19 +6,24 @@ back inline on the form that caused them; a policy denial caught here is persist
 (`persist_denial`) exactly as the error middleware would have done.
 
 htmx: the queue answers a request whose HX-Target is `queue-results` with that region
-only; everything else is a full page, so the desk works without JavaScript.
+only; the ticket page's in-place editors (`edit_view`) get their editor, and after a save
+the changed regions out of band; everything else is a full page, so the desk works
+without JavaScript.
 """
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.db.models import prefetch_related_objects
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import ApplicationError
 from apps.core.keyset import InvalidCursor
@@ -28,7 +33,7 @@ from apps.tickets import selectors, services, workflow
 from apps.tickets.choices import Priority, ResolutionCode, TicketStatus
 from apps.tickets.markdown import render_markdown
 
-from . import forms, lookups, queue, saved_views, sla_views, timeline
+from . import edits, forms, lookups, queue, saved_views, sla_views, timeline
 from .access import agent_required
 
 RESULTS_TARGET = "queue-results"
@@ -189,7 +194,8 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
         "query_string": params.urlencode(),
         "next_url": _query(base, cursor=page.next_cursor) if page.next_cursor else None,
         "previous_url": _query(base, cursor=page.previous_cursor) if page.previous_cursor else None,
-        "bulk_form": forms.BulkForm(agents=options["agents"]),
+        "bulk_form": forms.BulkForm(agents=options["agents"], teams=options["teams"],
+                                    categories=options["categories"]),
         "status_choices": TicketStatus.choices,
         "resolution_choices": ResolutionCode.choices,
         "saved_views_enabled": saved_views.enabled(),
@@ -222,9 +228,46 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _run_bulk(actor, form: forms.BulkForm) -> dict:
+def _bulk_action_label(form: forms.BulkForm) -> str:
     data = form.cleaned_data
-    numbers = data["ticket"]
+    action = data["action"]
+    if action == forms.BulkForm.ACTION_ASSIGN:
+        return _("Assign")
+    if action == forms.BulkForm.ACTION_STATUS:
+        return _("Change status to %(status)s") % {"status": STATUS_LABELS.get(data["to"], data["to"])}
+    if action == forms.BulkForm.ACTION_CATEGORY:
+        label = dict(form.fields["category"].choices).get(data["category"], data["category"])
+        return _("Change category to %(category)s") % {"category": label}
+    if action == forms.BulkForm.ACTION_PRIORITY:
+        levels = dict(form.fields["impact"].choices)
+        parts = []
+        if data.get("impact"):
+            parts.append(_("impact %(level)s") % {"level": levels[data["impact"]]})
+        if data.get("urgency"):
+            parts.append(_("urgency %(level)s") % {"level": levels[data["urgency"]]})
+        return _("Set %(levels)s") % {"levels": ", ".join(parts)}
+    return _("Add tags %(tags)s") % {"tags": ", ".join(form.tag_names())}
+
+
+def _bulk_one(actor, ticket, form: forms.BulkForm) -> None:
+    """One ticket of a bulk action, through the tickets services (each on its own)."""
+    data = form.cleaned_data
+    action = data["action"]
+    if action == forms.BulkForm.ACTION_ASSIGN:
+        services.ticket_assign(actor=actor, ticket=ticket, **form.assign_kwargs(actor))
+    elif action == forms.BulkForm.ACTION_STATUS:
+        services.ticket_transition(
+            actor=actor, ticket=ticket, to=data["to"], reason=data.get("reason") or "",
+            resolution_code=data.get("resolution_code") or "", resolution_note=data.get("resolution_note") or "",
+        )
+    elif action == forms.BulkForm.ACTION_TAGS:
+        edits.tags_add(actor=actor, ticket=ticket, names=form.tag_names())
+    else:
+        services.ticket_update(actor=actor, ticket=ticket, **form.update_kwargs())
+
+
+def _run_bulk(actor, form: forms.BulkForm) -> dict:
+    numbers = form.cleaned_data["ticket"]
     found = {t.number: t for t in selectors.ticket_visible_queryset(actor=actor).filter(number__in=numbers)}
     done: list[int] = []
     refused: list[dict] = []
@@ -234,30 +277,21 @@ def _run_bulk(actor, form: forms.BulkForm) -> dict:
             refused.append({"number": number, "message": _("There is no such ticket.")})
             continue
         try:
-            if data["action"] == forms.BulkForm.ACTION_ASSIGN:
-                services.ticket_assign(actor=actor, ticket=ticket, assignee=form.assignee_value(actor))
-            else:
-                services.ticket_transition(
-                    actor=actor, ticket=ticket, to=data["to"], reason=data.get("reason") or "",
-                    resolution_code=data.get("resolution_code") or "", resolution_note=data.get("resolution_note") or "",
-                )
+            _bulk_one(actor, ticket, form)
         except ApplicationError as exc:
             persist_denial(exc)
             refused.append({"number": number, "message": exc.message})
         else:
             done.append(number)
-    if data["action"] == forms.BulkForm.ACTION_ASSIGN:
-        action = _("Assign")
-    else:
-        action = _("Change status to %(status)s") % {"status": STATUS_LABELS.get(data["to"], data["to"])}
-    return {"action": str(action), "done": done, "refused": refused}
+    return {"action": str(_bulk_action_label(form)), "done": done, "refused": refused}
 
 
 @agent_required
 @require_POST
 def bulk_view(request: HttpRequest) -> HttpResponse:
     options = _options()
-    form = forms.BulkForm(request.POST, agents=options["agents"])
+    form = forms.BulkForm(request.POST, agents=options["agents"], teams=options["teams"],
+                          categories=options["categories"])
     back = QueryDict(request.POST.get("back", "")[:2000])
     if form.is_valid():
         report = _run_bulk(request.user, form)
@@ -327,14 +361,37 @@ def _targets(request: HttpRequest, ticket) -> list[tuple[str, str]]:
     return [(s, STATUS_LABELS[s]) for s in workflow.STATUSES if s in allowed]
 
 
-def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: str | None = None, **bound) -> HttpResponse:
-    options = {"teams": list(selectors.team_list()), "agents": list(lookups.agent_list())}
+def _edit_options(key: str) -> dict:
+    """The choices an in-place editor needs (only the categories, teams and agents it lists)."""
+    if key == "category":
+        return {"categories": list(selectors.category_list())}
+    if key == "assignment":
+        return {"teams": list(selectors.team_list()), "agents": list(lookups.agent_list())}
+    return {}
+
+
+def _edit_form(key: str, ticket, data=None, options: dict | None = None) -> forms.EditForm:
+    form = forms.EDIT_FORMS[key](data, ticket=ticket, options=_edit_options(key) if options is None else options)
+    if data is not None:
+        form.is_valid()
+    return form
+
+
+def _edit_context(ticket) -> dict:
+    """What the editable fields of the ticket page (header and details) need."""
+    return {
+        "can_edit": ticket.status not in workflow.TERMINAL,
+        "priority_labels": dict(Priority.choices),
+    }
+
+
+def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: str | None = None,
+                   editing: forms.EditForm | None = None, **bound) -> HttpResponse:
+    teams = list(selectors.team_list())
     targets = _targets(request, ticket)
     comments, attachments = timeline.load(actor=request.user, ticket=ticket)
-    entries = timeline.build(
-        actor=request.user, ticket=ticket, comments=comments, attachments=attachments,
-        people={u.pk: str(u) for u in options["agents"]}, teams={t.pk: t.name for t in options["teams"]},
-    )
+    entries = timeline.build(actor=request.user, ticket=ticket, comments=comments, attachments=attachments,
+                             teams={t.pk: t.name for t in teams})
     transition_form = bound.get("transition_form")
     if transition_form is None:
         wanted = request.GET.get("transition")
@@ -342,17 +399,17 @@ def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: 
         transition_form = forms.TransitionForm(targets=[t for t, _label in targets], initial=initial)
     else:
         transition_form.fields["to"].choices = [("", "—")] + targets
+    if editing is None and request.GET.get("edit") in forms.EDIT_FORMS and ticket.status not in workflow.TERMINAL:
+        # Without JavaScript an Edit button loads the page with that field's editor open.
+        editing = _edit_form(request.GET["edit"], ticket)
     context = {
         "ticket": ticket,
         "description_html": timeline.safe_html(ticket.description_html),
         "entries": entries,
         "comment_form": bound.get("comment_form") or forms.CommentForm(),
         "transition_form": transition_form,
-        "assign_form": bound.get("assign_form") or forms.AssignForm(
-            teams=options["teams"], agents=options["agents"],
-            initial={"team": ticket.team_id or "", "assignee": ticket.assignee_id or ""},
-        ),
         "attachment_form": bound.get("attachment_form") or forms.AttachmentForm(),
+        "editing": editing,
         # The suggestion counts every active ticket of the team's agents: it is fetched after
         # the page (htmx, /suggestion/) or inline on ?suggest=1 (without JavaScript).
         "suggestion": _suggestion(ticket) if request.GET.get("suggest") == "1" else None,
@@ -362,9 +419,9 @@ def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: 
         "preview_html": preview,
         "status_labels": STATUS_LABELS,
         "resolution_labels": dict(ResolutionCode.choices),
-        "priority_labels": dict(Priority.choices),
         "open_form": bound.get("open_form", ""),
         "sla": sla_views.sla_panel(ticket),
+        **_edit_context(ticket),
     }
     return render(request, "desk/detail.html", context, status=status)
 
@@ -448,22 +505,105 @@ def transition_view(request: HttpRequest, number: int) -> HttpResponse:
 @agent_required
 @require_POST
 def assign_view(request: HttpRequest, number: int) -> HttpResponse:
+    """Team and assignee in one post (the suggestion's one-click form; the page's
+    assignment editor without JavaScript posts to `edit_view`). Refusals open the
+    assignment editor with the service's errors."""
     ticket = selectors.ticket_get_visible(actor=request.user, number=number)
-    form = forms.AssignForm(request.POST, teams=list(selectors.team_list()), agents=list(lookups.agent_list()))
+    form = _edit_form("assignment", ticket, request.POST)
     if not form.is_valid():
-        return _render_detail(request, ticket, assign_form=form, status=400, open_form="assign")
+        return _render_detail(request, ticket, editing=form, status=400)
     try:
         ticket = services.ticket_assign(actor=request.user, ticket=ticket, **form.service_kwargs())
     except ApplicationError as exc:
         persist_denial(exc)
         forms.apply_errors(form, exc.errors, exc.message)
-        return _render_detail(request, ticket, assign_form=form, status=exc.status if exc.status < 500 else 400,
-                              open_form="assign")
+        return _render_detail(request, ticket, editing=form, status=exc.status if exc.status < 500 else 400)
     if ticket.assignee is not None:
         messages.success(request, _("Assigned to %(name)s.") % {"name": str(ticket.assignee)})
     else:
         messages.success(request, _("The ticket is unassigned."))
     return redirect(_detail_url(number, "main"))
+
+
+def _saved_message(form: forms.EditForm, ticket) -> str:
+    if form.key == "title":
+        return _("Title saved.")
+    if form.key == "category":
+        return _("Category saved.")
+    if form.key == "priority":
+        return _("Impact and urgency saved: the priority is now %(priority)s.") % {
+            "priority": ticket.get_priority_display()}
+    if form.key == "tags":
+        return _("Tags saved.")
+    return _("Team and assignee saved.")
+
+
+def _hx_trigger(response: HttpResponse, name: str, detail: dict) -> HttpResponse:
+    # ASCII JSON (\u escapes): header values must be Latin-1, messages may be Polish.
+    response["HX-Trigger-After-Settle"] = json.dumps({name: detail})
+    return response
+
+
+@agent_required
+@require_http_methods(["GET", "POST"])
+def edit_view(request: HttpRequest, number: int) -> HttpResponse:
+    """One field of the ticket page edited in place (`edit`: title, category, priority
+    for impact and urgency, tags, assignment for team and assignee).
+
+    GET (htmx): the field's editor, for its slot on the page; without htmx, the ticket
+    page with that editor open. POST: saved through the tickets services
+    (`edits.edit_save`). With htmx the answer swaps out of band the field values, the
+    header's badges, the SLA panel and the timeline, and closes the editor; a refusal
+    (invalid value, policy denial, closed ticket, somebody else's change) is the editor
+    again with the errors next to the field and the agent's input kept (422). Without
+    htmx: a redirect to the field, or the page with the editor open and its errors.
+    """
+    ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+    key = (request.POST if request.method == "POST" else request.GET).get("edit", "")
+    if key not in forms.EDIT_FORMS:
+        raise Http404("No such field.")
+    htmx = request.headers.get("HX-Request") == "true"
+    if request.method == "GET":
+        if not htmx:
+            return redirect(_detail_url(number) + _query(QueryDict(), edit=key) + f"#edit-{key}")
+        return render(request, "desk/_edit_form.html", {"ticket": ticket, "form": _edit_form(key, ticket)})
+    options = _edit_options(key)
+    form = _edit_form(key, ticket, request.POST, options)
+    status = 400
+    if form.is_valid():
+        try:
+            result = edits.edit_save(actor=request.user, number=number, form=form)
+        except ApplicationError as exc:
+            persist_denial(exc)
+            if isinstance(exc, edits.EditConflict):
+                form = form.with_seen(exc.current)
+            forms.apply_errors(form, exc.errors, exc.message)
+            status = exc.status if exc.status < 500 else 400
+        else:
+            ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+            message = _saved_message(form, ticket) if result.changed else _("Nothing to save: the value is unchanged.")
+            if not htmx:
+                messages.success(request, message)
+                return redirect(_detail_url(number, f"edit-{key}"))
+            comments, attachments = timeline.load(actor=request.user, ticket=ticket)
+            context = {
+                "ticket": ticket,
+                "edit_key": key,
+                "saved_key": key if result.changed else "",
+                "entries": timeline.build(actor=request.user, ticket=ticket, comments=comments,
+                                          attachments=attachments,
+                                          teams={t.pk: t.name for t in selectors.team_list()}),
+                "sla": sla_views.sla_panel(ticket),
+                "terminal": ticket.status in workflow.TERMINAL,
+                **_edit_context(ticket),
+            }
+            response = render(request, "desk/_edit_saved.html", context)
+            return _hx_trigger(response, "desk:edit-saved", {"field": key, "message": str(message)})
+    if not htmx:
+        return _render_detail(request, ticket, editing=form, status=status)
+    response = render(request, "desk/_edit_form.html", {"ticket": ticket, "form": form, "oob": True}, status=422)
+    errors = [str(e) for e in form.non_field_errors()] + [str(e) for f in form for e in f.errors]
+    return _hx_trigger(response, "desk:edit-refused", {"field": key, "message": " ".join(errors)})
 
 
 @agent_required
@@ -521,8 +661,8 @@ def board_view(request: HttpRequest) -> HttpResponse:
         tickets = selectors.ticket_visible_queryset(actor=request.user).none()
     if form.matches_nothing():
         tickets = tickets.none()
-    # Cards show no SLA: the clocks (two per ticket, with their policy and calendar) are
-    # not loaded at all, which is most of what a 120-card board would otherwise build.
+    # Cards show the SLA badge as the queue does: the clocks of every card on the board are
+    # loaded once, after the columns (one query for the board, not one per column).
     tickets = _rows(tickets).prefetch_related(None)
     role = getattr(request.user, "role", workflow.AGENT)
     # Links to the queue (a column's "20+") carry the filters as the queue's form reads them.
@@ -537,11 +677,13 @@ def board_view(request: HttpRequest) -> HttpResponse:
     columns = []
     labels = {value: str(label) for value, label in TicketStatus.choices}
     move_label = _("Move #%(number)s to")
+    shown: list = []
     for status in workflow.STATUSES:
         cards = _labelled(list(tickets.filter(status=status).order_by("-updated_at", "-number")[: BOARD_COLUMN_LIMIT + 1]),
                           sla=False)
         more = len(cards) > BOARD_COLUMN_LIMIT
         cards = cards[:BOARD_COLUMN_LIMIT]
+        shown.extend(cards)
         for card in cards:
             card.move_label = move_label % {"number": card.number}
         targets = [(s, labels[s]) for s in workflow.STATUSES if s in workflow.allowed_targets(role, status)]
@@ -553,6 +695,7 @@ def board_view(request: HttpRequest) -> HttpResponse:
             "targets": targets,
             "queue_url": reverse("desk:queue") + _query(base, status=status),
         })
+    prefetch_related_objects(shown, sla_selectors.clock_prefetch())
     return render(request, "desk/board.html", {
         "form": form, "columns": columns, "filter_error": error, "board_query": base.urlencode(),
         "resolution_choices": [(value, str(label)) for value, label in ResolutionCode.choices],

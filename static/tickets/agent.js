@@ -97,6 +97,16 @@
     if (bulk && event.target.checked) { bulk.open = true; }
   });
 
+  doc.addEventListener("keydown", function (event) {
+    // Enter in a text field of the bulk actions runs that field's own action (the form's
+    // first button, "Assign selected", would otherwise be the one submitted).
+    if (event.key !== "Enter" || !event.target.matches || !event.target.matches("[data-bulk] .bulk-group input")) { return; }
+    var button = $("button[type=submit]", event.target.closest(".bulk-group"));
+    if (!button) { return; }
+    event.preventDefault();
+    button.click();
+  });
+
   doc.addEventListener("focusin", function (event) {
     // Tabbing into a row makes it the current one, so j/k continue from there.
     var row = event.target.closest && event.target.closest("tr[data-row]");
@@ -191,6 +201,80 @@
       if (composer) { event.preventDefault(); composer.focus(); }
     }
   });
+
+  /* --- Ticket page: fields edited in place --------------------------------------------
+   * Each editable field has an Edit button (a GET form: without JavaScript it reloads the
+   * page with the editor open) whose htmx request puts the editor into the field's slot.
+   * Here: focus goes into the editor when it opens; Enter saves (also from a select),
+   * Escape or Cancel closes it and focus returns to the Edit button; after a save (the
+   * server swaps the values, badges, SLA panel and timeline out of band) focus returns
+   * to the Edit button and the result is announced; after a refusal focus goes to the
+   * field in error. */
+
+  function editButton(key) { return doc.getElementById("edit-" + key + "-button"); }
+
+  function focusEditor(form) {
+    var target = $("[aria-invalid=true]", form) || $(".edit-errors", form) ||
+      $("input:not([type=hidden]), select, textarea", form);
+    if (!target) { return; }
+    target.focus();
+    if (target.select && target.tagName === "INPUT" && !target.hasAttribute("aria-invalid")) { target.select(); }
+  }
+
+  function closeEditor(form) {
+    var key = form.getAttribute("data-edit-form");
+    var slot = form.parentNode;
+    slot.removeChild(form);
+    var button = editButton(key);
+    if (button) { button.focus(); }
+  }
+
+  doc.addEventListener("click", function (event) {
+    var cancel = event.target.closest && event.target.closest("[data-edit-cancel]");
+    var form = cancel && cancel.closest("[data-edit-form]");
+    if (!form || !form.parentNode || !form.parentNode.classList.contains("editable-slot")) { return; }
+    event.preventDefault();
+    closeEditor(form);
+  });
+
+  doc.addEventListener("keydown", function (event) {
+    var form = event.target.closest && event.target.closest("[data-edit-form]");
+    if (!form || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (event.key === "Escape" && form.parentNode && form.parentNode.classList.contains("editable-slot")) {
+      event.preventDefault();
+      closeEditor(form);
+    } else if (event.key === "Enter" && event.target.tagName === "SELECT") {
+      // A text field submits on Enter by itself; a select does not.
+      event.preventDefault();
+      if (typeof form.requestSubmit === "function") { form.requestSubmit(); } else { form.submit(); }
+    }
+  });
+
+  doc.body.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.classList || !target.classList.contains("editable-slot")) { return; }
+    var form = $("[data-edit-form]", target);
+    if (form) { focusEditor(form); }
+  });
+
+  doc.body.addEventListener("desk:edit-saved", function (event) {
+    var detail = event.detail || {};
+    var button = editButton(detail.field);
+    if (button) { button.focus(); }
+    announce($("#live-status"), detail.message || "", false);
+  });
+
+  doc.body.addEventListener("desk:edit-refused", function (event) {
+    var detail = event.detail || {};
+    var form = doc.getElementById("edit-" + detail.field + "-form");
+    if (form) { focusEditor(form); }
+    announce($("#live-status"), detail.message || "", true);
+  });
+
+  // Without JavaScript an editor arrives with the page (?edit=...): once the script runs,
+  // focus goes into it, as it would have after an Edit click.
+  var openEditor = $(".editable-slot [data-edit-form]");
+  if (openEditor && !summary) { focusEditor(openEditor); }
 
   /* --- Board ------------------------------------------------------------------------- */
 

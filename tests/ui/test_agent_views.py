@@ -150,6 +150,7 @@ ROUTES = {
     "comment": ("POST", True, lambda n, ctx: {"body": "Looking at it", "visibility": "internal", "action": "send"}, 302),
     "transition": ("POST", True, lambda n, ctx: {"to": "pending"}, 302),
     "assign": ("POST", True, lambda n, ctx: {"team": "", "assignee": str(ctx["agent"].pk)}, 302),
+    "edit": ("POST", True, lambda n, ctx: {"edit": "priority", "impact": "1", "urgency": "1"}, 302),
     "suggestion": ("GET", True, None, 200),
     "attachment-upload": ("POST", True, lambda n, ctx: {"file": upload(), "visibility": "internal"}, 302),
     "attachment-download": ("GET", True, None, 302),
@@ -157,7 +158,7 @@ ROUTES = {
 
 
 def _path(name: str, number: int, ctx) -> str:
-    if name in ("ticket", "comment", "transition", "assign", "attachment-upload", "suggestion"):
+    if name in ("ticket", "comment", "transition", "assign", "edit", "attachment-upload", "suggestion"):
         return url(name, number=number)
     if name == "attachment-download":
         return url(name, number=number, attachment_id=ctx["attachments"].get(number, 999_999))
@@ -659,7 +660,7 @@ def test_detail_shows_one_timeline(own_ticket, web_as, agent_user, agent2_user, 
     services.attachment_add(actor=agent_user, ticket=own_ticket, fileobj=upload("photo.png"), filename="photo.png",
                             visibility="internal")
     html = web_as(agent_user).get(url("ticket", number=own_ticket.number)).content.decode()
-    timeline = re.search(r'<ol class="timeline">(.*?)</ol>', html, re.S).group(1)
+    timeline = re.search(r'<ol class="timeline"[^>]*>(.*?)</ol>', html, re.S).group(1)
     expected = ["opened the ticket", "First public answer", "New → Open (first reply)",
                 "moved the ticket to the team Ops", "changed the status: Open → Pending",
                 "Waiting for the model number", "photo.png"]
@@ -749,7 +750,8 @@ def test_assignment_errors_are_inline(own_ticket, web_as, agent_user, agent2_use
     response = web_as(agent_user).post(url("assign", number=own_ticket.number),
                                        {"team": desk_team.pk, "assignee": agent2_user.pk})
     assert response.status_code == 400
-    assert b'id="id_assignee_error"' in response.content
+    # The refusal opens the assignment editor of the Details card, the error under the assignee.
+    assert b'id="edit-assignment-assignee_error"' in response.content
     assert b"Not a member of the team Desk" in response.content
 
 
