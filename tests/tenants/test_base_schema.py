@@ -24,6 +24,7 @@ ALLOWED_ROWS = {
     "audit_audithead",  # the audit chain's genesis head (seq 0)
     "tickets_ticketcounter",  # the per-tenant ticket number counter (0)
     "tickets_desksettings",  # the help-desk settings with their defaults (no team, reopen, 7 days)
+    "notifications_notificationrule",  # who hears what: the shipped rules, one per kind
 }
 
 
