@@ -5,10 +5,13 @@ from django.urls import include, path
 
 from apps.accounts import views as account_views
 from apps.core import problems
+from apps.tenants import views as tenant_views
 
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("", account_views.platform_home, name="home"),
+    path("mail/", tenant_views.mailbox_view, name="mailbox"),
+    path("mail/<str:name>/", tenant_views.mailbox_view, name="mailbox-message"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # Last: an unknown API route is a 404 problem, with DEBUG on too.

@@ -56,3 +56,22 @@ def _admin_context(request: HttpRequest) -> dict:
     from django.contrib import admin
 
     return admin.site.each_context(request)
+
+
+def mailbox_view(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """The mail a local or demo install kept instead of sending (apps.core.mail), for
+    platform admins. There is no such page where mail is really sent."""
+    from django.http import Http404
+
+    from apps.core import mail
+
+    if mail.capture_dir() is None:
+        raise Http404
+    if not permissions.is_platform_admin(request.user):
+        return redirect(f"/admin/login/?next={request.path}")
+    if name is None:
+        return render(request, "tenants/mailbox.html", {"messages_kept": mail.captured()})
+    found = mail.captured_one(name)
+    if found is None:
+        raise Http404
+    return render(request, "tenants/mailbox_message.html", {"mail": found})

@@ -33,6 +33,10 @@ else:
     if WARDEN_AUDIT_KEY_ID != "k1":
         # Installs from before the per-install key signed as k1 with this public HMAC key.
         WARDEN_AUDIT_RETIRED_KEYS = {"k1": "dev-only-audit-signing-key-0123456789abcdef"}
+# Mail is kept on disk and read at the platform site's /mail/ page (apps.core.mail);
+# EMAIL_BACKEND in the environment (SMTP) wins.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="apps.core.mail.CaptureBackend")
+WARDEN_MAIL_CAPTURE_DIR = env("WARDEN_MAIL_CAPTURE_DIR", default=str(BASE_DIR / ".run" / "mail"))
 # One local machine stands in for every regional deployment, so residency is enforced
 # only when WARDEN_REGION is set explicitly (docs/decisions/0004-residency.md).
 WARDEN_RESIDENCY_ENFORCED = env.bool("WARDEN_RESIDENCY_ENFORCED", default="WARDEN_REGION" in os.environ)

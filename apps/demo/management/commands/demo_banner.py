@@ -28,5 +28,6 @@ class Command(OperatorCommand):
             out.append(
                 "  residency: this machine serves every region (set WARDEN_REGION=eu to enforce; production always does)"
             )
+        out.append(f"  mail Warden sent (kept here, not sent): http://{base}:{port}/mail/  (sign in as the platform admin)")
         out.append(f"  health http://{base}:{port}/health/  ready http://{base}:{port}/ready/  metrics http://{base}:{port}/metrics")
         self.stdout.write("\n".join(out) + "\n")
