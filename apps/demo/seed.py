@@ -111,7 +111,15 @@ def _seed_extras(tenant) -> None:
     """
     from apps.accounts.models import Role, User
     from apps.tickets.models import Category, Ticket
-    from apps.tickets.services import category_create, comment_add, ticket_assign, ticket_create, ticket_transition
+    from apps.tickets.services import (
+        category_create,
+        category_update,
+        comment_add,
+        desk_settings_update,
+        ticket_assign,
+        ticket_create,
+        ticket_transition,
+    )
 
     if Ticket.objects.exists():
         return
@@ -128,6 +136,10 @@ def _seed_extras(tenant) -> None:
             categories[child] = Category.objects.filter(name=child, parent=parent).first() or category_create(
                 actor=admin, name=child, parent=parent
             )
+    # Routing: new tickets go to the first agent's team, access problems to the second's.
+    first_team, second_team = agents[0].teams.first(), agents[1 % len(agents)].teams.first()
+    desk_settings_update(actor=admin, default_team=first_team)
+    category_update(actor=admin, category=categories["Access"], default_team=second_team)
     for title, description, category, impact, urgency, req, agent, status, comments in SAMPLE_TICKETS:
         requester = requesters[req % len(requesters)]
         ticket = ticket_create(
