@@ -144,6 +144,7 @@ def _env_example() -> set[str]:
 NOT_SETTINGS = {
     "USER",  # operator_label()'s fallback when getpass cannot tell
     "SLA_BENCH_DB", "GOV_BENCH_DB",  # benchmark scripts (bench/README.md)
+    "PROMETHEUS_MULTIPROC_DIR",  # prometheus_client's own; the worker sets it for its pool (docs/operations.md)
 }
 
 
