@@ -11,6 +11,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.accounts import permissions
 from apps.accounts.models import User
@@ -49,67 +50,84 @@ def ticket_url(user: User, ticket, *, absolute: bool = True) -> str:
     return connection.tenant.url(path) if absolute else path
 
 
+# What each kind says (translated when used: only the one needed is looked up).
+HEADLINES = {
+    Kind.TICKET_CREATED: gettext_noop("New ticket #%(number)s from %(actor)s"),
+    Kind.TICKET_ASSIGNED: gettext_noop("%(actor)s assigned ticket #%(number)s to you"),
+    Kind.PUBLIC_REPLY: gettext_noop("%(actor)s replied on ticket #%(number)s"),
+    Kind.REQUESTER_REPLY: gettext_noop("%(actor)s replied on ticket #%(number)s"),
+    Kind.INTERNAL_NOTE: gettext_noop("%(actor)s added an internal note on ticket #%(number)s"),
+    Kind.MENTIONED: gettext_noop("%(actor)s mentioned you on ticket #%(number)s"),
+    Kind.TICKET_RESOLVED: gettext_noop("Ticket #%(number)s was resolved"),
+    Kind.TICKET_REOPENED: gettext_noop("Ticket #%(number)s was reopened"),
+    Kind.TICKET_CLOSED: gettext_noop("Ticket #%(number)s was closed"),
+    Kind.SLA_WARNING: gettext_noop("Ticket #%(number)s has used %(threshold)s%% of its %(metric)s target"),
+    Kind.SLA_BREACHED: gettext_noop("Ticket #%(number)s missed its %(metric)s target"),
+    Kind.SLACK_DISCONNECTED: gettext_noop("Slack was switched off: %(reason)s"),
+}
+METRICS = {"first_response": gettext_noop("first response"), "resolution": gettext_noop("resolution")}
+
+
 def _headline(notification: Notification) -> str:
-    actor = person_name(notification.actor)
-    number = notification.ticket.number if notification.ticket_id else ""
     context = notification.context or {}
-    metric = {"first_response": _("first response"), "resolution": _("resolution")}.get(context.get("metric"), "")
-    kind = notification.kind
-    texts = {
-        Kind.TICKET_CREATED: _("New ticket #%(number)s from %(actor)s"),
-        Kind.TICKET_ASSIGNED: _("%(actor)s assigned ticket #%(number)s to you"),
-        Kind.PUBLIC_REPLY: _("%(actor)s replied on ticket #%(number)s"),
-        Kind.REQUESTER_REPLY: _("%(actor)s replied on ticket #%(number)s"),
-        Kind.INTERNAL_NOTE: _("%(actor)s added an internal note on ticket #%(number)s"),
-        Kind.MENTIONED: _("%(actor)s mentioned you on ticket #%(number)s"),
-        Kind.TICKET_RESOLVED: _("Ticket #%(number)s was resolved"),
-        Kind.TICKET_REOPENED: _("Ticket #%(number)s was reopened"),
-        Kind.TICKET_CLOSED: _("Ticket #%(number)s was closed"),
-        Kind.SLA_WARNING: _("Ticket #%(number)s has used %(threshold)s%% of its %(metric)s target"),
-        Kind.SLA_BREACHED: _("Ticket #%(number)s missed its %(metric)s target"),
-        Kind.SLACK_DISCONNECTED: _("Slack was switched off: %(reason)s"),
+    metric = METRICS.get(context.get("metric"))
+    text = _(HEADLINES.get(notification.kind, gettext_noop("Update on ticket #%(number)s")))
+    return text % {
+        "actor": person_name(notification.actor),
+        "number": notification.ticket.number if notification.ticket_id else "",
+        "threshold": context.get("threshold", ""),
+        "metric": _(metric) if metric else "",
+        "reason": context.get("reason", ""),
     }
-    text = texts.get(kind, _("Update on ticket #%(number)s"))
-    return text % {"actor": actor, "number": number, "threshold": context.get("threshold", ""), "metric": metric,
-                   "reason": context.get("reason", "")}
 
 
-def _excerpt(notification: Notification, reader: User) -> str:
+def _excerpt(notification: Notification, reader: User, comments: dict[int, TicketComment]) -> str:
     """The comment a reply or mention is about, if the reader may read it; never an
     internal note for a requester."""
-    comment_id = (notification.context or {}).get("comment")
-    if not comment_id:
-        return ""
-    comment = TicketComment.objects.filter(pk=comment_id).only("body", "internal").first()
+    comment = comments.get((notification.context or {}).get("comment"))
     if comment is None or (comment.internal and not permissions.is_agent(reader)):
         return ""
     body = " ".join(comment.body.split())
     return body if len(body) <= EXCERPT_CHARS else body[: EXCERPT_CHARS - 1] + "…"
 
 
-def items(notifications: list[Notification], reader: User, *, absolute: bool = True, channel: str = "in_app") -> list[Item]:
+def load_overrides() -> dict[tuple[str, str, str], str]:
+    """The tenant's own wordings, (kind, channel, language) -> template; a sender of many
+    messages reads them once and passes them to `items()`."""
+    return {(o.kind, o.channel, o.language): o.body for o in TemplateOverride.objects.all()}
+
+
+def items(
+    notifications: list[Notification],
+    reader: User,
+    *,
+    absolute: bool = True,
+    channel: str = "in_app",
+    overrides: dict[tuple[str, str, str], str] | None = None,
+) -> list[Item]:
     """Each notification as its reader reads it (in the active language); links absolute
     for email and Slack, paths for the app."""
     home = connection.tenant.url("/") if absolute else "/"
+    wordings = overrides if overrides is not None else load_overrides()
+    comment_ids = {n.context.get("comment") for n in notifications if n.context and n.context.get("comment")}
+    comments = TicketComment.objects.only("body", "internal").in_bulk(comment_ids) if comment_ids else {}
+    language = translation.get_language() or "en"
     return [
         Item(
             notification=n,
-            headline=_override(n, channel) or _headline(n),
-            excerpt=_excerpt(n, reader),
+            headline=_override(n, wordings.get((n.kind, channel, language))) or _headline(n),
+            excerpt=_excerpt(n, reader, comments),
             url=ticket_url(reader, n.ticket, absolute=absolute) if n.ticket_id else home,
         )
         for n in notifications
     ]
 
 
-def _override(notification: Notification, channel: str) -> str:
+def _override(notification: Notification, body: str | None) -> str:
     """The tenant's own wording for this kind, if it set one for the reader's language."""
-    override = TemplateOverride.objects.filter(
-        kind=notification.kind, channel=channel, language=translation.get_language() or "en"
-    ).first()
-    if override is None:
+    if not body:
         return ""
-    return render_override(override.body, sample_context(notification))
+    return render_override(body, sample_context(notification))
 
 
 def sample_context(notification: Notification | None = None) -> dict:

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
 from apps.events.models import Delivery, OutboxEvent
-from apps.events.services.emit import OutsideTenant, OutsideTransaction, emit
+from apps.events.services.emit import OutsideTenant, OutsideTransaction, emit, emit_many
 from apps.events.types import EventInvalid
 
 from .conftest import ProbeEchoed, ProbeHappened
@@ -31,6 +31,31 @@ def test_emit_writes_the_event_and_one_delivery_per_subscriber(tenant, admin_use
         ("probe.one", "pending", 0),
         ("probe.two", "pending", 0),
     ]
+
+
+def test_emit_many_writes_each_event_with_its_deliveries_in_one_go(
+    tenant, admin_user, subscribe, handle_in_transaction, django_capture_on_commit_callbacks
+):
+    subscribe("probe.one", lambda e, d: None)
+    subscribe("probe.echoes", lambda e, d: None, types=("probe.echoed",))
+    seen = []
+    handle_in_transaction("probe.watch", lambda event, ctx: seen.append((event.thing_id, ctx.event_id)),
+                          types=("probe.echoed",))
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        ids = emit_many([ProbeHappened(thing_id=1), ProbeHappened(thing_id=2), ProbeEchoed(thing_id=3)],
+                        actor=admin_user)
+    assert len(ids) == 3
+    assert ids == sorted(ids)
+    rows = {row.payload["thing_id"]: row for row in OutboxEvent.objects.filter(pk__in=ids)}
+    assert {n: r.event_type for n, r in rows.items()} == {1: "probe.happened", 2: "probe.happened", 3: "probe.echoed"}
+    assert {r.actor_id for r in rows.values()} == {admin_user.pk}
+    deliveries = sorted(Delivery.objects.filter(event_id__in=ids).values_list("event__payload__thing_id", "subscriber"))
+    assert deliveries == [(1, "probe.one"), (2, "probe.one"), (3, "probe.echoes")]
+    assert seen == [(3, rows[3].pk)]  # the in-transaction handler still ran, with the event's id
+    assert len(callbacks) >= 1  # the relay is kicked after commit
+    with pytest.raises(EventInvalid), transaction.atomic():
+        emit_many([ProbeHappened(thing_id=4), ProbeHappened(thing_id="four")])
+    assert not OutboxEvent.objects.filter(payload__thing_id=4).exists()
 
 
 def test_a_rollback_after_emit_leaves_no_outbox_row(tenant, subscribe):

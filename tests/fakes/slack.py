@@ -16,6 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # senders post many at once; the default 5 drops connections
+    daemon_threads = True
+
+
 class FakeSlack:
     def __init__(self, *, users: dict[str, str] | None = None, token: str = "xoxb-test-token") -> None:
         self.users = dict(users or {})
@@ -51,7 +56,7 @@ class FakeSlack:
 
             do_GET = do_POST  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

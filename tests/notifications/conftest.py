@@ -12,14 +12,23 @@ class SmtpSink:
         from tests.workers import free_port
 
         self.received: list = []
+        self.sessions: list = []  # the SMTP session (connection) each email came over
+        self.refuse: set[str] = set()  # recipients answered 550
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
+        if address.lower() in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         import email
         from email import policy
 
         self.received.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
+        self.sessions.append(id(session))
         return "250 OK"
 
 

@@ -113,3 +113,72 @@ def test_a_mail_server_that_is_down_never_blocks_the_ticket_and_ends_dead_letter
     assert delivery.attempts == 3
     message.refresh_from_db()
     assert message.status == "pending"  # retried from the admin, it goes out
+
+
+@pytest.fixture
+def team_of_three(tenant, agent_user, agent2_user, admin_user):
+    """Desk with agent, agent2 and requester2 (made an agent): the three people told when
+    the admin opens a ticket for it."""
+    from apps.accounts.models import Role, User
+    from apps.accounts.services import team_add_member
+
+    third = User.objects.get(email="requester2@alpha.test")
+    third.role = Role.AGENT
+    third.save(update_fields=["role"])
+    desk = Team.objects.get(name="Desk")
+    for person in (agent2_user, third):
+        team_add_member(team=desk, user=person, actor=None)
+    return desk
+
+
+def _open_for_the_team(team, requester):
+    from apps.accounts.models import User
+
+    admin = User.objects.get(email="admin@alpha.test")
+    return services.ticket_create(actor=admin, requester=requester, title="Door badge reader dead", team=team)
+
+
+def test_one_delivery_sends_everyones_due_email_on_one_connection(
+    team_of_three, requester_user, smtp, relay, due_now, monkeypatch
+):
+    """A new ticket tells the team's three people: the first email delivery sends all
+    three (one SMTP connection here), the other two find theirs gone and send nothing."""
+    from apps.notifications.channels import email
+
+    monkeypatch.setattr(email, "SMTP_CONNECTIONS", 1)
+    _open_for_the_team(team_of_three, requester_user)
+    relay()
+    due_now()
+    relay()
+    recipients = sorted(address for to, _message in smtp.received for address in to)
+    assert recipients == ["agent2@alpha.test", "agent@alpha.test", "requester2@alpha.test"]
+    assert len(set(smtp.sessions)) <= 2  # its own email first, then the others' together
+    messages = Message.objects.filter(channel="email", notification__kind="ticket_created")
+    assert {m.status for m in messages} == {"sent"}
+    assert len({m.batch_key for m in messages}) == 3  # one email each
+    ids = [m.pk for m in messages]
+    deliveries = Delivery.objects.filter(subscriber="notifications.email", event__payload__message_id__in=ids)
+    assert {d.status for d in deliveries} == {"done"}
+    assert {d.attempts for d in deliveries} == {1}
+
+
+def test_a_refused_recipient_is_retried_alone_and_everyone_else_gets_theirs_once(
+    team_of_three, requester_user, agent2_user, smtp, relay, due_now
+):
+    smtp.refuse = {"agent2@alpha.test"}
+    _open_for_the_team(team_of_three, requester_user)
+    relay()
+    due_now()
+    relay()
+    recipients = sorted(address for to, _message in smtp.received for address in to)
+    assert recipients == ["agent@alpha.test", "requester2@alpha.test"]  # each once
+    refused = Message.objects.get(channel="email", notification__recipient=agent2_user)
+    assert refused.status == "pending"
+    delivery = Delivery.objects.get(subscriber="notifications.email", event__payload__message_id=refused.pk)
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert "no such mailbox" in delivery.last_error
+    smtp.refuse = set()
+    due_now()
+    relay()
+    assert sorted(a for to, _m in smtp.received for a in to).count("agent2@alpha.test") == 1
+    assert Message.objects.get(pk=refused.pk).status == "sent"

@@ -104,7 +104,8 @@ def test_rate_limited_it_waits_as_long_as_slack_says(slack, ticket, agent_user, 
 def test_slack_failing_is_retried_and_dead_lettered_with_the_reason(slack, ticket, agent_user, requester_user, relay,
                                                                      due_now, settings):
     settings.WARDEN_EVENTS_MAX_ATTEMPTS = 2
-    slack.script = [(200, {}, {"ok": True, "user": {"id": "UREQ"}}), (500, {}, {"ok": False, "error": "fatal_error"})] * 2
+    # the lookup, then chat.postMessage failing twice (the person's Slack id is remembered)
+    slack.script = [(200, {}, {"ok": True, "user": {"id": "UREQ"}})] + [(500, {}, {"ok": False, "error": "fatal_error"})] * 2
     services.comment_add(actor=agent_user, ticket=ticket, body="Checking.")
     relay()
     due_now()
@@ -135,3 +136,37 @@ def test_a_revoked_token_switches_slack_off_and_tells_the_admins_once(slack, tic
     relay()
     assert len(slack.calls) == calls  # Slack is off: nothing more is tried
     assert TOKEN not in caplog.text
+
+
+def test_a_fan_out_posts_to_everyone_and_looks_each_person_up_once(
+    slack, admin_user, agent_user, agent2_user, requester_user, relay
+):
+    from apps.accounts.services import team_add_member
+
+    slack.users["agent2@alpha.test"] = "UAGENT2"
+    desk = Team.objects.get(name="Desk")
+    team_add_member(team=desk, user=agent2_user, actor=None)
+    services.ticket_create(actor=admin_user, requester=requester_user, title="Badge reader", team=desk)
+    relay()
+    assert sorted(p[0] for p in slack.posts) == ["UAGENT", "UAGENT2"]
+    assert slack.calls.count("users.lookupByEmail") == 2
+    services.ticket_create(actor=admin_user, requester=requester_user, title="Badge reader again", team=desk)
+    relay()
+    assert sorted(p[0] for p in slack.posts) == ["UAGENT", "UAGENT", "UAGENT2", "UAGENT2"]
+    assert slack.calls.count("users.lookupByEmail") == 2  # remembered
+    messages = Message.objects.filter(channel="slack", notification__kind="ticket_created")
+    assert {m.status for m in messages} == {"sent"}
+    ids = [m.pk for m in messages]
+    deliveries = Delivery.objects.filter(subscriber="notifications.slack", event__payload__message_id__in=ids)
+    assert {(d.status, d.attempts) for d in deliveries} == {("done", 1)}
+
+
+def test_reconnecting_slack_forgets_who_was_who(slack, admin_user, agent_user, requester_user, relay):
+    desk = Team.objects.get(name="Desk")
+    services.ticket_create(actor=admin_user, requester=requester_user, title="Badge reader", team=desk)
+    relay()
+    slack_connect(actor=admin_user, bot_token=TOKEN)  # perhaps another workspace
+    services.ticket_create(actor=admin_user, requester=requester_user, title="Badge reader again", team=desk)
+    relay()
+    assert slack.calls.count("users.lookupByEmail") == 2
+    assert [p[0] for p in slack.posts] == ["UAGENT", "UAGENT"]

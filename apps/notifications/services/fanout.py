@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.events.services.emit import emit
+from apps.events.services.emit import emit_many
 from apps.tickets.models import Ticket
 
 from .. import conf, schedule, selectors
@@ -126,6 +126,4 @@ def _queue_messages(notifications: list[Notification], *, now) -> None:
                                                    zone=zone),
                 ))
     Message.objects.bulk_create(messages)
-    for message in messages:
-        queued = EmailQueued if message.channel == Channel.EMAIL else SlackQueued
-        emit(queued(message_id=message.pk))
+    emit_many([(EmailQueued if m.channel == Channel.EMAIL else SlackQueued)(message_id=m.pk) for m in messages])
