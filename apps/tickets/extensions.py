@@ -36,3 +36,20 @@ def ticket_fields() -> tuple[TicketField, ...]:
 def ticket_prefetches() -> list[Any]:
     """What every ticket list and detail loads for the registered fields."""
     return [extension.prefetch() for extension in _FIELDS.values() if extension.prefetch is not None]
+
+
+# --- Who else may read a ticket ------------------------------------------------------------
+#
+# A requester reads their own tickets. A higher app may let them read others too (the
+# notifications app: the tickets a colleague copied them in on): it registers a function
+# of the person giving a Q over Ticket, OR-ed with "their own".
+
+_READERS: dict[str, Callable[[Any], Any]] = {}
+
+
+def register_requester_access(name: str, condition: Callable[[Any], Any]) -> None:
+    _READERS[name] = condition
+
+
+def requester_access() -> tuple[Callable[[Any], Any], ...]:
+    return tuple(_READERS.values())

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import F, OuterRef, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
 from apps.accounts import permissions
@@ -26,7 +26,7 @@ from apps.core.errors import ApplicationError, NotFound
 
 from . import workflow
 from .choices import Visibility
-from .extensions import ticket_prefetches
+from .extensions import requester_access, ticket_prefetches
 from .models import Category, DeskSettings, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
 from .priority import DEFAULT_MATRIX
 from .tree import category_descendant_ids, category_tree  # noqa: F401  (re-exported: the selectors API)
@@ -52,7 +52,10 @@ def ticket_visible_queryset(*, actor) -> QuerySet[Ticket]:
         return Ticket.objects.none()
     if permissions.is_agent(actor):
         return Ticket.objects.all()
-    return Ticket.objects.filter(requester=actor)
+    readable = Q(requester=actor)
+    for condition in requester_access():  # e.g. tickets a colleague copied them in on
+        readable |= condition(actor)
+    return Ticket.objects.filter(readable)
 
 
 def ticket_list(*, actor, filters: Mapping | None = None) -> QuerySet[Ticket]:
