@@ -36,6 +36,7 @@ class Action(StrEnum):
     POLICY_CHANGE = "policy.change"
     USER_MANAGE = "user.manage"
     TENANT_SECURITY = "tenant.security"
+    TENANT_CONFIGURE = "tenant.configure"
 
 
 BUILTIN_DESCRIPTIONS: dict[Action, str] = {
@@ -50,6 +51,7 @@ BUILTIN_DESCRIPTIONS: dict[Action, str] = {
     Action.POLICY_CHANGE: "Change governance policies",
     Action.USER_MANAGE: "Create users, change roles and teams",
     Action.TENANT_SECURITY: "Change the organisation's security settings (MFA required for admins)",
+    Action.TENANT_CONFIGURE: "Change the organisation's settings (its time zone)",
 }
 
 
