@@ -5,6 +5,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from .permissions import is_tenant_admin
 
@@ -32,7 +33,7 @@ class MfaRequiredMiddleware:
             if request.path.startswith("/api/"):
                 from apps.core.problems import problem_response
 
-                return problem_response(403, "Your organisation requires two-factor authentication: enrol TOTP first.")
+                return problem_response(403, _("Your organisation requires two-factor authentication: enrol TOTP first."))
             return redirect(reverse("mfa_activate_totp") + "?next=" + request.path)
         return self.get_response(request)
 

@@ -14,10 +14,12 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 from rest_framework.authtoken.models import Token
 
 from apps.core import governance
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, PermissionDenied
+from apps.core.timezones import is_zone
 
 from .models import Role, Team, TeamMembership, User
 
@@ -47,9 +49,10 @@ def user_create(
     _require(actor, None, {"role": str(role)})
     email = User.objects.normalize_email(email).strip().lower()
     if role not in Role.values:
-        raise ApplicationError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.")
+        raise ApplicationError(gettext("Unknown role %(role)r; use one of %(roles)s.")
+                               % {"role": role, "roles": ", ".join(Role.values)})
     if User.objects.filter(email__iexact=email).exists():
-        raise ApplicationError(f"A user with email {email} already exists.")
+        raise ApplicationError(gettext("A user with email %(email)s already exists.") % {"email": email})
     user = User(email=email, role=role, full_name=full_name)
     _sync_staff(user)
     try:
@@ -68,7 +71,7 @@ def user_create(
 def user_set_role(*, user: User, role: Role | str, actor: User | None = None) -> User:
     _require(actor, user, {"role": str(role)})
     if role not in Role.values:
-        raise ApplicationError(f"Unknown role {role!r}.")
+        raise ApplicationError(gettext("Unknown role %(role)r.") % {"role": role})
     previous = user.role
     if previous == role:
         return user
@@ -89,9 +92,11 @@ def user_update(
     email: str | None = None,
     full_name: str | None = None,
     language: str | None = None,
+    time_zone: str | None = None,
 ) -> User:
     """Change the profile fields given (None leaves a field alone); role, active flag and
-    password have services of their own, with their own events.
+    password have services of their own, with their own events. `time_zone` is an IANA
+    name, or "" for the organisation's (people change their own with `user_set_time_zone`).
 
     A new email address is the sign-in name from now on: allauth's address records of the
     old one are removed with it, so the old address can neither sign in nor receive a
@@ -103,7 +108,7 @@ def user_update(
         email = User.objects.normalize_email(email).strip().lower()
         if email != user.email:
             if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
-                message = f"A user with email {email} already exists."
+                message = gettext("A user with email %(email)s already exists.") % {"email": email}
                 raise ApplicationError(message, errors={"email": [message]})
             changes["email"] = {"from": user.email, "to": email}
             user.email = email
@@ -112,10 +117,15 @@ def user_update(
         user.full_name = full_name.strip()
     if language is not None and language != user.language:
         if language and language not in dict(settings.LANGUAGES):
-            message = f"Unknown language {language!r}; use one of {', '.join(dict(settings.LANGUAGES))} or none."
+            message = gettext("Unknown language %(language)r; use one of %(languages)s or none.") % {
+                "language": language, "languages": ", ".join(dict(settings.LANGUAGES))}
             raise ApplicationError(message, errors={"language": [message]})
         changes["language"] = {"from": user.language, "to": language}
         user.language = language
+    if time_zone is not None and time_zone.strip() != user.time_zone:
+        time_zone = _time_zone(time_zone)
+        changes["time_zone"] = {"from": user.time_zone, "to": time_zone}
+        user.time_zone = time_zone
     if not changes:
         return user
     try:
@@ -128,6 +138,37 @@ def user_update(
 
         EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).delete()
     _audit(actor, "user.updated", user, {"changes": changes})
+    return user
+
+
+def _time_zone(name: str) -> str:
+    name = (name or "").strip()
+    if name and not is_zone(name):
+        message = f"Unknown time zone {name!r}: use an IANA name such as Europe/Warsaw, or none for the organisation's."
+        raise ApplicationError(message, errors={"time_zone": [message]})
+    return name
+
+
+@transaction.atomic
+def user_set_time_zone(*, user: User, time_zone: str, actor: User | None) -> User:
+    """A person chooses the zone they see dates and times in ("" = their organisation's).
+
+    Their own only, like their notification preferences: it changes what they see and
+    nothing anyone else sees or may do, so no policy is asked (the tenant's rules could
+    otherwise lock people out of their own clock); an admin changes someone else's with
+    `user_update` (policy `user.manage`). Audited as `user.time_zone_changed`.
+    """
+    if actor is None or not getattr(actor, "is_authenticated", False) or actor.pk != user.pk:
+        raise PermissionDenied("People choose their own time zone; an admin changes someone else's on their user page.")
+    time_zone = _time_zone(time_zone)
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    previous = locked.time_zone
+    if previous == time_zone:
+        user.time_zone = time_zone
+        return user
+    User.objects.filter(pk=user.pk).update(time_zone=time_zone)
+    user.time_zone = time_zone
+    _audit(actor, "user.time_zone_changed", user, {"from": previous, "to": time_zone})
     return user
 
 
@@ -166,7 +207,8 @@ def _keep_an_active_admin(user: User) -> None:
     )
     if admins == [user.pk]:
         raise ApplicationError(
-            f"{user.email} is the last active admin of this organisation; make someone else an admin first."
+            gettext("%(email)s is the last active admin of this organisation; make someone else an admin first.")
+            % {"email": user.email}
         )
 
 
@@ -186,10 +228,10 @@ def user_set_password(*, user: User, password: str, actor: User | None = None) -
 def _team_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise ApplicationError("A team needs a name.", errors={"name": ["A team needs a name."]})
+        raise ApplicationError(gettext("A team needs a name."), errors={"name": [gettext("A team needs a name.")]})
     limit = Team._meta.get_field("name").max_length
     if len(name) > limit:
-        message = f"A team name has at most {limit} characters."
+        message = gettext("A team name has at most %(limit)s characters.") % {"limit": limit}
         raise ApplicationError(message, errors={"name": [message]})
     return name
 
@@ -201,7 +243,7 @@ def team_create(
     _require(actor)
     name = _team_name(name)
     if Team.objects.filter(name__iexact=name).exists():
-        raise ApplicationError(f"A team named {name!r} already exists.")
+        raise ApplicationError(gettext("A team named %(name)r already exists.") % {"name": name})
     team = Team.objects.create(name=name, lead=lead)
     _audit(actor, "team.created", team, {"name": name, "lead": lead.pk if lead else None}, actor_label)
     if lead is not None:
@@ -216,7 +258,7 @@ def team_rename(*, team: Team, name: str, actor: User | None = None) -> Team:
     if name == team.name:
         return team
     if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
-        message = f"A team named {name!r} already exists."
+        message = gettext("A team named %(name)r already exists.") % {"name": name}
         raise ApplicationError(message, errors={"name": [message]})
     previous, team.name = team.name, name
     team.save(update_fields=["name"])
@@ -242,7 +284,8 @@ def team_delete(*, team: Team, actor: User | None = None) -> None:
     team = Team.objects.select_for_update().get(pk=team.pk)
     problems = team_references(team)
     if problems:
-        raise ApplicationError(f"The team {team.name!r} cannot be deleted: {'; '.join(problems)}.")
+        raise ApplicationError(gettext("The team %(name)r cannot be deleted: %(problems)s.")
+                               % {"name": team.name, "problems": "; ".join(problems)})
     members = list(team.memberships.order_by("user_id").values_list("user_id", flat=True))
     _audit(actor, "team.deleted", team, {"name": team.name, "lead": team.lead_id, "members": members})
     try:
@@ -254,7 +297,8 @@ def team_delete(*, team: Team, actor: User | None = None) -> None:
     else:
         return
     names = ", ".join(sorted({f"{obj._meta.verbose_name} {obj}" for obj in used_by}))
-    raise ApplicationError(f"The team {team.name!r} cannot be deleted: it is still used by {names}.")
+    raise ApplicationError(gettext("The team %(name)r cannot be deleted: it is still used by %(names)s.")
+                           % {"name": team.name, "names": names})
 
 
 @transaction.atomic
@@ -329,21 +373,21 @@ def token_second_factor_check(*, user: User, tenant, code: str, client: dict | N
             return
         _mfa_failed(user, "not_enrolled", client)
         raise PermissionDenied(
-            "Your organisation requires two-factor authentication for admins: "
-            "sign in on the web and set up an authenticator app first."
+            gettext("Your organisation requires two-factor authentication for admins: "
+                    "sign in on the web and set up an authenticator app first.")
         )
     code = "".join((code or "").split())
     if not code:
         _mfa_failed(user, "missing", client)
         raise ApplicationError(
-            "A code from your authenticator app is required: send it as `otp`.",
-            errors={"otp": ["This field is required for your account."]},
+            gettext("A code from your authenticator app is required: send it as `otp`."),
+            errors={"otp": [gettext("This field is required for your account.")]},
         )
     if not TOTP(authenticator).validate_code(code):
         _mfa_failed(user, "invalid", client)
         raise ApplicationError(
-            "The authenticator code is wrong, expired or already used.",
-            errors={"otp": ["Wrong, expired or already used code."]},
+            gettext("The authenticator code is wrong, expired or already used."),
+            errors={"otp": [gettext("Wrong, expired or already used code.")]},
         )
 
 

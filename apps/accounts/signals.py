@@ -23,6 +23,8 @@ from allauth.mfa import signals as mfa_signals
 from django.contrib.auth import signals as auth_signals
 from django.db import connection, transaction
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.core import governance
 from apps.core.errors import ApplicationError
@@ -35,7 +37,7 @@ class LoginNotAudited(ApplicationError):
     """The sign-in could not be recorded, so it does not happen."""
 
     status = 503
-    title = "Sign-in unavailable"
+    title = gettext_lazy("Sign-in unavailable")
 
 
 def _record(
@@ -66,7 +68,7 @@ def _record(
         )
         if required:
             raise LoginNotAudited(
-                "Signing in is unavailable right now because it cannot be recorded. Please try again shortly."
+                _("Signing in is unavailable right now because it cannot be recorded. Please try again shortly.")
             ) from exc
 
 

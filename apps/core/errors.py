@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 
 class ApplicationError(Exception):
     """Bad input or a broken business rule: the caller can fix it (HTTP 400)."""
 
     status = 400
-    title = "Invalid request"
+    title = _("Invalid request")
 
     def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None, status: int | None = None):
         super().__init__(message)
@@ -19,14 +21,14 @@ class ApplicationError(Exception):
 
 class NotFound(ApplicationError):
     status = 404
-    title = "Not found"
+    title = _("Not found")
 
 
 class Conflict(ApplicationError):
     status = 409
-    title = "Conflict"
+    title = _("Conflict")
 
 
 class PermissionDenied(ApplicationError):
     status = 403
-    title = "Forbidden"
+    title = _("Forbidden")

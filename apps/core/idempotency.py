@@ -40,6 +40,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.crypto import salted_hmac
 from django.utils.http import parse_header_parameters
+from django.utils.translation import gettext as _
 
 from . import redis_client
 from .problems import problem_response
@@ -191,7 +192,9 @@ def _refuse_oversized(request: HttpRequest, media_type: str) -> HttpResponse | N
         return None
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if limit is not None and length > limit:
-        return problem_response(413, f"The request body is larger than {limit} bytes, the limit for this kind of request.")
+        return problem_response(
+            413, _("The request body is larger than %(limit)s bytes, the limit for this kind of request.") % {"limit": limit}
+        )
     return None
 
 
@@ -281,7 +284,8 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         if not _VALID_KEY.fullmatch(key):
             return problem_response(
-                400, f"{HEADER} must be 1 to 255 printable ASCII characters.", title="Invalid idempotency key"
+                400, _("%(header)s must be 1 to 255 printable ASCII characters.") % {"header": HEADER},
+                title=_("Invalid idempotency key"),
             )
         media_type, boundary = _content_type(request)
         refused = _refuse_oversized(request, media_type)
@@ -310,7 +314,9 @@ class IdempotencyMiddleware:
         except redis.RedisError:
             logger.warning("Idempotency store unavailable; refusing a keyed write", exc_info=True)
             return problem_response(
-                503, f"Requests with an {HEADER} cannot be handled right now. Retry shortly with the same key."
+                503,
+                _("Requests with an %(header)s cannot be handled right now. Retry shortly with the same key.")
+                % {"header": HEADER},
             )
         if not claim.acquired:
             return self._answer_claimed(claim.record or {}, fingerprint)
@@ -330,14 +336,16 @@ class IdempotencyMiddleware:
         if record.get("fingerprint") != fingerprint:
             return problem_response(
                 422,
-                f"This {HEADER} was already used for a different request. Use a new key for a new request.",
-                title="Idempotency key reused",
+                _("This %(header)s was already used for a different request. Use a new key for a new request.")
+                % {"header": HEADER},
+                title=_("Idempotency key reused"),
             )
         if record.get("state") != _DONE:
             return problem_response(
                 409,
-                f"A request with this {HEADER} is still being processed. Retry later with the same key.",
-                title="Request in progress",
+                _("A request with this %(header)s is still being processed. Retry later with the same key.")
+                % {"header": HEADER},
+                title=_("Request in progress"),
                 headers={"Retry-After": "1"},
             )
         return _replay(record)

@@ -43,6 +43,7 @@ from typing import Any
 from django.core import signing
 from django.db import models
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.utils.translation import gettext as _
 
 from apps.core.errors import ApplicationError
 
@@ -68,7 +69,8 @@ def _signer() -> signing.Signer:
 
 
 class InvalidCursor(ApplicationError):
-    def __init__(self, message: str = "This cursor is not valid for this list; start again without it."):
+    def __init__(self, message: str | None = None):
+        message = message or _("This cursor is not valid for this list; start again without it.")
         super().__init__(message, errors={"cursor": [message]})
 
 

@@ -10,6 +10,9 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -22,26 +25,26 @@ logger = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 TITLES = {
-    400: "Invalid request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
+    400: gettext_lazy("Invalid request"),
+    401: gettext_lazy("Not authenticated"),
+    403: gettext_lazy("Forbidden"),
+    404: gettext_lazy("Not found"),
+    405: gettext_lazy("Method not allowed"),
+    406: gettext_lazy("Not acceptable"),
+    409: gettext_lazy("Conflict"),
+    413: gettext_lazy("Payload too large"),
+    415: gettext_lazy("Unsupported media type"),
+    422: gettext_lazy("Unprocessable content"),
+    429: gettext_lazy("Too many requests"),
+    500: gettext_lazy("Internal server error"),
+    503: gettext_lazy("Service unavailable"),
 }
 
 
 def problem(status_code: int, detail: str, *, title: str | None = None, **extra) -> dict:
     body = {
         "type": "about:blank",
-        "title": title or TITLES.get(status_code, "Error"),
+        "title": str(title or TITLES.get(status_code) or _("Error")),
         "status": status_code,
         "detail": detail,
         "request_id": request_id.get(),
@@ -89,12 +92,13 @@ def exception_handler(exc, context) -> Response | None:
         # through request.body); without this it would be an unhandled 500.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return Response(
-            problem(413, f"The request body is larger than {limit} bytes, the limit for this kind of request."),
+            problem(413, _("The request body is larger than %(limit)s bytes, the limit for this kind of request.")
+                    % {"limit": limit}),
             status=413,
             content_type=PROBLEM_CONTENT_TYPE,
         )
     if isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body, ...
-        return Response(problem(400, "The request could not be read."), status=400, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(problem(400, _("The request could not be read.")), status=400, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -103,13 +107,13 @@ def exception_handler(exc, context) -> Response | None:
     if response is None:
         logger.exception("Unhandled API error", exc_info=exc)
         return Response(
-            problem(500, "The server failed to handle this request. Quote the request id when reporting it."),
+            problem(500, _("The server failed to handle this request. Quote the request id when reporting it.")),
             status=500,
             content_type=PROBLEM_CONTENT_TYPE,
         )
     headers = {k: v for k, v in response.items()}
     if isinstance(exc, exceptions.ValidationError):
-        body = problem(400, "The request has invalid fields.", errors=_flatten(exc.detail))
+        body = problem(400, _("The request has invalid fields."), errors=_flatten(exc.detail))
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         body = problem(response.status_code, str(detail))
@@ -135,9 +139,19 @@ def wants_json(request: HttpRequest) -> bool:
 
 
 def error_page(request: HttpRequest, status_code: int, detail: str, *, title: str | None = None) -> HttpResponse:
+    """The error as a page (or a problem for the API), in the request's language: refusals
+    made before LocaleMiddleware ran (an unknown host, a suspended tenant) pass lazy texts,
+    rendered here in the language the browser asks for."""
+    if getattr(request, "LANGUAGE_CODE", None) is None:
+        with translation.override(translation.get_language_from_request(request)):
+            return _error_page(request, status_code, str(detail), title=str(title) if title else None)
+    return _error_page(request, status_code, str(detail), title=str(title) if title else None)
+
+
+def _error_page(request: HttpRequest, status_code: int, detail: str, *, title: str | None = None) -> HttpResponse:
     if wants_json(request):
         return problem_response(status_code, detail, title=title)
-    context = {"status": status_code, "title": title or TITLES.get(status_code, "Error"), "detail": detail}
+    context = {"status": status_code, "title": str(title or TITLES.get(status_code) or _("Error")), "detail": detail}
     try:
         return render(request, "errors/error.html", context, status=status_code)
     except Exception:  # noqa: BLE001 - an error page must never fail in turn
@@ -146,21 +160,21 @@ def error_page(request: HttpRequest, status_code: int, detail: str, *, title: st
 
         return HttpResponse(
             f"<!DOCTYPE html><title>{status_code}</title><h1>{status_code} {escape(context['title'])}</h1>"
-            f"<p>{escape(detail)}</p><p>Request id: {escape(request_id.get())}</p>",
+            f"<p>{escape(detail)}</p><p>{escape(_('Request id'))}: {escape(request_id.get())}</p>",
             status=status_code,
         )
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_page(request, 404, "There is nothing at this address.")
+    return error_page(request, 404, _("There is nothing at this address."))
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_page(request, 403, "You may not see this page.")
+    return error_page(request, 403, _("You may not see this page."))
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_page(request, 400, "The request could not be understood.")
+    return error_page(request, 400, _("The request could not be understood."))
 
 
 API_NOT_FOUND = "api-not-found"
@@ -181,8 +195,10 @@ def api_not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     if settings.APPEND_SLASH and not path.endswith("/") and _is_endpoint(f"{path}/"):
         if request.method in ("GET", "HEAD"):
             return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
-        return problem_response(404, f"There is no API endpoint at this address; did you mean {request.path}/ ?")
-    return problem_response(404, "There is no API endpoint at this address.")
+        return problem_response(
+            404, _("There is no API endpoint at this address; did you mean %(path)s ?") % {"path": f"{request.path}/"}
+        )
+    return problem_response(404, _("There is no API endpoint at this address."))
 
 
 def _is_endpoint(path: str) -> bool:
@@ -200,4 +216,6 @@ def api_not_found_urls() -> list:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    return error_page(request, 500, "The server failed to handle this request. Quote the request id when reporting it.")
+    return error_page(
+        request, 500, _("The server failed to handle this request. Quote the request id when reporting it.")
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from apps.core.problems import error_page
@@ -16,7 +17,7 @@ class TenantMiddleware(TenantMainMiddleware):
     """django-tenants' host routing; an unknown host is a plain 404, never another tenant."""
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
-        return error_page(request, 404, "No organisation is served at this address.")
+        return error_page(request, 404, gettext_lazy("No organisation is served at this address."))
 
 
 EXEMPT_PREFIXES = ("/health/", "/ready/", "/metrics", "/static/")
@@ -34,8 +35,8 @@ class TenantAccessMiddleware:
             return self.get_response(request)
         if not tenant.is_active:
             return error_page(
-                request, 403, "This organisation's access is suspended. Contact your administrator.",
-                title="Organisation suspended",
+                request, 403, gettext_lazy("This organisation's access is suspended. Contact your administrator."),
+                title=gettext_lazy("Organisation suspended"),
             )
         if not residency.may_serve(tenant):
             return residency.residency_refused(request, tenant)

@@ -6,6 +6,8 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from apps.core import governance
 from apps.core.problems import error_page
@@ -78,8 +80,9 @@ def residency_refused(request: HttpRequest, tenant) -> HttpResponse:
     return error_page(
         request,
         403,
-        f"This organisation's data may not be served from the {deployment_region()} region.",
-        title="Data residency",
+        format_lazy(gettext_lazy("This organisation's data may not be served from the {region} region."),
+                    region=deployment_region()),
+        title=gettext_lazy("Data residency"),
     )
 
 

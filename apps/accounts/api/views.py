@@ -1,4 +1,5 @@
 from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -46,7 +47,7 @@ class AuthTokenApi(APIView):
         data.is_valid(raise_exception=True)
         user = authenticate(request, email=data.validated_data["email"], password=data.validated_data["password"])
         if user is None or not user.is_active:
-            raise ApplicationError("Email or password is wrong.", status=400)
+            raise ApplicationError(_("Email or password is wrong."), status=400)
         token_second_factor_check(
             user=user, tenant=request.tenant, code=data.validated_data.get("otp", ""), client=_client(request)
         )

@@ -20,6 +20,8 @@ themselves and report each refused file next to the form.
 from __future__ import annotations
 
 from django.core.files.uploadhandler import FileUploadHandler
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.core.errors import ApplicationError
 
@@ -39,14 +41,14 @@ class LengthRequired(ApplicationError):
     """411: an upload must say how long it is (Django reads no body without Content-Length)."""
 
     status = 411
-    title = "Length required"
+    title = gettext_lazy("Length required")
 
 
 def too_large_request(content_length: int) -> UploadRejected:
     return UploadRejected(
         "too_large",
-        f"The upload is {format_size(content_length, round_up=True)}; files are limited to "
-        f"{format_size(max_upload_bytes())}.",
+        _("The upload is %(size)s; files are limited to %(limit)s.")
+        % {"size": format_size(content_length, round_up=True), "limit": format_size(max_upload_bytes())},
     )
 
 
@@ -66,7 +68,8 @@ class UploadSizeLimitHandler(FileUploadHandler):
             self._discard_partial_file()
             name = safe_filename(self.file_name or "")
             raise UploadRejected(
-                "too_large", f"“{name}” is larger than {format_size(max_upload_bytes())}, the limit."
+                "too_large", _("“%(name)s” is larger than %(limit)s, the limit.")
+                % {"name": name, "limit": format_size(max_upload_bytes())}
             )
         return raw_data
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from apps.core.errors import ApplicationError
 
@@ -57,7 +59,7 @@ _JOINERS = frozenset("\u200c\u200d")
 class UploadRejected(ApplicationError):
     """The upload is refused; `message` is written for the person who uploaded it."""
 
-    title = "Upload rejected"
+    title = gettext_lazy("Upload rejected")
     STATUS = {"too_large": 413, "type_not_allowed": 415, "dangerous_type": 415}
 
     def __init__(self, code: str, message: str):
@@ -92,7 +94,7 @@ def format_size(n: int, *, round_up: bool = False) -> str:
             tenths = math.ceil(tenths) if round_up else round(tenths)
             whole, fraction = divmod(int(tenths), 10)
             return f"{whole} {unit}" if fraction == 0 else f"{whole}.{fraction} {unit}"
-    return "1 byte" if n == 1 else f"{n} bytes"
+    return ngettext("%(count)s byte", "%(count)s bytes", n) % {"count": n}
 
 
 def _is_refused(char: str) -> bool:
@@ -149,14 +151,16 @@ def _check_filename(filename: str) -> str:
     if any(_is_refused(char) for char in raw):
         raise UploadRejected(
             "filename_unsafe",
-            f"The file name “{shown}” contains control or invisible characters. Rename the file and try again.",
+            _("The file name “%(name)s” contains control or invisible characters. Rename the file and try again.")
+            % {"name": shown},
         )
     if ".." in re.split(r"[/\\]", raw):
         raise UploadRejected(
-            "filename_unsafe", f"The file name “{shown}” contains a relative path (..). Rename the file and try again."
+            "filename_unsafe",
+            _("The file name “%(name)s” contains a relative path (..). Rename the file and try again.") % {"name": shown},
         )
     if not _clean(raw):
-        raise UploadRejected("filename_unsafe", "The file has no usable name. Rename the file and try again.")
+        raise UploadRejected("filename_unsafe", _("The file has no usable name. Rename the file and try again."))
     return shown
 
 
@@ -171,7 +175,7 @@ def _allowed_summary(allowed: Collection[str]) -> str:
     labels: list[str] = []
     for known in TYPES.values():
         if known.mime in allowed and not known.dangerous and known.mime != OCTET_STREAM:
-            label = re.sub(r"^an? ", "", known.label)
+            label = re.sub(r"^an? ", "", _(known.label))
             if label not in labels:
                 labels.append(label)
     return ", ".join(labels)
@@ -207,36 +211,44 @@ def check_upload(
 
     name = _check_filename(filename)
     if size == 0:
-        raise UploadRejected("empty", f"“{name}” is empty.")
+        raise UploadRejected("empty", _("“%(name)s” is empty.") % {"name": name})
     if size > limit:
         shown, allowed_size = format_size(size), format_size(limit)
         if shown == allowed_size:  # 10 MB + 1 byte must not read "is 10 MB; the limit is 10 MB"
             shown = format_size(size, round_up=True)
-        raise UploadRejected("too_large", f"“{name}” is {shown}; the limit is {allowed_size}.")
+        raise UploadRejected(
+            "too_large",
+            _("“%(name)s” is %(size)s; the limit is %(limit)s.") % {"name": name, "size": shown, "limit": allowed_size},
+        )
 
     sniffed = sniff_type(head, name, fileobj=fileobj)
     if sniffed.dangerous:
-        what = f"{sniffed.label} ({sniffed.detail})" if sniffed.detail else sniffed.label
-        raise UploadRejected("dangerous_type", f"“{name}” looks like {what}, which is not allowed.")
+        what = f"{_(sniffed.label)} ({sniffed.detail})" if sniffed.detail else _(sniffed.label)
+        raise UploadRejected(
+            "dangerous_type", _("“%(name)s” looks like %(type)s, which is not allowed.") % {"name": name, "type": what}
+        )
     if sniffed.mime not in allowed:
         summary = _allowed_summary(allowed)
-        hint = f" Allowed: {summary}." if summary else ""
+        hint = " " + _("Allowed: %(types)s.") % {"types": summary} if summary else ""
         if sniffed.mime == OCTET_STREAM:
-            message = f"“{name}” is not a type of file we recognise, so it is not allowed.{hint}"
+            message = _("“%(name)s” is not a type of file we recognise, so it is not allowed.") % {"name": name} + hint
         else:
-            message = f"“{name}” looks like {sniffed.label}, which is not allowed here.{hint}"
+            message = _("“%(name)s” looks like %(type)s, which is not allowed here.") % {
+                "name": name, "type": _(sniffed.label)} + hint
         raise UploadRejected("type_not_allowed", message)
 
     if sniffed.extension_ok or not sniffed.extension:
         return AcceptedUpload(filename=name, mime=sniffed.mime, label=sniffed.label, renamed=False)
     if strict_extension:
         current = extension_of(name)
-        ending = f"ends in .{current}" if current else "has no extension"
-        raise UploadRejected(
-            "extension_mismatch",
-            f"“{name}” looks like {sniffed.label}, but its name {ending}. "
-            f"Rename it to .{sniffed.extension} and try again.",
-        )
+        values = {"name": name, "type": _(sniffed.label), "current": current, "extension": sniffed.extension}
+        if current:
+            message = _("“%(name)s” looks like %(type)s, but its name ends in .%(current)s. "
+                        "Rename it to .%(extension)s and try again.") % values
+        else:
+            message = _("“%(name)s” looks like %(type)s, but its name has no extension. "
+                        "Rename it to .%(extension)s and try again.") % values
+        raise UploadRejected("extension_mismatch", message)
     return AcceptedUpload(
         filename=_with_extension(name, sniffed.extension), mime=sniffed.mime, label=sniffed.label, renamed=True
     )

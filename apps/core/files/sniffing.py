@@ -19,6 +19,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO
 
+from django.utils.translation import gettext_noop
+
 # How much of the start of a file `sniff_type` wants to see. Less works for every format
 # but ZIP (member names are read from the local headers) and JSON (parsed when complete).
 HEAD_BYTES = 64 * 1024
@@ -29,7 +31,7 @@ OCTET_STREAM = "application/octet-stream"
 @dataclass(frozen=True)
 class FileType:
     mime: str
-    label: str  # reads after "looks like": "a PNG image"
+    label: str  # reads after "looks like": "a PNG image" (gettext_noop: translated where shown)
     extensions: tuple[str, ...] = ()  # lower case without the dot; the first is the canonical one
     dangerous: bool = False  # refused whatever the allow-list says
 
@@ -65,38 +67,42 @@ def _table(*types: FileType, key: str | None = None) -> dict[str, FileType]:
 # Every type this module can name, by an internal key (the MIME type, but for SVG with script).
 TYPES: dict[str, FileType] = {
     **_table(
-        FileType("image/png", "a PNG image", ("png",)),
-        FileType("image/jpeg", "a JPEG image", ("jpg", "jpeg", "jpe", "jfif")),
-        FileType("image/gif", "a GIF image", ("gif",)),
-        FileType("image/webp", "a WebP image", ("webp",)),
-        FileType("application/pdf", "a PDF document", ("pdf",)),
-        FileType(DOCX, "a Word document", ("docx",)),
-        FileType(XLSX, "an Excel workbook", ("xlsx",)),
-        FileType(PPTX, "a PowerPoint presentation", ("pptx",)),
-        FileType(DOCM, "a macro-enabled Word document", ("docm",)),
-        FileType(XLSM, "a macro-enabled Excel workbook", ("xlsm",)),
-        FileType(PPTM, "a macro-enabled PowerPoint presentation", ("pptm",)),
-        FileType("application/zip", "a ZIP archive", ("zip",)),
-        FileType("application/x-ole-storage", "a legacy Office or Windows Installer file", ("doc", "xls", "ppt", "msi")),
-        FileType("text/plain", "a text file", ("txt", "log", "text", "md")),
-        FileType("text/csv", "a CSV file", ("csv",)),
-        FileType("application/json", "a JSON file", ("json",)),
-        FileType("image/svg+xml", "an SVG image", ("svg",)),
-        FileType("application/x-empty", "an empty file"),
-        FileType(OCTET_STREAM, "a file of an unrecognised type"),
+        FileType("image/png", gettext_noop("a PNG image"), ("png",)),
+        FileType("image/jpeg", gettext_noop("a JPEG image"), ("jpg", "jpeg", "jpe", "jfif")),
+        FileType("image/gif", gettext_noop("a GIF image"), ("gif",)),
+        FileType("image/webp", gettext_noop("a WebP image"), ("webp",)),
+        FileType("application/pdf", gettext_noop("a PDF document"), ("pdf",)),
+        FileType(DOCX, gettext_noop("a Word document"), ("docx",)),
+        FileType(XLSX, gettext_noop("an Excel workbook"), ("xlsx",)),
+        FileType(PPTX, gettext_noop("a PowerPoint presentation"), ("pptx",)),
+        FileType(DOCM, gettext_noop("a macro-enabled Word document"), ("docm",)),
+        FileType(XLSM, gettext_noop("a macro-enabled Excel workbook"), ("xlsm",)),
+        FileType(PPTM, gettext_noop("a macro-enabled PowerPoint presentation"), ("pptm",)),
+        FileType("application/zip", gettext_noop("a ZIP archive"), ("zip",)),
+        FileType(
+            "application/x-ole-storage", gettext_noop("a legacy Office or Windows Installer file"), ("doc", "xls", "ppt", "msi")
+        ),
+        FileType("text/plain", gettext_noop("a text file"), ("txt", "log", "text", "md")),
+        FileType("text/csv", gettext_noop("a CSV file"), ("csv",)),
+        FileType("application/json", gettext_noop("a JSON file"), ("json",)),
+        FileType("image/svg+xml", gettext_noop("an SVG image"), ("svg",)),
+        FileType("application/x-empty", gettext_noop("an empty file")),
+        FileType(OCTET_STREAM, gettext_noop("a file of an unrecognised type")),
     ),
     # Refused whatever the allow-list says.
-    **_table(FileType("image/svg+xml", "an SVG image with embedded script", ("svg",), dangerous=True), key="svg-script"),
     **_table(
-        FileType("text/html", "an HTML document", ("html", "htm"), dangerous=True),
-        FileType("application/x-dosexec", "a Windows executable", ("exe", "dll"), dangerous=True),
-        FileType("application/x-executable", "a Linux executable (ELF)", dangerous=True),
-        FileType("application/x-mach-binary", "a macOS executable", dangerous=True),
-        FileType("application/java-vm", "a Java class file", ("class",), dangerous=True),
-        FileType("application/java-archive", "a Java archive", ("jar",), dangerous=True),
-        FileType("application/vnd.android.package-archive", "an Android app", ("apk",), dangerous=True),
-        FileType("application/x-ms-shortcut", "a Windows shortcut", ("lnk",), dangerous=True),
-        FileType("text/x-script", "a script", dangerous=True),
+        FileType("image/svg+xml", gettext_noop("an SVG image with embedded script"), ("svg",), dangerous=True), key="svg-script"
+    ),
+    **_table(
+        FileType("text/html", gettext_noop("an HTML document"), ("html", "htm"), dangerous=True),
+        FileType("application/x-dosexec", gettext_noop("a Windows executable"), ("exe", "dll"), dangerous=True),
+        FileType("application/x-executable", gettext_noop("a Linux executable (ELF)"), dangerous=True),
+        FileType("application/x-mach-binary", gettext_noop("a macOS executable"), dangerous=True),
+        FileType("application/java-vm", gettext_noop("a Java class file"), ("class",), dangerous=True),
+        FileType("application/java-archive", gettext_noop("a Java archive"), ("jar",), dangerous=True),
+        FileType("application/vnd.android.package-archive", gettext_noop("an Android app"), ("apk",), dangerous=True),
+        FileType("application/x-ms-shortcut", gettext_noop("a Windows shortcut"), ("lnk",), dangerous=True),
+        FileType("text/x-script", gettext_noop("a script"), dangerous=True),
     ),
 }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core import signing
+from django.utils.translation import gettext as _
 
 from apps.core.errors import PermissionDenied
 
@@ -28,13 +29,13 @@ class DownloadTokenError(PermissionDenied):
 
 
 class TokenInvalid(DownloadTokenError):
-    def __init__(self, message: str = "This download link is not valid."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or _("This download link is not valid."))
 
 
 class TokenExpired(DownloadTokenError):
-    def __init__(self, message: str = "This download link has expired. Open the attachment again to get a new one."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or _("This download link has expired. Open the attachment again to get a new one."))
 
 
 @dataclass(frozen=True)
