@@ -13,6 +13,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 
@@ -23,7 +24,7 @@ def agent_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not permissions.is_agent(request.user):
-            raise PermissionDenied("The desk is for agents.")
+            raise PermissionDenied(_("The desk is for agents."))
         response = view(request, *args, **kwargs)
         # Ticket pages hold internal notes: never kept by shared caches or the back/forward cache of others.
         patch_cache_control(response, private=True, no_store=True)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.apps import apps
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 from apps.accounts.models import Team, TeamMembership
@@ -77,26 +78,28 @@ def saved_view_get(*, actor, view_id: int):
     for view in saved_view_list(actor=actor):
         if view.pk == view_id:
             return view
-    raise NotFound("There is no such saved view.")
+    raise NotFound(_("There is no such saved view."))
 
 
 @transaction.atomic
 def saved_view_create(*, actor, name: str, query: Mapping, team: Team | None = None):
     SavedView = model()
     if SavedView is None:
-        raise ApplicationError("Saved views are not available yet.")
+        raise ApplicationError(_("Saved views are not available yet."))
     policy_require(actor, SAVED_VIEW_MANAGE, None, {"operation": "create", "team_id": getattr(team, "pk", None)})
     if not permissions.is_agent(actor):
-        raise PermissionDenied("Only agents save queue views.")
-    name = clean_text(name, field="name", required=True, single_line=True, max_chars=100, label="The name")
+        raise PermissionDenied(_("Only agents save queue views."))
+    name = clean_text(name, field="name", required=True, single_line=True, max_chars=100, label=_("The name"))
     if team is not None and not TeamMembership.objects.filter(team=team, user=actor).exists():
-        raise PermissionDenied(f"You are not a member of the team {team.name}.")
+        raise PermissionDenied(_("You are not a member of the team %(team)s.") % {"team": team.name})
     owner = None if team is not None else actor
     scope = SavedView.objects.filter(team=team) if team is not None else SavedView.objects.filter(owner=actor)
     if scope.count() >= MAX_VIEWS_PER_OWNER:
-        raise ApplicationError(f"At most {MAX_VIEWS_PER_OWNER} saved views here.", errors={"name": ["Too many views."]})
+        raise ApplicationError(_("At most %(max)s saved views here.") % {"max": MAX_VIEWS_PER_OWNER},
+                               errors={"name": [_("Too many views.")]})
     if scope.filter(name__iexact=name).exists():
-        raise ApplicationError(f"A view named {name!r} already exists.", errors={"name": ["This name is taken."]})
+        raise ApplicationError(_("A view named %(name)r already exists.") % {"name": name},
+                               errors={"name": [_("This name is taken.")]})
     fields = {"owner": owner, "team": team, "name": name, "query": clean_query(query)}
     if any(f.name == "created_by" for f in SavedView._meta.get_fields()):
         fields["created_by"] = actor
@@ -114,7 +117,7 @@ def saved_view_delete(*, actor, view) -> None:
     if view.team_id is not None:
         allowed = allowed or getattr(view, "created_by_id", None) == actor.pk or view.team.lead_id == actor.pk
     if not allowed:
-        raise PermissionDenied("Only the team lead, the view's author or an admin can delete a team view.")
+        raise PermissionDenied(_("Only the team lead, the view's author or an admin can delete a team view."))
     audit_record(actor=actor, action="saved_view.deleted", target=view, payload={"name": view.name,
                                                                                   "team": view.team_id})
     view.delete()

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.audit.selectors import audit_event_list
 from apps.tickets import selectors
-from apps.tickets.choices import Level, Priority, ResolutionCode, TicketStatus
+from apps.tickets.choices import URGENCY_CHOICES, Level, Priority, ResolutionCode, TicketStatus
 from apps.tickets.markdown import sanitize_html
 from apps.tickets.models import Ticket
 
@@ -116,6 +116,7 @@ def field_changes(payload: dict, *, categories: dict[int, str]) -> list[dict]:
     when the tenant's audit keeps digests of text instead); a description is never
     repeated here."""
     levels = dict(Level.choices)
+    urgencies = dict(URGENCY_CHOICES)
     priorities = dict(Priority.choices)
     no_category = _("No category")
 
@@ -156,7 +157,8 @@ def field_changes(payload: dict, *, categories: dict[int, str]) -> list[dict]:
             elif key == "priority":
                 change["old"], change["new"] = priorities.get(pair[0], pair[0]), priorities.get(pair[1], pair[1])
             else:
-                change["old"], change["new"] = levels.get(pair[0], pair[0]), levels.get(pair[1], pair[1])
+                names = urgencies if key == "urgency" else levels
+                change["old"], change["new"] = names.get(pair[0], pair[0]), names.get(pair[1], pair[1])
         changes.append(change)
     return changes
 

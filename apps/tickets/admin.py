@@ -23,7 +23,7 @@ from apps.accounts.admin_site import AuditedByServicesMixin, WardenModelAdmin
 from apps.core.errors import ApplicationError
 
 from . import services
-from .choices import Level
+from .choices import URGENCY_CHOICES, Level
 from .models import Category, DeskSettings, PriorityMatrix, Tag, Ticket, TicketAttachment, TicketComment
 from .priority import LEVELS, PRIORITIES, MatrixInvalid, priority_for, validate_matrix
 
@@ -344,7 +344,7 @@ class PriorityGridWidget(forms.MultiWidget):
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
         cells = context["widget"]["subwidgets"]
-        context["widget"]["urgencies"] = [Level(level).label for level in LEVELS]
+        context["widget"]["urgencies"] = [dict(URGENCY_CHOICES)[level] for level in LEVELS]
         context["widget"]["rows"] = [
             {"label": Level(impact).label, "cells": cells[row * len(LEVELS):(row + 1) * len(LEVELS)]}
             for row, impact in enumerate(LEVELS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import workflow
 
@@ -25,6 +26,15 @@ class Level(models.IntegerChoices):
     HIGH = 1, _("High")
     MEDIUM = 2, _("Medium")
     LOW = 3, _("Low")
+
+
+# The levels as an urgency ("pilność" is feminine in Polish: "Wysoka", where an impact is
+# "Wysoki"); the same English words.
+URGENCY_CHOICES = [
+    (Level.HIGH.value, pgettext_lazy("urgency", "High")),
+    (Level.MEDIUM.value, pgettext_lazy("urgency", "Medium")),
+    (Level.LOW.value, pgettext_lazy("urgency", "Low")),
+]
 
 
 class Priority(models.TextChoices):
@@ -49,6 +59,19 @@ class ResolutionCode(models.TextChoices):
     NOT_REPRODUCIBLE = "not_reproducible", _("Could not reproduce")
     WONT_FIX = "wont_fix", _("Will not fix")
     USER_ERROR = "user_error", _("User error / training")
+
+
+# How an error message lists the codes (the API's values): the code itself in English,
+# the code with its label in other languages ("fixed (Naprawiono)").
+RESOLUTION_CODE_IN_LIST = {
+    ResolutionCode.FIXED: pgettext_lazy("resolution code in a list", "fixed"),
+    ResolutionCode.WORKAROUND: pgettext_lazy("resolution code in a list", "workaround"),
+    ResolutionCode.ANSWERED: pgettext_lazy("resolution code in a list", "answered"),
+    ResolutionCode.DUPLICATE: pgettext_lazy("resolution code in a list", "duplicate"),
+    ResolutionCode.NOT_REPRODUCIBLE: pgettext_lazy("resolution code in a list", "not_reproducible"),
+    ResolutionCode.WONT_FIX: pgettext_lazy("resolution code in a list", "wont_fix"),
+    ResolutionCode.USER_ERROR: pgettext_lazy("resolution code in a list", "user_error"),
+}
 
 
 class Visibility(models.TextChoices):

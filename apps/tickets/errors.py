@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
+
 from apps.core.errors import ApplicationError
 
 
@@ -9,7 +11,7 @@ class CooldownActive(ApplicationError):
     """429: the same thing was done too recently; `retry_after` seconds to wait."""
 
     status = 429
-    title = "Too many requests"
+    title = gettext_lazy("Too many requests")
 
     def __init__(self, message: str, *, retry_after: int, field: str | None = None):
         super().__init__(message, errors={field: [message]} if field else None)
@@ -20,4 +22,4 @@ class IntegrityFailure(ApplicationError):
     """500-class: stored bytes no longer match their recorded SHA-256. Never served."""
 
     status = 500
-    title = "Stored file failed its integrity check"
+    title = gettext_lazy("Stored file failed its integrity check")

@@ -15,7 +15,17 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import Level, Priority, ResolutionCode, ResolvedReply, ScanStatus, TicketSource, TicketStatus, Visibility
+from .choices import (
+    URGENCY_CHOICES,
+    Level,
+    Priority,
+    ResolutionCode,
+    ResolvedReply,
+    ScanStatus,
+    TicketSource,
+    TicketStatus,
+    Visibility,
+)
 from .priority import DEFAULT_MATRIX
 
 
@@ -241,6 +251,10 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.title}"
+
+    def get_urgency_display(self) -> str:
+        """The urgency as an urgency ("Wysoka" in Polish), not as a bare level."""
+        return str(dict(URGENCY_CHOICES).get(self.urgency, self.urgency))
 
 
 class TicketComment(models.Model):

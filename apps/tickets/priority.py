@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.utils.translation import gettext as _
+
 LEVELS = (1, 2, 3)
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
@@ -34,23 +36,23 @@ def validate_matrix(matrix: object) -> dict[str, dict[str, str]]:
     """A complete 3x3 matrix of P1..P4 keyed by "1".."3" (impact) then "1".."3" (urgency)."""
     errors: dict[str, list[str]] = {}
     if not isinstance(matrix, Mapping):
-        raise MatrixInvalid({"matrix": ["The matrix is an object: impact -> urgency -> priority."]})
+        raise MatrixInvalid({"matrix": [_("The matrix is an object: impact -> urgency -> priority.")]})
     clean: dict[str, dict[str, str]] = {}
     for impact in LEVELS:
         row = matrix.get(str(impact))
         if not isinstance(row, Mapping):
-            errors[f"matrix.{impact}"] = [f"Impact {impact} needs a row for urgencies 1, 2 and 3."]
+            errors[f"matrix.{impact}"] = [_("Impact %(impact)s needs a row for urgencies 1, 2 and 3.") % {"impact": impact}]
             continue
         clean[str(impact)] = {}
         for urgency in LEVELS:
             value = row.get(str(urgency))
             if value not in PRIORITIES:
-                errors[f"matrix.{impact}.{urgency}"] = [f"Use one of {', '.join(PRIORITIES)}."]
+                errors[f"matrix.{impact}.{urgency}"] = [_("Use one of %(values)s.") % {"values": ", ".join(PRIORITIES)}]
             else:
                 clean[str(impact)][str(urgency)] = value
     extra = set(map(str, matrix)) - {str(level) for level in LEVELS}
     if extra:
-        errors["matrix"] = [f"Unknown impact level(s): {', '.join(sorted(extra))}."]
+        errors["matrix"] = [_("Unknown impact level(s): %(levels)s.") % {"levels": ", ".join(sorted(extra))}]
     if errors:
         raise MatrixInvalid(errors)
     return clean

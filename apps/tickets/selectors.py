@@ -19,6 +19,8 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
@@ -72,7 +74,7 @@ def ticket_list(*, actor, filters: Mapping | None = None) -> QuerySet[Ticket]:
     filterset = TicketFilterSet(data=filters or {}, queryset=queryset, actor=actor)
     if not filterset.is_valid():
         errors = {field: [str(m) for m in messages] for field, messages in filterset.errors.items()}
-        raise ApplicationError("Some filters are not valid.", errors=errors)
+        raise ApplicationError(_("Some filters are not valid."), errors=errors)
     return filterset.qs
 
 
@@ -88,7 +90,7 @@ def ticket_get_visible(*, actor, number: int, for_update: bool = False) -> Ticke
         queryset = _with_tag_names(queryset).prefetch_related(*ticket_prefetches())
     ticket = queryset.filter(number=number).first()
     if ticket is None:
-        raise NotFound(f"There is no ticket #{number}.")
+        raise NotFound(_("There is no ticket #%(number)s.") % {"number": number})
     return ticket
 
 
@@ -110,7 +112,7 @@ def attachment_list(*, actor, ticket: Ticket) -> QuerySet[TicketAttachment]:
 def attachment_get_visible(*, actor, ticket: Ticket, attachment_id: int) -> TicketAttachment:
     attachment = attachment_list(actor=actor, ticket=ticket).filter(pk=attachment_id).first()
     if attachment is None:
-        raise NotFound(f"Ticket #{ticket.number} has no attachment {attachment_id}.")
+        raise NotFound(_("Ticket #%(number)s has no attachment %(id)s.") % {"number": ticket.number, "id": attachment_id})
     return attachment
 
 
@@ -123,13 +125,13 @@ def attachment_get_for_download(*, user_id: int, attachment_id: int) -> tuple[Ti
         TicketAttachment.objects.select_related("ticket", "comment").filter(pk=attachment_id).first()
     )
     if user is None or attachment is None:
-        raise NotFound("This download link is not valid.")
+        raise NotFound(_("This download link is not valid."))
     if not ticket_visible_queryset(actor=user).filter(pk=attachment.ticket_id).exists():
-        raise NotFound("This download link is not valid.")
+        raise NotFound(_("This download link is not valid."))
     if not can_see_internal(user) and (
         attachment.visibility != Visibility.PUBLIC or (attachment.comment is not None and attachment.comment.internal)
     ):
-        raise NotFound("This download link is not valid.")
+        raise NotFound(_("This download link is not valid."))
     return attachment, user
 
 
@@ -146,7 +148,7 @@ def category_list(*, include_archived: bool = False) -> QuerySet[Category]:
 def category_get(*, category_id: int, include_archived: bool = True) -> Category:
     category = category_list(include_archived=include_archived).filter(pk=category_id).first()
     if category is None:
-        raise NotFound(f"There is no category {category_id}.")
+        raise NotFound(_("There is no category %(id)s.") % {"id": category_id})
     return category
 
 
@@ -219,12 +221,17 @@ def team_routing_references(team) -> list[str]:
     problems = []
     names = sorted(Category.objects.filter(default_team=team).values_list("name", flat=True), key=str.lower)
     if names:
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        noun = "category" if len(names) == 1 else "categories"
-        problems.append(f"it is the default team of the {noun} {shown}; choose another team there first")
+        shown = ", ".join(names[:10])
+        if len(names) > 10:
+            shown = _("%(names)s and %(count)s more") % {"names": shown, "count": len(names) - 10}
+        problems.append(
+            ngettext("it is the default team of the category %(names)s; choose another team there first",
+                     "it is the default team of the categories %(names)s; choose another team there first",
+                     len(names)) % {"names": shown}
+        )
     if DeskSettings.objects.filter(singleton=True, default_team=team).exists():
         problems.append(
-            "it is the default team of the help desk (Tickets > Help-desk settings); choose another one there first"
+            _("it is the default team of the help desk (Tickets > Help-desk settings); choose another one there first")
         )
     return problems
 
@@ -233,5 +240,7 @@ def team_queue_references(team) -> list[str]:
     """Why `team` must stay (accounts.references): open tickets in its queue."""
     open_tickets = Ticket.objects.filter(team=team).exclude(status__in=workflow.TERMINAL).count()
     if open_tickets:
-        return [f"{open_tickets} open ticket(s) are in its queue; move them to another team first"]
+        return [ngettext("%(count)s open ticket(s) are in its queue; move them to another team first",
+                         "%(count)s open ticket(s) are in its queue; move them to another team first",
+                         open_tickets) % {"count": open_tickets}]
     return []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 from apps.core.errors import ApplicationError
 
 # C0 controls except \t \n \r, DEL, and C1 controls.
@@ -21,27 +23,31 @@ def text_errors(
     max_bytes: int | None = None,
     required: bool = False,
     single_line: bool = False,
-    label: str = "This field",
+    label: str | None = None,
 ) -> list[str]:
     errors: list[str] = []
+    label = label or _("This field")
     if not isinstance(value, str):
-        return [f"{label} must be text."]
+        return [_("%(label)s must be text.") % {"label": label}]
     if required and not value.strip():
-        errors.append(f"{label} is required.")
+        errors.append(_("%(label)s is required.") % {"label": label})
     bad = CONTROL_CHARS.search(value)
     if bad:
         errors.append(
-            f"{label} contains a control character (U+{ord(bad.group()):04X}) at position {bad.start() + 1}; "
-            "only line breaks and tabs are allowed."
+            _("%(label)s contains a control character (U+%(code)s) at position %(position)s; "
+              "only line breaks and tabs are allowed.")
+            % {"label": label, "code": f"{ord(bad.group()):04X}", "position": bad.start() + 1}
         )
     if single_line and ("\n" in value or "\r" in value):
-        errors.append(f"{label} must be a single line.")
+        errors.append(_("%(label)s must be a single line.") % {"label": label})
     if max_chars is not None and len(value) > max_chars:
-        errors.append(f"{label} has {len(value)} characters; the maximum is {max_chars}.")
+        errors.append(_("%(label)s has %(count)s characters; the maximum is %(max)s.")
+                      % {"label": label, "count": len(value), "max": max_chars})
     if max_bytes is not None:
         size = len(value.encode("utf-8", errors="surrogatepass"))
         if size > max_bytes:
-            errors.append(f"{label} is {size} bytes; the maximum is {max_bytes} bytes ({max_bytes // 1024} KB).")
+            errors.append(_("%(label)s is %(size)s bytes; the maximum is %(max)s bytes (%(kb)s KB).")
+                          % {"label": label, "size": size, "max": max_bytes, "kb": max_bytes // 1024})
     return errors
 
 

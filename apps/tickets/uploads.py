@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from apps.core import files
 from apps.core.errors import NotFound
@@ -52,7 +53,8 @@ def inspect(*, fileobj: IO[bytes], filename: str, size: int | None = None) -> In
     if verdict.status == files.ScanStatus.INFECTED:
         raise UploadRejected(
             "infected",
-            f"“{accepted.filename}” contains malware ({verdict.signature}) and was refused.",
+            _("“%(name)s” contains malware (%(signature)s) and was refused.")
+            % {"name": accepted.filename, "signature": verdict.signature},
         )
     return Inspected(
         filename=accepted.filename,
@@ -88,7 +90,7 @@ def read_token(token: str) -> files.DownloadGrant:
     try:
         return files.read_download_token(token, schema=connection.schema_name)
     except files.TokenInvalid:
-        raise NotFound("This download link is not valid.") from None
+        raise NotFound(_("This download link is not valid.")) from None
 
 
 def digest(fileobj: IO[bytes]) -> str:

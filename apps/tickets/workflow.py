@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
+
 from apps.core.errors import ApplicationError, Conflict, PermissionDenied
 
 NEW = "new"
@@ -33,6 +36,28 @@ REQUESTER = "requester"
 AGENT = "agent"
 ADMIN = "admin"
 ROLES = (REQUESTER, AGENT, ADMIN)
+
+# How messages name a status or a role: the lower-case word in English ("The ticket is
+# already resolved."), translated (a status is an adjective agreeing with "zgłoszenie").
+STATUS_WORDS = {
+    NEW: pgettext_lazy("ticket status in a sentence", "new"),
+    OPEN: pgettext_lazy("ticket status in a sentence", "open"),
+    PENDING: pgettext_lazy("ticket status in a sentence", "pending"),
+    RESOLVED: pgettext_lazy("ticket status in a sentence", "resolved"),
+    CLOSED: pgettext_lazy("ticket status in a sentence", "closed"),
+    CANCELLED: pgettext_lazy("ticket status in a sentence", "cancelled"),
+}
+ROLE_WORDS = {
+    REQUESTER: pgettext_lazy("role in a sentence", "requester"),
+    AGENT: pgettext_lazy("role in a sentence", "agent"),
+    ADMIN: pgettext_lazy("role in a sentence", "admin"),
+}
+
+
+def status_word(status: str) -> str:
+    """The status as a word for messages ("resolved"), in the active language."""
+    word = STATUS_WORDS.get(status)
+    return str(word) if word is not None else str(status)
 
 _AGENT_MAP: dict[str, frozenset[str]] = {
     NEW: frozenset({OPEN, PENDING, RESOLVED, CANCELLED}),
@@ -87,7 +112,7 @@ def is_allowed(role: str, current: str, target: str) -> bool:
 
 class InvalidTransition(Conflict):
     status = 409
-    title = "Invalid transition"
+    title = gettext_lazy("Invalid transition")
 
 
 def check_transition(*, role: str, current: str, target: str) -> Requirements:
@@ -98,16 +123,27 @@ def check_transition(*, role: str, current: str, target: str) -> Requirements:
     """
     if target not in STATUSES:
         raise ApplicationError(
-            f"Unknown status {target!r}.", errors={"to": [f"Use one of: {', '.join(STATUSES)}."]}
+            _("Unknown status %(status)r.") % {"status": target},
+            errors={"to": [_("Use one of: %(statuses)s.") % {"statuses": ", ".join(STATUSES)}]},
         )
+    words = {"current": status_word(current), "target": status_word(target)}
     if target == current:
-        raise InvalidTransition(
-            f"The ticket is already {current}.", errors={"to": [f"The ticket is already {current}."]}
-        )
+        message = _("The ticket is already %(current)s.") % words
+        raise InvalidTransition(message, errors={"to": [message]})
     if is_allowed(role, current, target):
         return requirements(current, target)
     if any(is_allowed(other, current, target) for other in ROLES):
-        raise PermissionDenied(f"A {role} cannot move a ticket from {current} to {target}.")
+        role_word = ROLE_WORDS.get(role, role)
+        raise PermissionDenied(
+            _("A %(role)s cannot move a ticket from %(current)s to %(target)s.") % {**words, "role": role_word}
+        )
     allowed = sorted(set().union(*(allowed_targets(r, current) for r in ROLES)))
-    hint = f"From {current} a ticket can go to: {', '.join(allowed)}." if allowed else f"{current} is final."
-    raise InvalidTransition(f"A ticket cannot go from {current} to {target}. {hint}", errors={"to": [hint]})
+    if allowed:
+        hint = _("From %(current)s a ticket can go to: %(allowed)s.") % {
+            **words, "allowed": ", ".join(status_word(s) for s in allowed)}
+    else:
+        hint = pgettext("ticket status", "%(current)s is final.") % words
+    raise InvalidTransition(
+        _("A ticket cannot go from %(current)s to %(target)s. %(hint)s") % {**words, "hint": hint},
+        errors={"to": [hint]},
+    )

@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 from apps.accounts.models import User
@@ -78,24 +79,27 @@ def _attachment_store(*, actor, ticket, fileobj, filename, size, visibility, com
     rejection: ApplicationError | None = None
     with transaction.atomic(durable=True):
         policy_require(actor, TICKET_COMMENT, ticket, {"attachment": True, "visibility": visibility})
-        uploader = require_user(actor, "upload files")
+        uploader = require_user(actor, _("upload files"))
         if visibility not in Visibility.values:
             raise ApplicationError(
-                f"Unknown visibility {visibility!r}.", errors={"visibility": ["Use public or internal."]}
+                _("Unknown visibility %(visibility)r.") % {"visibility": visibility},
+                errors={"visibility": [_("Use public or internal.")]},
             )
         if comment is not None and comment.ticket_id != ticket.pk:
-            raise ApplicationError("That comment belongs to another ticket.", errors={"comment": ["Wrong ticket."]})
+            raise ApplicationError(_("That comment belongs to another ticket."), errors={"comment": [_("Wrong ticket.")]})
         if comment is not None and comment.internal:
             visibility = Visibility.INTERNAL
         if visibility == Visibility.INTERNAL and not permissions.is_agent(uploader):
-            raise PermissionDenied("Only agents can add internal attachments.")
+            raise PermissionDenied(_("Only agents can add internal attachments."))
         ticket = lock_ticket(ticket)
         if ticket.status in workflow.TERMINAL and visibility == Visibility.PUBLIC:
-            raise Conflict(f"Ticket #{ticket.number} is {ticket.status}; files can no longer be added.")
+            raise Conflict(_("Ticket #%(number)s is %(status)s; files can no longer be added.")
+                           % {"number": ticket.number, "status": workflow.status_word(ticket.status)})
         limit = conf.get("WARDEN_TICKETS_MAX_ATTACHMENTS_PER_TICKET")
         if TicketAttachment.objects.filter(ticket=ticket).count() >= limit:
-            raise Conflict(f"Ticket #{ticket.number} already has {limit} attachments, the maximum.",
-                           errors={"file": [f"At most {limit} attachments per ticket."]})
+            raise Conflict(_("Ticket #%(number)s already has %(limit)s attachments, the maximum.")
+                           % {"number": ticket.number, "limit": limit},
+                           errors={"file": [_("At most %(limit)s attachments per ticket.") % {"limit": limit}]})
         try:
             inspected = uploads.inspect(fileobj=fileobj, filename=filename, size=size)
         except uploads.UploadRejected as exc:
@@ -168,7 +172,7 @@ def attachment_refusal_record(*, actor, ticket: Ticket, refusal: ApplicationErro
     refused while it streamed in (too large), so nothing of it was kept. A caller who may
     not add files to the ticket gets that refusal (403) instead."""
     policy_require(actor, TICKET_COMMENT, ticket, {"attachment": True})
-    uploader = require_user(actor, "upload files")
+    uploader = require_user(actor, _("upload files"))
     _audit_rejection(uploader, ticket, filename, refusal)
 
 
@@ -212,11 +216,11 @@ def attachment_download_link(*, actor, attachment: TicketAttachment) -> Download
     """A signed, short-lived URL token for one attachment `actor` can see (audited)."""
     with transaction.atomic():
         policy_require(actor, TICKET_VIEW, attachment.ticket, {"attachment": attachment.pk})
-        user = require_user(actor, "download files")
+        user = require_user(actor, _("download files"))
         if attachment.scan_status != ScanStatus.CLEAN:
             raise Conflict(
-                f"“{attachment.original_name}” is quarantined: the virus scanner could not check it, "
-                "so it cannot be downloaded.",
+                _("“%(name)s” is quarantined: the virus scanner could not check it, so it cannot be downloaded.")
+                % {"name": attachment.original_name},
             )
         ttl = int(conf.get("WARDEN_TICKETS_DOWNLOAD_TTL_SECONDS"))
         token = uploads.make_token(attachment_id=attachment.pk, user_id=user.pk, ttl_seconds=ttl)
@@ -241,22 +245,22 @@ def attachment_download(*, actor, token: str) -> tuple[TicketAttachment, IO[byte
     """
     claims = uploads.read_token(token)
     if getattr(actor, "pk", None) != claims.user_id:
-        raise NotFound("This download link is not valid.")
+        raise NotFound(_("This download link is not valid."))
     attachment, user = attachment_get_for_download(user_id=claims.user_id, attachment_id=claims.attachment_id)
     with transaction.atomic():
         policy_require(user, TICKET_VIEW, attachment.ticket, {"attachment": attachment.pk})
         if attachment.scan_status != ScanStatus.CLEAN:
-            raise Conflict(f"“{attachment.original_name}” is quarantined and cannot be downloaded.")
+            raise Conflict(_("“%(name)s” is quarantined and cannot be downloaded.") % {"name": attachment.original_name})
     try:
         handle = attachment.file.open("rb")
     except (FileNotFoundError, OSError) as exc:
         _audit_integrity(user, attachment, "missing")
-        raise IntegrityFailure("The stored file is missing; it cannot be served.") from exc
+        raise IntegrityFailure(_("The stored file is missing; it cannot be served.")) from exc
     digest = uploads.digest(handle)
     if digest != attachment.sha256:
         handle.close()
         _audit_integrity(user, attachment, "sha256_mismatch", found=digest)
-        raise IntegrityFailure("The stored file does not match its checksum; it will not be served.")
+        raise IntegrityFailure(_("The stored file does not match its checksum; it will not be served."))
     handle.seek(0)
     with transaction.atomic():
         audit_record(

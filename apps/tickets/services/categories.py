@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts.models import Team
 from apps.audit.services import audit_record
@@ -30,14 +31,14 @@ logger = logging.getLogger(__name__)
 
 
 def _clean_category_name(name: str) -> str:
-    return clean_text(name, field="name", required=True, single_line=True, max_chars=100, label="The name")
+    return clean_text(name, field="name", required=True, single_line=True, max_chars=100, label=_("The name"))
 
 
 def _resolve_default_team(team: Team | int | None) -> Team | None:
     try:
         return resolve_team(team)
     except ApplicationError as exc:
-        raise ApplicationError("That team does not exist.", errors={"default_team": ["Unknown team."]}) from exc
+        raise ApplicationError(_("That team does not exist."), errors={"default_team": [_("Unknown team.")]}) from exc
 
 
 @transaction.atomic
@@ -53,20 +54,21 @@ def category_create(
     if parent is not None:
         parent_obj = parent if isinstance(parent, Category) else Category.objects.filter(pk=parent).first()
         if parent_obj is None:
-            raise ApplicationError("The parent category does not exist.", errors={"parent": ["Unknown category."]})
+            raise ApplicationError(_("The parent category does not exist."), errors={"parent": [_("Unknown category.")]})
         if parent_obj.archived:
-            raise ApplicationError("The parent category is archived.", errors={"parent": ["This category is archived."]})
+            raise ApplicationError(_("The parent category is archived."),
+                                   errors={"parent": [_("This category is archived.")]})
     siblings = Category.objects.filter(parent=parent_obj).annotate(lname=Lower("name"))
     if siblings.filter(lname=name.lower()).exists():
         raise ApplicationError(
-            f"A category named {name!r} already exists here.", errors={"name": ["Already exists here."]}
+            _("A category named %(name)r already exists here.") % {"name": name}, errors={"name": [_("Already exists here.")]}
         )
     try:
         with transaction.atomic():
             category = Category.objects.create(name=name, parent=parent_obj, default_team=team_obj)
     except IntegrityError as exc:
-        raise ApplicationError(f"A category named {name!r} already exists here.",
-                               errors={"name": ["Already exists here."]}) from exc
+        raise ApplicationError(_("A category named %(name)r already exists here.") % {"name": name},
+                               errors={"name": [_("Already exists here.")]}) from exc
     audit_record(actor=actor, action="category.created", target=category,
                  payload={"name": name, "parent": getattr(parent_obj, "pk", None),
                           "default_team": getattr(team_obj, "pk", None)})
@@ -110,7 +112,7 @@ def category_update(
         _lock_category_tree()
     current = Category.objects.select_for_update().filter(pk=category.pk).first()
     if current is None:
-        raise NotFound("The category no longer exists.")
+        raise NotFound(_("The category no longer exists."))
     new_name = current.name if name is UNSET else _clean_category_name(name)
     new_parent = current.parent
     if parent is not UNSET:
@@ -118,26 +120,29 @@ def category_update(
             Category.objects.filter(pk=parent).first()
         )
         if parent is not None and new_parent is None:
-            raise ApplicationError("The parent category does not exist.", errors={"parent": ["Unknown category."]})
+            raise ApplicationError(_("The parent category does not exist."), errors={"parent": [_("Unknown category.")]})
     new_parent_id = getattr(new_parent, "pk", None)
     if new_parent_id != current.parent_id and new_parent is not None:
         new_parent = Category.objects.get(pk=new_parent_id)  # as stored, not as the caller holds it
         if new_parent.pk == current.pk:
-            raise ApplicationError("A category cannot be its own parent.", errors={"parent": ["The category itself."]})
+            raise ApplicationError(_("A category cannot be its own parent."), errors={"parent": [_("The category itself.")]})
         if new_parent.pk in category_descendant_ids([current.pk]):
             raise ApplicationError(
-                f"{new_parent.name!r} lies inside {current.name!r}; a category cannot move below itself.",
-                errors={"parent": ["This category lies inside the one being moved."]},
+                _("%(parent)r lies inside %(category)r; a category cannot move below itself.")
+                % {"parent": new_parent.name, "category": current.name},
+                errors={"parent": [_("This category lies inside the one being moved.")]},
             )
         if new_parent.archived:
-            raise ApplicationError("The parent category is archived.", errors={"parent": ["This category is archived."]})
+            raise ApplicationError(_("The parent category is archived."),
+                                   errors={"parent": [_("This category is archived.")]})
     new_team_id = current.default_team_id if default_team is UNSET else getattr(team_obj, "pk", None)
     if new_name == current.name and new_parent_id == current.parent_id and new_team_id == current.default_team_id:
         return current
     siblings = Category.objects.filter(parent_id=new_parent_id).exclude(pk=current.pk).annotate(lname=Lower("name"))
     if siblings.filter(lname=new_name.lower()).exists():
         raise ApplicationError(
-            f"A category named {new_name!r} already exists here.", errors={"name": ["Already exists here."]}
+            _("A category named %(name)r already exists here.") % {"name": new_name},
+            errors={"name": [_("Already exists here.")]},
         )
     changes: dict[str, Any] = {}
     if new_name != current.name:
@@ -152,8 +157,8 @@ def category_update(
         with transaction.atomic():
             current.save(update_fields=["name", "parent", "default_team"])
     except IntegrityError as exc:
-        raise ApplicationError(f"A category named {new_name!r} already exists here.",
-                               errors={"name": ["Already exists here."]}) from exc
+        raise ApplicationError(_("A category named %(name)r already exists here.") % {"name": new_name},
+                               errors={"name": [_("Already exists here.")]}) from exc
     audit_record(actor=actor, action="category.updated", target=current, payload=changes)
     if "parent" in changes:
         # Which SLA policies match the tickets of its subtree may have changed.
@@ -185,18 +190,19 @@ def category_merge(*, actor, source: Category, target: Category) -> dict[str, in
     locked = {c.pk: c for c in Category.objects.select_for_update().filter(pk__in=[source.pk, target.pk])}
     if len(locked) != 2:
         if source.pk == target.pk:
-            raise ApplicationError("A category cannot be merged into itself.", errors={"target": ["Same category."]})
-        raise NotFound("One of the categories no longer exists.")
+            raise ApplicationError(_("A category cannot be merged into itself."), errors={"target": [_("Same category.")]})
+        raise NotFound(_("One of the categories no longer exists."))
     source, target = locked[source.pk], locked[target.pk]
     if target.archived:
-        raise ApplicationError(f"The target {target.name!r} is archived.", errors={"target": ["Archived."]})
+        raise ApplicationError(_("The target %(name)r is archived.") % {"name": target.name}, errors={"target": [_("Archived.")]})
     if source.archived:
-        raise ApplicationError(f"{source.name!r} is already archived.", errors={"source": ["Archived."]})
+        raise ApplicationError(_("%(name)r is already archived.") % {"name": source.name}, errors={"source": [_("Archived.")]})
     tree = category_tree()
     if target.pk in category_descendant_ids([source.pk], tree=tree):
         raise ApplicationError(
-            f"{target.name!r} lies inside {source.name!r}; merge into a category outside it.",
-            errors={"target": ["The target is inside the source."]},
+            _("%(target)r lies inside %(source)r; merge into a category outside it.")
+            % {"target": target.name, "source": source.name},
+            errors={"target": [_("The target is inside the source.")]},
         )
     totals = {"tickets": 0, "categories": 0}
     moves = _Moves()

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role, Team, TeamMembership, User
 from apps.core.errors import ApplicationError, PermissionDenied
@@ -55,7 +56,7 @@ def workflow_role(actor) -> str:
 
 def require_user(actor, what: str) -> User:
     if not isinstance(actor, User) or not actor.is_active:
-        raise PermissionDenied(f"Only a signed-in user can {what}.")
+        raise PermissionDenied(_("Only a signed-in user can %(what)s.") % {"what": what})
     return actor
 
 
@@ -66,7 +67,7 @@ def clean_title(title: str) -> str:
         required=True,
         single_line=True,
         max_chars=conf.get("WARDEN_TICKETS_TITLE_MAX_CHARS"),
-        label="The title",
+        label=_("The title"),
     )
 
 
@@ -80,18 +81,19 @@ def clean_markdown(value: str, *, field: str, label: str, required: bool = False
     )
 
 
-def clean_reason(reason: str, *, required: bool, field: str = "reason", label: str = "A reason") -> str:
+def clean_reason(reason: str, *, required: bool, field: str = "reason", label: str | None = None) -> str:
     return clean_text(
-        reason, field=field, required=required, max_chars=conf.get("WARDEN_TICKETS_REASON_MAX_CHARS"), label=label
+        reason, field=field, required=required, max_chars=conf.get("WARDEN_TICKETS_REASON_MAX_CHARS"),
+        label=label or _("A reason"),
     )
 
 
 def clean_level(value, field: str) -> int:
     if isinstance(value, bool) or value not in Level.values:
-        raise ApplicationError(
-            f"{field.capitalize()} must be 1 (high), 2 (medium) or 3 (low).",
-            errors={field: ["Use 1 (high), 2 (medium) or 3 (low)."]},
-        )
+        message = (_("Urgency must be 1 (high), 2 (medium) or 3 (low).") if field == "urgency"
+                   else _("Impact must be 1 (high), 2 (medium) or 3 (low).") if field == "impact"
+                   else _("%(field)s must be 1 (high), 2 (medium) or 3 (low).") % {"field": field.capitalize()})
+        raise ApplicationError(message, errors={field: [_("Use 1 (high), 2 (medium) or 3 (low).")]})
     return int(value)
 
 
@@ -101,11 +103,11 @@ def resolve_category(category: Category | int | None) -> Category | None:
     if not isinstance(category, Category):
         category = Category.objects.filter(pk=category).first()
         if category is None:
-            raise ApplicationError("That category does not exist.", errors={"category": ["Unknown category."]})
+            raise ApplicationError(_("That category does not exist."), errors={"category": [_("Unknown category.")]})
     if category.archived:
         raise ApplicationError(
-            f"The category {category.name!r} is archived; choose another one.",
-            errors={"category": ["This category is archived."]},
+            _("The category %(name)r is archived; choose another one.") % {"name": category.name},
+            errors={"category": [_("This category is archived.")]},
         )
     return category
 
@@ -113,15 +115,16 @@ def resolve_category(category: Category | int | None) -> Category | None:
 def resolve_tags(names: Iterable[str]) -> list[Tag]:
     wanted: dict[str, str] = {}
     for raw in names:
-        name = clean_text(raw, field="tags", required=True, single_line=True, max_chars=50, label="A tag")
+        name = clean_text(raw, field="tags", required=True, single_line=True, max_chars=50, label=_("A tag"))
         wanted.setdefault(name.lower(), name)
     limit = conf.get("WARDEN_TICKETS_MAX_TAGS")
     if len(wanted) > limit:
-        raise ApplicationError(f"A ticket has at most {limit} tags.", errors={"tags": [f"At most {limit} tags."]})
+        raise ApplicationError(_("A ticket has at most %(limit)s tags.") % {"limit": limit},
+                               errors={"tags": [_("At most %(limit)s tags.") % {"limit": limit}]})
     found = {tag.name.lower(): tag for tag in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=list(wanted))}
     missing = [name for key, name in wanted.items() if key not in found]
     if missing:
-        message = f"Unknown tag(s): {', '.join(sorted(missing))}. A tenant admin creates tags."
+        message = _("Unknown tag(s): %(tags)s. A tenant admin creates tags.") % {"tags": ", ".join(sorted(missing))}
         raise ApplicationError(message, errors={"tags": [message]})
     return sorted(found.values(), key=lambda t: t.name.lower())
 
@@ -130,13 +133,13 @@ def check_assignment(*, assignee: User | None, team: Team | None) -> None:
     if assignee is not None:
         if not assignee.is_active or assignee.role not in (Role.AGENT, Role.ADMIN):
             raise ApplicationError(
-                f"{assignee.email} is not an agent; only agents and admins can be assigned.",
-                errors={"assignee": ["Only active agents and admins can be assigned."]},
+                _("%(email)s is not an agent; only agents and admins can be assigned.") % {"email": assignee.email},
+                errors={"assignee": [_("Only active agents and admins can be assigned.")]},
             )
         if team is not None and not TeamMembership.objects.filter(team=team, user=assignee).exists():
             raise ApplicationError(
-                f"{assignee.email} is not a member of the team {team.name}.",
-                errors={"assignee": [f"Not a member of the team {team.name}."]},
+                _("%(email)s is not a member of the team %(team)s.") % {"email": assignee.email, "team": team.name},
+                errors={"assignee": [_("Not a member of the team %(team)s.") % {"team": team.name}]},
             )
 
 
@@ -145,7 +148,7 @@ def resolve_user(value: User | int | None, field: str) -> User | None:
         return value
     user = User.objects.filter(pk=value).first()
     if user is None:
-        raise ApplicationError(f"There is no user {value}.", errors={field: ["Unknown user."]})
+        raise ApplicationError(_("There is no user %(id)s.") % {"id": value}, errors={field: [_("Unknown user.")]})
     return user
 
 
@@ -154,7 +157,7 @@ def resolve_team(value: Team | int | None) -> Team | None:
         return value
     team = Team.objects.filter(pk=value).first()
     if team is None:
-        raise ApplicationError(f"There is no team {value}.", errors={"team": ["Unknown team."]})
+        raise ApplicationError(_("There is no team %(id)s.") % {"id": value}, errors={"team": [_("Unknown team.")]})
     return team
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.accounts.models import Team
 from apps.audit.services import audit_record
@@ -41,17 +42,18 @@ def desk_settings_update(
         try:
             team_obj = resolve_team(default_team)
         except ApplicationError:
-            errors["default_team"] = ["Unknown team."]
+            errors["default_team"] = [gettext("Unknown team.")]
     if resolved_reply is not UNSET and resolved_reply not in ResolvedReply.values:
-        errors["resolved_reply"] = [f"Use one of: {', '.join(ResolvedReply.values)}."]
+        errors["resolved_reply"] = [gettext("Use one of: %(values)s.") % {"values": ", ".join(ResolvedReply.values)}]
     if auto_close_days is not UNSET and (
         isinstance(auto_close_days, bool)
         or not isinstance(auto_close_days, int)
         or not 0 <= auto_close_days <= DeskSettings.AUTO_CLOSE_MAX_DAYS
     ):
-        errors["auto_close_days"] = [f"A whole number of days from 0 (never) to {DeskSettings.AUTO_CLOSE_MAX_DAYS}."]
+        errors["auto_close_days"] = [gettext("A whole number of days from 0 (never) to %(max)s.")
+                                     % {"max": DeskSettings.AUTO_CLOSE_MAX_DAYS}]
     if errors:
-        raise ApplicationError("The help-desk settings are not valid.", errors=errors)
+        raise ApplicationError(gettext("The help-desk settings are not valid."), errors=errors)
     row, _ = DeskSettings.objects.select_for_update().get_or_create(singleton=True)
     changes: dict[str, Any] = {}
     if default_team is not UNSET and getattr(team_obj, "pk", None) != row.default_team_id:

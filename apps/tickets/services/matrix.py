@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
@@ -28,7 +29,7 @@ def priority_matrix_set(*, actor, matrix: dict) -> dict:
     try:
         clean = validate_matrix(matrix)
     except MatrixInvalid as exc:
-        raise ApplicationError(f"The matrix is not valid: {exc}", errors=exc.errors) from exc
+        raise ApplicationError(gettext("The matrix is not valid: %(problems)s") % {"problems": exc}, errors=exc.errors) from exc
     previous = priority_matrix_get()
     row, _ = PriorityMatrix.objects.select_for_update().get_or_create(singleton=True, defaults={"matrix": clean})
     row.matrix = clean

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 from apps.policies.services import policy_require
@@ -70,8 +71,8 @@ def _follow_up(*, actor, ticket: Ticket, body: str, source: str) -> ReplyOutcome
     """The follow-up of a requester's reply; None when the ticket changed meanwhile and
     the reply is a plain comment after all (an agent reopened it: `comment_add` decides)."""
     policy_require(actor, TICKET_COMMENT, ticket, {"internal": False, "follow_up": True})
-    author = require_user(actor, "reply")
-    body = clean_markdown(body, field="body", label="The comment", required=True)
+    author = require_user(actor, _("reply"))
+    body = clean_markdown(body, field="body", label=_("The comment"), required=True)
     ticket = lock_ticket(ticket)
     if reply_kind(ticket=ticket, author=author, internal=False) != FOLLOW_UP:
         return None

@@ -6,6 +6,7 @@ import logging
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFound
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def _clean_tag_name(name: str) -> str:
-    return clean_text(name, field="name", required=True, single_line=True, max_chars=50, label="The tag")
+    return clean_text(name, field="name", required=True, single_line=True, max_chars=50, label=_("The tag"))
 
 
 @transaction.atomic
@@ -29,12 +30,13 @@ def tag_create(*, actor, name: str) -> Tag:
     policy_require(actor, TAG_MANAGE, None, {"operation": "create"})
     name = _clean_tag_name(name)
     if Tag.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).exists():
-        raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]})
+        raise ApplicationError(_("The tag %(name)r already exists.") % {"name": name}, errors={"name": [_("Already exists.")]})
     try:
         with transaction.atomic():
             tag = Tag.objects.create(name=name)
     except IntegrityError as exc:  # created by someone else since the check
-        raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]}) from exc
+        raise ApplicationError(_("The tag %(name)r already exists.") % {"name": name},
+                               errors={"name": [_("Already exists.")]}) from exc
     audit_record(actor=actor, action="tag.created", target=tag, payload={"name": name})
     return tag
 
@@ -47,17 +49,18 @@ def tag_rename(*, actor, tag: Tag, name: str) -> Tag:
     name = _clean_tag_name(name)
     current = Tag.objects.select_for_update().filter(pk=tag.pk).first()
     if current is None:
-        raise NotFound("The tag no longer exists.")
+        raise NotFound(_("The tag no longer exists."))
     if name == current.name:
         return current
     if Tag.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).exclude(pk=tag.pk).exists():
-        raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]})
+        raise ApplicationError(_("The tag %(name)r already exists.") % {"name": name}, errors={"name": [_("Already exists.")]})
     previous, current.name = current.name, name
     try:
         with transaction.atomic():
             current.save(update_fields=["name"])
     except IntegrityError as exc:
-        raise ApplicationError(f"The tag {name!r} already exists.", errors={"name": ["Already exists."]}) from exc
+        raise ApplicationError(_("The tag %(name)r already exists.") % {"name": name},
+                               errors={"name": [_("Already exists.")]}) from exc
     audit_record(actor=actor, action="tag.renamed", target=current, payload={"from": previous, "to": name})
     return current
 

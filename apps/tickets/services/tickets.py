@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 from apps.accounts.models import Team, TeamMembership, User
@@ -20,7 +21,7 @@ from apps.policies.services import policy_require
 from .. import conf, workflow
 from .. import events as ev
 from ..actions import TICKET_UPDATE
-from ..choices import Level, ResolutionCode, TicketSource, TicketStatus
+from ..choices import RESOLUTION_CODE_IN_LIST, Level, ResolutionCode, TicketSource, TicketStatus
 from ..errors import CooldownActive
 from ..markdown import render_markdown
 from ..models import Category, Ticket
@@ -92,18 +93,19 @@ def ticket_create(
     acting_for_self = requester_id == getattr(actor, "pk", None)
     if not acting_for_self and actor is not None and not permissions.is_agent(actor):
         # Before looking the person up: a requester learns nothing about other user ids.
-        raise PermissionDenied("Only agents open tickets on behalf of someone else.")
+        raise PermissionDenied(_("Only agents open tickets on behalf of someone else."))
     requester_user = resolve_user(requester, "requester") if requester is not None else actor
     if not isinstance(requester_user, User) or not requester_user.is_active:
-        raise ApplicationError("A ticket needs an active requester.", errors={"requester": ["Unknown or inactive user."]})
+        raise ApplicationError(_("A ticket needs an active requester."), errors={"requester": [_("Unknown or inactive user.")]})
     if (team is not None or assignee is not None) and actor is not None and not permissions.is_agent(actor):
-        raise PermissionDenied("Only agents choose the team or assignee of a ticket.")
+        raise PermissionDenied(_("Only agents choose the team or assignee of a ticket."))
     if source not in TicketSource.values:
         raise ApplicationError(
-            f"Unknown source {source!r}.", errors={"source": [f"Use one of {', '.join(TicketSource.values)}."]}
+            _("Unknown source %(source)r.") % {"source": source},
+            errors={"source": [_("Use one of %(values)s.") % {"values": ", ".join(TicketSource.values)}]},
         )
     title = clean_title(title)
-    description = clean_markdown(description, field="description", label="The description")
+    description = clean_markdown(description, field="description", label=_("The description"))
     impact = clean_level(impact, "impact")
     urgency = clean_level(urgency, "urgency")
     category_obj = resolve_category(category)
@@ -210,7 +212,8 @@ def ticket_update(
     policy_require(actor, TICKET_UPDATE, ticket, {})
     ticket = lock_ticket(ticket)
     if ticket.status in workflow.TERMINAL:
-        raise Conflict(f"Ticket #{ticket.number} is {ticket.status}; it can no longer be changed.")
+        raise Conflict(_("Ticket #%(number)s is %(status)s; it can no longer be changed.")
+                       % {"number": ticket.number, "status": workflow.status_word(ticket.status)})
     changed: list[str] = []
     changes: dict[str, Any] = {}
     if title is not UNSET:
@@ -220,7 +223,7 @@ def ticket_update(
             changed.append("title")
             changes["title"] = title
     if description is not UNSET:
-        description = clean_markdown(description, field="description", label="The description")
+        description = clean_markdown(description, field="description", label=_("The description"))
         if description != ticket.description:
             ticket.description = description
             ticket.description_html = render_markdown(description)
@@ -283,7 +286,7 @@ def ticket_transition(
     """
     policy_require(actor, TICKET_TRANSITION, ticket, {"to": to, "from": ticket.status})
     if automatic and actor is not None:
-        raise PermissionDenied("Only the system makes automatic transitions.")
+        raise PermissionDenied(_("Only the system makes automatic transitions."))
     ticket = lock_ticket(ticket)
     return apply_transition(
         actor=actor,
@@ -325,15 +328,18 @@ def apply_transition(
     if needs.resolution:
         errors: dict[str, list[str]] = {}
         if resolution_code not in ResolutionCode.values:
-            errors["resolution_code"] = [f"Choose a resolution code: {', '.join(ResolutionCode.values)}."]
+            errors["resolution_code"] = [
+                _("Choose a resolution code: %(codes)s.")
+                % {"codes": ", ".join(str(RESOLUTION_CODE_IN_LIST.get(code, code)) for code in ResolutionCode.values)}
+            ]
         try:
             resolution_note = clean_markdown(
-                resolution_note or "", field="resolution_note", label="A resolution note", required=True
+                resolution_note or "", field="resolution_note", label=_("A resolution note"), required=True
             )
         except ApplicationError as exc:
             errors.update(exc.errors)
         if errors:
-            raise ApplicationError("Resolving a ticket needs a resolution code and a note.", errors=errors)
+            raise ApplicationError(_("Resolving a ticket needs a resolution code and a note."), errors=errors)
         ticket.resolution_code, ticket.resolution_note, ticket.resolved_at = resolution_code, resolution_note, now
         fields += ["resolution_code", "resolution_note", "resolved_at"]
         payload.update(resolution_code=resolution_code, resolution_note=resolution_note)
@@ -344,7 +350,8 @@ def apply_transition(
             if ready_at > now:
                 wait = int((ready_at - now).total_seconds()) + 1
                 raise CooldownActive(
-                    f"Ticket #{ticket.number} was reopened recently; it can be reopened again in {wait} s.",
+                    _("Ticket #%(number)s was reopened recently; it can be reopened again in %(seconds)s s.")
+                    % {"number": ticket.number, "seconds": wait},
                     retry_after=wait,
                     field="to",
                 )
@@ -386,7 +393,8 @@ def ticket_assign(
     )
     ticket = lock_ticket(ticket)
     if ticket.status in workflow.TERMINAL:
-        raise Conflict(f"Ticket #{ticket.number} is {ticket.status}; it can no longer be assigned.")
+        raise Conflict(_("Ticket #%(number)s is %(status)s; it can no longer be assigned.")
+                       % {"number": ticket.number, "status": workflow.status_word(ticket.status)})
     new_team = ticket.team if team is UNSET else resolve_team(team)
     new_assignee = ticket.assignee if assignee is UNSET else resolve_user(assignee, "assignee")
     dropped = None
