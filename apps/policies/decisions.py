@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.core.errors import PermissionDenied
 
@@ -50,6 +54,20 @@ class Decision:
         }
 
 
+_DENIED_BY_RULE = re.compile(r"^denied by rule (?P<name>.+)$")
+
+
+def _reason_text(reason: str) -> str:
+    """The engine's reason (English, as logged) in the active language where it is one of
+    the engine's own sentences; a rule's own words are the tenant's and stay as they are."""
+    if reason == engine.NO_RULE_ALLOWS:
+        return _("no rule allows")
+    match = _DENIED_BY_RULE.match(reason)
+    if match:
+        return _("denied by rule %(name)s") % {"name": match.group("name")}
+    return reason
+
+
 class PolicyDenied(PermissionDenied):
     """403: the policies do not allow `action` (enforce mode only).
 
@@ -58,11 +76,11 @@ class PolicyDenied(PermissionDenied):
     it again (`services.policy_denial_persist`).
     """
 
-    title = "Forbidden by policy"
+    title = gettext_lazy("Forbidden by policy")
 
     def __init__(self, decision: Decision, action: str, *, record: dict[str, Any] | None = None):
-        reasons = "; ".join(decision.reasons) or engine.NO_RULE_ALLOWS
-        super().__init__(f"Not allowed to {action}: {reasons}.")
+        reasons = "; ".join(_reason_text(r) for r in decision.reasons) or _reason_text(engine.NO_RULE_ALLOWS)
+        super().__init__(_("Not allowed to %(action)s: %(reasons)s.") % {"action": action, "reasons": reasons})
         self.decision = decision
         self.action = action
         self.record: dict[str, Any] = record or {}

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_tenants.utils import get_public_schema_name
 
 from apps.core import governance
@@ -353,12 +354,12 @@ def policy_rules_validate(*, actor, rules: Any) -> tuple[engine.Rule, ...]:
     try:
         parsed = engine.parse_rules(rules)
     except engine.RuleSetInvalid as exc:
-        raise ApplicationError(f"The rules are not valid: {exc}", errors=exc.errors) from exc
+        raise ApplicationError(gettext("The rules are not valid: %(problems)s") % {"problems": exc}, errors=exc.errors) from exc
     if _safe_kind(actor) == KIND_USER:
         facts = LiveFacts(actor=actor, resource=None, context=None)
         verdict = engine.evaluate(parsed, Action.POLICY_CHANGE, facts.read)
         if not verdict.allowed:
-            message = "These rules would stop you from changing policies: keep a rule that allows you policy.change."
+            message = gettext("These rules would stop you from changing policies: keep a rule that allows you policy.change.")
             raise ApplicationError(message, errors={"rules": [message]})
     return parsed
 
@@ -383,7 +384,8 @@ def policy_version_restore(*, actor, version: PolicyVersion, comment: str = "") 
 def policy_settings_update(*, actor, mode: str | None = None, audit_allows: bool | None = None) -> PolicySet:
     """Switch between enforce and dry run, and whether allows are audited."""
     if mode is not None and mode not in Mode.values:
-        raise ApplicationError(f"Unknown mode {mode!r}.", errors={"mode": [f"Use one of {', '.join(Mode.values)}."]})
+        raise ApplicationError(gettext("Unknown mode %(mode)r.") % {"mode": mode},
+                               errors={"mode": [gettext("Use one of %(values)s.") % {"values": ", ".join(Mode.values)}]})
     policy_require(actor, Action.POLICY_CHANGE)
     with transaction.atomic():
         policy_set = _policy_set_locked()

@@ -38,7 +38,7 @@ from .models import (
     SlaEvent,
     SlaPolicy,
 )
-from .simulation import OUTCOMES, sla_simulate
+from .simulation import OUTCOME_LABELS, OUTCOMES, sla_simulate
 from .validation import CalendarInput, HolidayInput, ShiftInput
 
 
@@ -218,7 +218,7 @@ class SlaPolicyAdmin(_ServiceSavedAdmin):
             "opts": self.model._meta,
             "form": form,
             "result": result,
-            "outcomes": OUTCOMES,
+            "outcomes": [OUTCOME_LABELS[o] for o in OUTCOMES],
         }
         return TemplateResponse(request, "admin/sla/slapolicy/simulate.html", context)
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from apps.tickets.tree import category_tree, descendants
 
@@ -474,8 +475,8 @@ def team_policy_references(team) -> list[str]:
     problems = []
     policies = sorted(SlaPolicy.objects.filter(teams=team).values_list("name", flat=True))
     if policies:
-        problems.append(f"SLA policies apply to it: {', '.join(policies)}")
+        problems.append(_("SLA policies apply to it: %(names)s") % {"names": ", ".join(policies)})
     steps = sorted(set(SlaEscalationStep.objects.filter(team=team).values_list("policy__name", flat=True)))
     if steps:
-        problems.append(f"escalation steps of these SLA policies reassign to it: {', '.join(steps)}")
+        problems.append(_("escalation steps of these SLA policies reassign to it: %(names)s") % {"names": ", ".join(steps)})
     return problems

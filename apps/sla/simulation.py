@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import pgettext_lazy
 
 from apps.tickets import workflow
 from apps.tickets.models import Ticket
@@ -39,6 +40,13 @@ from .models import SlaClock, SlaPolicy
 MET, BREACHED, RUNNING, NONE = "met", "breached", "running", "none"
 OUTCOMES = (MET, BREACHED, RUNNING)
 ACTUALS = (MET, BREACHED, RUNNING, NONE)
+# What the what-if table shows for each outcome (the codes stay the data).
+OUTCOME_LABELS = {
+    MET: pgettext_lazy("SLA outcome", "met"),
+    BREACHED: pgettext_lazy("SLA outcome", "breached"),
+    RUNNING: pgettext_lazy("SLA outcome", "running"),
+    NONE: pgettext_lazy("SLA outcome", "none"),
+}
 
 
 @dataclass
@@ -54,7 +62,11 @@ class MetricResult:
 
     def rows(self) -> list[dict]:
         """One row per actual outcome, with counts per draft outcome (for templates)."""
-        return [{"actual": a, "cells": [self.matrix[(a, d)] for d in OUTCOMES], "total": self.actual[a]} for a in ACTUALS]
+        return [
+            {"actual": a, "actual_label": OUTCOME_LABELS[a], "cells": [self.matrix[(a, d)] for d in OUTCOMES],
+             "total": self.actual[a]}
+            for a in ACTUALS
+        ]
 
 
 @dataclass
@@ -65,6 +77,14 @@ class Flip:
     actual: str
     draft: str
     draft_due: datetime | None
+
+    @property
+    def actual_label(self) -> str:
+        return str(OUTCOME_LABELS.get(self.actual, self.actual))
+
+    @property
+    def draft_label(self) -> str:
+        return str(OUTCOME_LABELS.get(self.draft, self.draft))
 
 
 @dataclass

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
 
+from django.utils.translation import gettext as _
+
 from apps.tickets.tree import descendants
 
 from .calendar import Shift, shifts_overlap
@@ -94,17 +96,17 @@ def _minutes(value) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ValueError("must be a number of minutes")
+        raise ValueError(_("must be a number of minutes"))
     try:
         number = int(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError("must be a whole number of minutes") from exc
+        raise ValueError(_("must be a whole number of minutes")) from exc
     if number != value and not isinstance(value, str):
-        raise ValueError("must be a whole number of minutes")
+        raise ValueError(_("must be a whole number of minutes"))
     if number <= 0:
-        raise ValueError("must be a positive number of minutes (zero and negative targets are refused)")
+        raise ValueError(_("must be a positive number of minutes (zero and negative targets are refused)"))
     if number > MAX_TARGET_MINUTES:
-        raise ValueError(f"must be at most {MAX_TARGET_MINUTES} minutes")
+        raise ValueError(_("must be at most %(max)s minutes") % {"max": MAX_TARGET_MINUTES})
     return number
 
 
@@ -116,30 +118,34 @@ def targets_clean(raw) -> tuple[dict[str, dict[str, int | None]], dict[str, list
     errors: dict[str, list[str]] = {}
     clean: dict[str, dict[str, int | None]] = {}
     if not isinstance(raw, Mapping):
-        _add(errors, "targets", "Targets must map priorities (P1-P4) to first response and resolution minutes.")
+        _add(errors, "targets", _("Targets must map priorities (P1-P4) to first response and resolution minutes."))
         return clean, errors
     for priority, metrics in raw.items():
         if priority not in PRIORITIES:
-            _add(errors, "targets", f"Unknown priority {priority!r}: use {', '.join(PRIORITIES)}.")
+            _add(errors, "targets", _("Unknown priority %(priority)r: use %(values)s.")
+                 % {"priority": priority, "values": ", ".join(PRIORITIES)})
             continue
         if metrics is None:
             continue
         if not isinstance(metrics, Mapping):
-            _add(errors, f"targets.{priority}", f"{priority}: give first_response and/or resolution minutes.")
+            _add(errors, f"targets.{priority}",
+                 _("%(priority)s: give first_response and/or resolution minutes.") % {"priority": priority})
             continue
         row: dict[str, int | None] = {}
         for metric, value in metrics.items():
             if metric not in Metric.values:
-                _add(errors, f"targets.{priority}", f"{priority}: unknown metric {metric!r} (use {', '.join(Metric.values)}).")
+                _add(errors, f"targets.{priority}", _("%(priority)s: unknown metric %(metric)r (use %(values)s).")
+                     % {"priority": priority, "metric": metric, "values": ", ".join(Metric.values)})
                 continue
             try:
                 row[metric] = _minutes(value)
             except ValueError as exc:
-                _add(errors, f"targets.{priority}.{metric}", f"{priority} {Metric(metric).label.lower()}: {exc}.")
+                _add(errors, f"targets.{priority}.{metric}", _("%(priority)s %(metric)s: %(problem)s.")
+                     % {"priority": priority, "metric": str(Metric(metric).label).lower(), "problem": exc})
         if any(v is not None for v in row.values()):
             clean[priority] = {metric: row.get(metric) for metric in Metric.values}
     if not clean and not errors:
-        _add(errors, "targets", "Give at least one target (first response or resolution) for at least one priority.")
+        _add(errors, "targets", _("Give at least one target (first response or resolution) for at least one priority."))
     return clean, errors
 
 
@@ -151,11 +157,12 @@ def thresholds_problems(thresholds: Iterable) -> tuple[list[int], list[str]]:
     problems: list[str] = []
     for value in thresholds:
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{value!r} is not a whole percentage.")
+            problems.append(_("%(value)r is not a whole percentage.") % {"value": value})
         elif not 1 <= value <= 99:
-            problems.append(f"{value}% is out of range: warnings lie between 1 and 99 % (100 % is the breach).")
+            problems.append(_("%(value)s%% is out of range: warnings lie between 1 and 99 %% (100 %% is the breach).")
+                            % {"value": value})
         elif value in values:
-            problems.append(f"{value}% is listed twice.")
+            problems.append(_("%(value)s%% is listed twice.") % {"value": value})
         else:
             values.append(value)
     return sorted(values), problems
@@ -168,11 +175,11 @@ def policy_problems(
     `category_ids`/`team_ids` attributes, see selectors.policy_specs) for the overlap rule."""
     errors: dict[str, list[str]] = {}
     if not (data.name or "").strip():
-        _add(errors, "name", "A policy needs a name.")
+        _add(errors, "name", _("A policy needs a name."))
     if data.calendar is None:
-        _add(errors, "calendar", "Choose the calendar the clocks follow.")
+        _add(errors, "calendar", _("Choose the calendar the clocks follow."))
     if isinstance(data.order, bool) or not isinstance(data.order, int) or data.order < 0:
-        _add(errors, "order", "The order is a whole number, 0 or more.")
+        _add(errors, "order", _("The order is a whole number, 0 or more."))
     targets, target_errors = targets_clean(data.targets)
     for key, messages in target_errors.items():
         errors.setdefault(key, []).extend(messages)
@@ -181,7 +188,8 @@ def policy_problems(
         _add(errors, "warning_thresholds", message)
     for status in data.pause_statuses:
         if status not in PAUSABLE_STATUSES:
-            _add(errors, "pause_statuses", f"{status!r} cannot pause a clock: use {', '.join(PAUSABLE_STATUSES)}.")
+            _add(errors, "pause_statuses", _("%(status)r cannot pause a clock: use %(values)s.")
+                 % {"status": status, "values": ", ".join(PAUSABLE_STATUSES)})
     for index, step in enumerate(data.escalations):
         for message in step_problems(step, thresholds):
             _add(errors, f"escalations.{index}", message)
@@ -202,8 +210,9 @@ def policy_problems(
                 _add(
                     errors,
                     "order",
-                    f"Policy “{other.name}” has the same order ({other.order}) and also matches {clash}. "
-                    "Give one of them another order, or make their priorities, categories or teams disjoint.",
+                    _("Policy “%(name)s” has the same order (%(order)s) and also matches %(clash)s. "
+                      "Give one of them another order, or make their priorities, categories or teams disjoint.")
+                    % {"name": other.name, "order": other.order, "clash": clash},
                 )
     return errors
 
@@ -212,16 +221,17 @@ def step_problems(step: StepInput, thresholds: Sequence[int]) -> list[str]:
     """What is wrong with one escalation step of a policy with these warning thresholds."""
     problems = []
     if step.action not in EscalationAction.values:
-        problems.append(f"Unknown action {step.action!r}.")
+        problems.append(_("Unknown action %(action)r.") % {"action": step.action})
     if step.metric not in StepMetric.values:
-        problems.append(f"Unknown metric {step.metric!r}.")
+        problems.append(_("Unknown metric %(metric)r.") % {"metric": step.metric})
     if step.at_percent != BREACH and step.at_percent not in thresholds:
         allowed = ", ".join(f"{t}%" for t in [*sorted(thresholds), BREACH])
-        problems.append(f"A step runs at a warning threshold or at the breach: {step.at_percent}% is not one of {allowed}.")
+        problems.append(_("A step runs at a warning threshold or at the breach: %(percent)s%% is not one of %(allowed)s.")
+                        % {"percent": step.at_percent, "allowed": allowed})
     if step.action == EscalationAction.REASSIGN_TEAM and step.team is None:
-        problems.append("Choose the team to reassign to.")
+        problems.append(_("Choose the team to reassign to."))
     if step.action != EscalationAction.REASSIGN_TEAM and step.team is not None:
-        problems.append("Only 'reassign to a team' takes a team.")
+        problems.append(_("Only 'reassign to a team' takes a team."))
     return problems
 
 
@@ -247,16 +257,17 @@ def overlap(a: PolicyShape, b: PolicyShape, tree: Mapping) -> str:
         common = descendants(a.category_ids, tree) & descendants(b.category_ids, tree)
         if not common:
             return ""
-        categories = "in overlapping categories"
+        categories = _("in overlapping categories")
     else:
-        categories = "in any category" if not (a.category_ids or b.category_ids) else "in the same categories"
+        categories = _("in any category") if not (a.category_ids or b.category_ids) else _("in the same categories")
     if a.team_ids and b.team_ids:
         if not a.team_ids & b.team_ids:
             return ""
-        teams = "of a common team"
+        teams = _("of a common team")
     else:
-        teams = "of any team" if not (a.team_ids or b.team_ids) else "of the same teams"
-    return f"{'/'.join(priorities)} tickets {categories} {teams}"
+        teams = _("of any team") if not (a.team_ids or b.team_ids) else _("of the same teams")
+    return _("%(priorities)s tickets %(categories)s %(teams)s") % {
+        "priorities": "/".join(priorities), "categories": categories, "teams": teams}
 
 
 # --- Calendars -----------------------------------------------------------------------------
@@ -277,39 +288,43 @@ def supported_countries() -> dict[str, list[str]]:
 def calendar_problems(data: CalendarInput) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not (data.name or "").strip():
-        _add(errors, "name", "A calendar needs a name.")
+        _add(errors, "name", _("A calendar needs a name."))
     if data.timezone not in _zones():
-        _add(errors, "timezone", f"Unknown time zone {data.timezone!r}: use an IANA name such as Europe/Warsaw.")
+        _add(errors, "timezone", _("Unknown time zone %(zone)r: use an IANA name such as Europe/Warsaw.")
+             % {"zone": data.timezone})
     country = (data.holiday_country or "").strip()
     subdivision = (data.holiday_subdivision or "").strip()
     if country:
         countries = supported_countries()
         if country not in countries:
-            _add(errors, "holiday_country", f"No public holidays are known for {country!r}: use an ISO code such as PL or US.")
+            _add(errors, "holiday_country", _("No public holidays are known for %(country)r: use an ISO code such as PL or US.")
+                 % {"country": country})
         elif subdivision and subdivision not in countries[country]:
-            known = ", ".join(countries[country][:30]) or "none"
-            _add(errors, "holiday_subdivision", f"{country} has no subdivision {subdivision!r} (known: {known}).")
+            known = ", ".join(countries[country][:30]) or _("none")
+            _add(errors, "holiday_subdivision", _("%(country)s has no subdivision %(subdivision)r (known: %(known)s).")
+                 % {"country": country, "subdivision": subdivision, "known": known})
     elif subdivision:
-        _add(errors, "holiday_subdivision", "A subdivision needs a country.")
+        _add(errors, "holiday_subdivision", _("A subdivision needs a country."))
     if not data.always_open:
         if not data.shifts:
-            _add(errors, "shifts", "A calendar needs business hours: add at least one shift, or make it 24x7.")
+            _add(errors, "shifts", _("A calendar needs business hours: add at least one shift, or make it 24x7."))
         shifts = []
         for shift in data.shifts:
             if not 0 <= int(shift.weekday) <= 6:
-                _add(errors, "shifts", f"Weekday {shift.weekday} is not 0 (Monday) to 6 (Sunday).")
+                _add(errors, "shifts", _("Weekday %(weekday)s is not 0 (Monday) to 6 (Sunday).") % {"weekday": shift.weekday})
                 continue
             shifts.append(Shift(int(shift.weekday), shift.start, shift.end))
         for a, b in shifts_overlap(shifts):
             _add(
                 errors,
                 "shifts",
-                f"{WEEKDAY_NAMES[a.weekday]} {a.start:%H:%M}-{a.end:%H:%M} overlaps "
-                f"{WEEKDAY_NAMES[b.weekday]} {b.start:%H:%M}-{b.end:%H:%M}.",
+                _("%(first)s overlaps %(second)s.") % {
+                    "first": f"{WEEKDAY_NAMES[a.weekday]} {a.start:%H:%M}-{a.end:%H:%M}",
+                    "second": f"{WEEKDAY_NAMES[b.weekday]} {b.start:%H:%M}-{b.end:%H:%M}"},
             )
     seen: set[date] = set()
     for holiday in data.holidays:
         if holiday.date in seen:
-            _add(errors, "holidays", f"{holiday.date:%Y-%m-%d} is listed twice.")
+            _add(errors, "holidays", _("%(date)s is listed twice.") % {"date": f"{holiday.date:%Y-%m-%d}"})
         seen.add(holiday.date)
     return errors

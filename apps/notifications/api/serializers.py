@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from apps.core.serializers import InputSerializer
@@ -28,7 +29,7 @@ class ReadInputSerializer(InputSerializer):
 
     def validate(self, data):
         if not data.get("all") and not data.get("ids"):
-            raise serializers.ValidationError({"ids": ['Give the ids to mark read, or "all": true.']})
+            raise serializers.ValidationError({"ids": [_('Give the ids to mark read, or "all": true.')]})
         return data
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.core.errors import PermissionDenied
 
@@ -17,7 +18,7 @@ from ..models import Notification
 
 def _person(actor):
     if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
-        raise PermissionDenied("Only a signed-in person has notifications.")
+        raise PermissionDenied(_("Only a signed-in person has notifications."))
     return actor
 
 

@@ -11,6 +11,7 @@ from datetime import time
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
@@ -24,7 +25,7 @@ NOTIFICATION_CONFIGURE = "notification.configure"
 
 def _own(actor, user):
     if actor is None or not getattr(actor, "is_authenticated", False) or actor.pk != user.pk:
-        raise PermissionDenied("People change their own notification preferences.")
+        raise PermissionDenied(gettext("People change their own notification preferences."))
 
 
 def _check_pairs(choices: Mapping) -> dict[tuple[str, str], bool]:
@@ -33,17 +34,18 @@ def _check_pairs(choices: Mapping) -> dict[tuple[str, str], bool]:
     for key, value in choices.items():
         kind, _, channel = str(key).partition(".")
         if kind not in Kind.values or channel not in Channel.values:
-            errors.setdefault("channels", []).append(f"Unknown kind and channel {key!r} (use <kind>.<channel>).")
+            errors.setdefault("channels", []).append(
+                gettext("Unknown kind and channel %(key)r (use <kind>.<channel>).") % {"key": key})
             continue
         if not isinstance(value, bool):
-            errors.setdefault("channels", []).append(f"{key}: use true or false.")
+            errors.setdefault("channels", []).append(gettext("%(key)s: use true or false.") % {"key": key})
             continue
         if kind and channel == Channel.IN_APP and value is False and kind == Kind.MENTIONED:
-            errors.setdefault("channels", []).append("Mentions always show in the app.")
+            errors.setdefault("channels", []).append(gettext("Mentions always show in the app."))
             continue
         clean[(kind, channel)] = value
     if errors:
-        raise ApplicationError("The preferences are not valid.", errors=errors)
+        raise ApplicationError(gettext("The preferences are not valid."), errors=errors)
     return clean
 
 
@@ -66,13 +68,14 @@ def preferences_set(
     changes: dict = {}
     if email_digest is not None and email_digest != profile.email_digest:
         if email_digest not in Digest.values:
-            raise ApplicationError("Unknown digest.", errors={"email_digest": [f"Use one of {', '.join(Digest.values)}."]})
+            raise ApplicationError(gettext("Unknown digest."), errors={
+                "email_digest": [gettext("Use one of %(values)s.") % {"values": ", ".join(Digest.values)}]})
         changes["email_digest"] = {"from": profile.email_digest, "to": email_digest}
         profile.email_digest = email_digest
     if quiet_from != "" or quiet_until != "":
         if (quiet_from is None) != (quiet_until is None):
-            raise ApplicationError("Quiet hours need a start and an end.",
-                                   errors={"quiet_hours": ["Give both times, or neither."]})
+            raise ApplicationError(gettext("Quiet hours need a start and an end."),
+                                   errors={"quiet_hours": [gettext("Give both times, or neither.")]})
         if (quiet_from, quiet_until) != (profile.quiet_from, profile.quiet_until):
             changes["quiet_hours"] = {"from": [str(profile.quiet_from), str(profile.quiet_until)],
                                       "to": [str(quiet_from), str(quiet_until)]}
@@ -93,7 +96,7 @@ def preference_unsubscribe(*, user, kind: str) -> int:
     every kind). The signed link stands for the person; audited as theirs."""
     kinds = Kind.values if kind == "*" else [kind]
     if not set(kinds) <= set(Kind.values):
-        raise ApplicationError("Unknown kind.")
+        raise ApplicationError(gettext("Unknown kind."))
     for name in kinds:
         Preference.objects.update_or_create(user=user, kind=name, channel=Channel.EMAIL, defaults={"enabled": False})
     audit_record(actor=user, action="notification.unsubscribed", target=user,
@@ -106,10 +109,12 @@ def rule_set(*, actor, kind: str, recipients: list[str], enabled: bool = True) -
     """Who hears of `kind` in this tenant."""
     policy_require(actor, NOTIFICATION_CONFIGURE, None, {"object": "rule", "kind": kind})
     if kind not in Kind.values:
-        raise ApplicationError("Unknown kind.", errors={"kind": [f"Use one of {', '.join(Kind.values)}."]})
+        raise ApplicationError(gettext("Unknown kind."),
+                               errors={"kind": [gettext("Use one of %(values)s.") % {"values": ", ".join(Kind.values)}]})
     unknown = sorted(set(recipients) - set(Role.values))
     if unknown:
-        raise ApplicationError("Unknown recipients.", errors={"recipients": [f"Unknown: {', '.join(unknown)}."]})
+        raise ApplicationError(gettext("Unknown recipients."),
+                               errors={"recipients": [gettext("Unknown: %(values)s.") % {"values": ", ".join(unknown)}]})
     rule, _ = NotificationRule.objects.select_for_update().get_or_create(kind=kind)
     before = {"recipients": list(rule.recipients), "enabled": rule.enabled}
     rule.recipients, rule.enabled, rule.updated_at = sorted(set(recipients)), bool(enabled), timezone.now()

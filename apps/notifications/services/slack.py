@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from slack_sdk.errors import SlackApiError
 
 from apps.audit.services import audit_record
@@ -24,14 +25,17 @@ def _check(token: str) -> str:
     """The workspace's name, if Slack accepts the token; a clear error otherwise."""
     token = (token or "").strip()
     if not token.startswith("xoxb-"):
-        raise ApplicationError("A Slack bot token starts with xoxb-.", errors={"new_token": ["Not a bot token."]})
+        raise ApplicationError(gettext("A Slack bot token starts with xoxb-."),
+                               errors={"new_token": [gettext("Not a bot token.")]})
     try:
         answer = client(token).auth_test()
     except SlackApiError as exc:
         error = (exc.response.get("error") if exc.response is not None else "") or "refused"
-        raise ApplicationError(f"Slack refused the token ({error}).", errors={"new_token": [f"Slack: {error}."]}) from None
+        raise ApplicationError(gettext("Slack refused the token (%(error)s).") % {"error": error},
+                               errors={"new_token": [f"Slack: {error}."]}) from None
     except OSError as exc:
-        raise ApplicationError("Slack could not be reached; try again.", errors={"new_token": [str(exc)[:200]]}) from None
+        raise ApplicationError(gettext("Slack could not be reached; try again."),
+                               errors={"new_token": [str(exc)[:200]]}) from None
     return str(answer.get("team") or "")
 
 
@@ -66,8 +70,8 @@ def team_channel_set(*, actor, team, channel: str) -> TeamChannel | None:
     policy_require(actor, NOTIFICATION_CONFIGURE, None, {"object": "team_channel", "team": team.pk})
     channel = (channel or "").strip()
     if channel and not (channel[:1] in "CG" and channel[1:].isalnum() and len(channel) <= 40):
-        raise ApplicationError("Use the channel's id (e.g. C0123ABCDEF), not its name.",
-                               errors={"channel": ["A channel id."]})
+        raise ApplicationError(gettext("Use the channel's id (e.g. C0123ABCDEF), not its name."),
+                               errors={"channel": [gettext("A channel id.")]})
     if not channel:
         TeamChannel.objects.filter(team=team).delete()
         audit_record(actor=actor, action="notification.team_channel_changed", target=team, payload={"channel": None})

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
@@ -24,12 +25,12 @@ def template_problems(*, subject: str, body: str) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for field, text in (("subject", subject), ("body", body)):
         if len(text or "") > MAX_CHARS:
-            errors[field] = [f"At most {MAX_CHARS} characters."]
+            errors[field] = [_("At most %(max)s characters.") % {"max": MAX_CHARS}]
             continue
         try:
             render_override(text or "", sample_context())
         except TemplateInvalid as exc:
-            errors[field] = [f"The template does not work: {exc}"]
+            errors[field] = [_("The template does not work: %(problem)s") % {"problem": exc}]
     if not (body or "").strip():
         errors.setdefault("body", []).append("The text is required.")
     return errors
@@ -41,18 +42,18 @@ def template_save(*, actor, kind: str, channel: str, language: str, subject: str
     policy_require(actor, NOTIFICATION_CONFIGURE, template, {"object": "template", "kind": kind})
     errors = template_problems(subject=subject, body=body)
     if kind not in Kind.values:
-        errors["kind"] = ["Unknown kind."]
+        errors["kind"] = [_("Unknown kind.")]
     if channel not in Channel.values:
-        errors["channel"] = ["Unknown channel."]
+        errors["channel"] = [_("Unknown channel.")]
     if language not in dict(settings.LANGUAGES):
-        errors["language"] = ["Unknown language."]
+        errors["language"] = [_("Unknown language.")]
     clash = TemplateOverride.objects.filter(kind=kind, channel=channel, language=language)
     if template is not None and template.pk:
         clash = clash.exclude(pk=template.pk)
     if clash.exists():
-        errors.setdefault("kind", []).append("There is a template for this kind, channel and language already.")
+        errors.setdefault("kind", []).append(_("There is a template for this kind, channel and language already."))
     if errors:
-        raise ApplicationError("The template is not valid.", errors=errors)
+        raise ApplicationError(_("The template is not valid."), errors=errors)
     creating = template is None or template.pk is None
     template = template or TemplateOverride()
     template.kind, template.channel, template.language = kind, channel, language

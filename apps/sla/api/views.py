@@ -8,6 +8,7 @@ internal, a requester sees the due time of their own tickets only (tickets API).
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -41,7 +42,7 @@ def _write_permissions(view) -> list:
 def _policy(pk: int) -> SlaPolicy:
     policy = selectors.policy_list().filter(pk=pk).first()
     if policy is None:
-        raise NotFound(f"There is no SLA policy {pk}.")
+        raise NotFound(_("There is no SLA policy %(id)s.") % {"id": pk})
     return policy
 
 

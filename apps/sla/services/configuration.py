@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.accounts.models import Team
 from apps.audit.services import audit_record
@@ -21,7 +22,7 @@ from ..validation import CalendarInput, PolicyInput, StepInput, calendar_problem
 
 
 def _problem(errors: dict[str, list[str]], what: str) -> ApplicationError:
-    detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+    detail = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in errors.items())
     return ApplicationError(f"{what}: {detail}", errors=errors)
 
 
@@ -53,9 +54,9 @@ def sla_calendar_save(*, actor, data: CalendarInput, calendar: SlaCalendar | Non
     if not creating:
         clash = clash.exclude(pk=calendar.pk)
     if name and clash.exists():
-        errors.setdefault("name", []).append(f"A calendar named “{name}” already exists.")
+        errors.setdefault("name", []).append(gettext("A calendar named “%(name)s” already exists.") % {"name": name})
     if errors:
-        raise _problem(errors, "The calendar is not valid")
+        raise _problem(errors, gettext("The calendar is not valid"))
     before = None if creating else _calendar_snapshot(SlaCalendar.objects.get(pk=calendar.pk))
     calendar = calendar or SlaCalendar()
     calendar.name = name
@@ -116,7 +117,7 @@ def sla_policy_problems(data: PolicyInput, *, policy: SlaPolicy | None = None) -
     errors = policy_problems(data, others=others, category_tree=tree)
     name = (data.name or "").strip()
     if name and any(o.name.lower() == name.lower() for o in others):
-        errors.setdefault("name", []).append(f"A policy named “{name}” already exists.")
+        errors.setdefault("name", []).append(gettext("A policy named “%(name)s” already exists.") % {"name": name})
     return errors
 
 
@@ -137,7 +138,7 @@ def sla_policy_save(*, actor, data: PolicyInput, policy: SlaPolicy | None = None
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"sla.configure:{connection.schema_name}"])
     errors = sla_policy_problems(data, policy=policy)
     if errors:
-        raise _problem(errors, "The policy is not valid")
+        raise _problem(errors, gettext("The policy is not valid"))
     targets, _ = targets_clean(data.targets)
     before = None if creating else _policy_snapshot(SlaPolicy.objects.get(pk=policy.pk))
     policy = policy or SlaPolicy()
@@ -212,21 +213,21 @@ def policy_input_from_data(data: dict, *, base: SlaPolicy | None = None) -> Poli
     merged = {**current, **data}
     errors: dict[str, list[str]] = {}
 
-    def objects(model, ids, key, label):
+    def objects(model, ids, key, message):
         ids = list(dict.fromkeys(int(i) for i in ids or []))
         found = {o.pk: o for o in model.objects.filter(pk__in=ids)}
         missing = [i for i in ids if i not in found]
         if missing:
-            errors.setdefault(key, []).append(f"Unknown {label}: {', '.join(map(str, missing))}.")
+            errors.setdefault(key, []).append(message % {"ids": ", ".join(map(str, missing))})
         return [found[i] for i in ids if i in found]
 
     calendar = None
     if merged.get("calendar") is not None:
         calendar = SlaCalendar.objects.filter(pk=merged["calendar"]).first()
         if calendar is None:
-            errors.setdefault("calendar", []).append(f"Unknown calendar {merged['calendar']}.")
-    categories = objects(Category, merged.get("categories"), "categories", "categories")
-    teams = objects(Team, merged.get("teams"), "teams", "teams")
+            errors.setdefault("calendar", []).append(gettext("Unknown calendar %(id)s.") % {"id": merged["calendar"]})
+    categories = objects(Category, merged.get("categories"), "categories", gettext("Unknown categories: %(ids)s."))
+    teams = objects(Team, merged.get("teams"), "teams", gettext("Unknown teams: %(ids)s."))
     step_teams = {
         t.pk: t for t in Team.objects.filter(pk__in=[s.get("team") for s in merged.get("escalations") or [] if s.get("team")])
     }
@@ -236,7 +237,7 @@ def policy_input_from_data(data: dict, *, base: SlaPolicy | None = None) -> Poli
         if raw.get("team"):
             team = step_teams.get(int(raw["team"]))
             if team is None:
-                errors.setdefault(f"escalations.{index}", []).append(f"Unknown team {raw['team']}.")
+                errors.setdefault(f"escalations.{index}", []).append(gettext("Unknown team %(id)s.") % {"id": raw["team"]})
         steps.append(
             StepInput(
                 at_percent=raw["at_percent"],
@@ -247,7 +248,7 @@ def policy_input_from_data(data: dict, *, base: SlaPolicy | None = None) -> Poli
             )
         )
     if errors:
-        raise _problem(errors, "The policy is not valid")
+        raise _problem(errors, gettext("The policy is not valid"))
     return PolicyInput(
         name=merged.get("name", ""),
         description=merged.get("description", "") or "",
