@@ -317,7 +317,12 @@ class BulkForm(DeskForm):
 
 
 class CommentForm(DeskForm):
-    body = forms.CharField(label=_("Comment (Markdown)"), widget=forms.Textarea(attrs={"rows": 6}), required=False)
+    body = forms.CharField(
+        label=_("Comment (Markdown)"),
+        help_text=_("Type @ and a name to mention a colleague: they are told."),
+        widget=forms.Textarea(attrs={"rows": 6, "data-mentions-label": _("People to mention")}),
+        required=False,
+    )
     visibility = forms.ChoiceField(
         label=_("Visibility"),
         choices=[(Visibility.PUBLIC, _("Public reply (the requester sees it)")),

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from . import views, watching
 
 app_name = "desk"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("tickets/<int:number>/assign/", views.assign_view, name="assign"),
     path("tickets/<int:number>/edit/", views.edit_view, name="edit"),
     path("tickets/<int:number>/suggestion/", views.suggestion_view, name="suggestion"),
+    path("tickets/<int:number>/follow/", watching.follow_view, name="follow"),
+    path("tickets/<int:number>/mentions/", watching.mentions_view, name="mentions"),
     path("tickets/<int:number>/attachments/", views.attachment_upload_view, name="attachment-upload"),
     path(
         "tickets/<int:number>/attachments/<int:attachment_id>/",

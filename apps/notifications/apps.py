@@ -10,12 +10,14 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.policies.actions import register_action
+        from apps.tickets.extensions import register_requester_access
 
-        from . import consumers
+        from . import consumers, selectors
         from .services.preferences import NOTIFICATION_CONFIGURE
         from .services.watchers import TICKET_WATCH
 
         consumers.register()
+        register_requester_access("notifications.cc", selectors.copied_in_condition)
         register_action(NOTIFICATION_CONFIGURE, "Change who is told what (notification rules, channel defaults, "
                                                 "templates, Slack)")
         register_action(TICKET_WATCH, "Follow a ticket (be told of its changes)")

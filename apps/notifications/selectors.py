@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.accounts.models import Role as UserRole
 from apps.accounts.models import TeamMembership, User
@@ -13,7 +13,7 @@ from apps.sla.models import SlaEvent
 from apps.tickets import workflow
 
 from .kinds import AGENTS, SPECS, Channel, Kind, Role
-from .models import ChannelDefault, Notification, NotificationRule, Preference, Profile, Watcher
+from .models import ChannelDefault, Notification, NotificationRule, Preference, Profile, Watcher, WatcherKind
 
 
 def rules() -> dict[str, tuple[bool, list[str]]]:
@@ -126,3 +126,22 @@ def sla_event_worth_telling(sla_event_id: int) -> bool:
     if event is None or event.ticket.status not in workflow.ACTIVE:
         return False
     return not SlaEvent.objects.filter(clock_id=event.clock_id, threshold__gt=event.threshold).exists()
+
+
+def followers(ticket) -> list[User]:
+    """The agents following `ticket`, by name."""
+    return list(
+        User.objects.filter(watching__ticket=ticket, watching__kind=WatcherKind.FOLLOWER).order_by("full_name", "email")
+    )
+
+
+def copied_in(ticket) -> list[Watcher]:
+    """The people copied in on `ticket`, with who added them, in the order they were added."""
+    return list(
+        Watcher.objects.filter(ticket=ticket, kind=WatcherKind.CC).select_related("user", "added_by").order_by("pk")
+    )
+
+
+def copied_in_condition(actor) -> Q:
+    """For tickets.extensions.register_requester_access: the tickets `actor` was copied in on."""
+    return Q(pk__in=Watcher.objects.filter(user=actor, kind=WatcherKind.CC).values("ticket_id"))

@@ -156,6 +156,18 @@ class CancelForm(forms.Form):
     reason = _reason_field(_("Why do you want to cancel?"), _("For example: “It works again”."))
 
 
+class CopyInForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "cc_%s")
+        super().__init__(*args, **kwargs)
+
+    email = forms.EmailField(
+        label=_("Colleague's email address"),
+        max_length=254,
+        help_text=_("They are told of the team's replies and can read this request, but cannot reply or change it."),
+    )
+
+
 class DuePreviewForm(forms.Form):
     """The new-request form's fields that decide its due time (the preview's query).
     Invalid values count as the form's defaults; a requester never picks a team."""

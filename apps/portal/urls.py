@@ -14,5 +14,7 @@ urlpatterns = [
     path("tickets/<int:number>/reply/", views.ticket_reply, name="reply"),
     path("tickets/<int:number>/reopen/", views.ticket_reopen, name="reopen"),
     path("tickets/<int:number>/cancel/", views.ticket_cancel, name="cancel"),
+    path("tickets/<int:number>/copied-in/", views.ticket_cc_add_view, name="cc-add"),
+    path("tickets/<int:number>/copied-in/<int:user_id>/remove/", views.ticket_cc_remove_view, name="cc-remove"),
     path("tickets/<int:number>/files/<int:attachment_id>/", views.attachment_download, name="download"),
 ]

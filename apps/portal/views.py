@@ -28,7 +28,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts import permissions
+from apps.accounts.models import User
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied
+from apps.notifications import selectors as notifications
+from apps.notifications.services.watchers import ticket_cc_add, ticket_cc_remove
 from apps.sla.preview import DuePreview, due_preview
 from apps.tickets import selectors, services, workflow
 from apps.tickets.choices import ResolvedReply, TicketStatus, Visibility
@@ -40,6 +43,7 @@ from .forms import (
     IMPACT_CHOICES,
     URGENCY_CHOICES,
     CancelForm,
+    CopyInForm,
     DuePreviewForm,
     ReopenForm,
     ReplyForm,
@@ -53,6 +57,7 @@ SHOW = {
     "open": [TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED],
     "closed": [TicketStatus.CLOSED, TicketStatus.CANCELLED],
     "all": [],
+    "copied": [],  # others' requests a colleague copied the user in on
 }
 INVALID = 422
 
@@ -87,6 +92,12 @@ def own_ticket(request: HttpRequest, number: int) -> Ticket:
     return ticket
 
 
+def readable_ticket(request: HttpRequest, number: int) -> Ticket:
+    """The user's own ticket `number`, or one a colleague copied them in on (read only);
+    404 for anything else."""
+    return selectors.ticket_get_visible(actor=request.user, number=number)
+
+
 def public_comments(request: HttpRequest, ticket: Ticket) -> QuerySet:
     return selectors.comment_list(actor=request.user, ticket=ticket).filter(internal=False)
 
@@ -108,6 +119,7 @@ def conversation(request: HttpRequest, ticket: Ticket) -> dict:
     for comment in comments:
         comment.public_files = files_by_comment.get(comment.pk, [])
         comment.from_requester = comment.author_id == ticket.requester_id
+        comment.mine = comment.author_id == request.user.pk
         # Stored HTML is sanitised at write time; cleaned again on the way out (markdown.py).
         comment.body_safe_html = sanitize_html(comment.body_html)
     return {"comments": comments, "ticket_files": files_by_comment.get(None, [])}
@@ -133,6 +145,7 @@ def reply_hint(ticket: Ticket) -> str:
 
 def detail_context(request: HttpRequest, ticket: Ticket, **forms) -> dict:
     closed = ticket.status in workflow.TERMINAL
+    own = ticket.requester_id == request.user.pk
     follow_ups = list(selectors.ticket_follow_ups(actor=request.user, ticket=ticket)
                       .filter(requester=request.user).only("number"))
     context = {
@@ -143,12 +156,15 @@ def detail_context(request: HttpRequest, ticket: Ticket, **forms) -> dict:
         "urgency_label": dict(URGENCY_CHOICES).get(ticket.urgency, ""),
         "resolution_html": render_markdown(ticket.resolution_note) if ticket.status == TicketStatus.RESOLVED else "",
         # A requester's reply on a closed ticket opens a follow-up; a cancelled one takes none.
-        "can_reply": not closed or ticket.status == TicketStatus.CLOSED,
+        "can_reply": own and (not closed or ticket.status == TicketStatus.CLOSED),
         "reply_hint": reply_hint(ticket),
         "follow_up_of_number": getattr(ticket, "follow_up_of_number", None),
         "follow_ups": follow_ups,
-        "can_reopen": ticket.status == TicketStatus.RESOLVED and can(request, ticket, TicketStatus.OPEN),
-        "can_cancel": can(request, ticket, TicketStatus.CANCELLED),
+        "can_reopen": own and ticket.status == TicketStatus.RESOLVED and can(request, ticket, TicketStatus.OPEN),
+        "can_cancel": own and can(request, ticket, TicketStatus.CANCELLED),
+        "own": own,
+        "copied_in": notifications.copied_in(ticket),
+        "cc_form": forms.get("cc_form") or CopyInForm(),
         "reply_form": forms.get("reply_form") or ReplyForm(),
         "reopen_form": forms.get("reopen_form") or ReopenForm(),
         "cancel_form": forms.get("cancel_form") or CancelForm(),
@@ -168,12 +184,15 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     if show not in SHOW:
         show = "open"
     filters = QueryDict(mutable=True)
-    filters["requester"] = str(request.user.pk)
+    if show != "copied":
+        filters["requester"] = str(request.user.pk)
     filters["ordering"] = "-updated_at"
     filters.setlist("status", [str(s) for s in SHOW[show]])
     tickets = selectors.ticket_list(actor=request.user, filters=filters)
+    if show == "copied":
+        tickets = tickets.exclude(requester=request.user)
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
-    tabs = [("open", _("Open")), ("closed", _("Closed")), ("all", _("All"))]
+    tabs = [("open", _("Open")), ("closed", _("Closed")), ("all", _("All")), ("copied", _("Copied in"))]
     return render(request, "portal/list.html", {"page": page, "show": show, "tabs": tabs})
 
 
@@ -236,8 +255,42 @@ def ticket_new_due(request: HttpRequest) -> HttpResponse:
 @require_GET
 @portal_view
 def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
-    ticket = own_ticket(request, number)
+    ticket = readable_ticket(request, number)
     return render(request, "portal/detail.html", detail_context(request, ticket))
+
+
+@require_POST
+@portal_view
+def ticket_cc_add_view(request: HttpRequest, number: int) -> HttpResponse:
+    """The requester copies a colleague in (by email)."""
+    ticket = own_ticket(request, number)
+    form = CopyInForm(request.POST)
+    if form.is_valid():
+        try:
+            watcher = ticket_cc_add(actor=request.user, ticket=ticket, email=form.cleaned_data["email"])
+        except ApplicationError as exc:
+            _form_errors(form, exc, fields=("email",))
+        else:
+            messages.success(request, _("%(name)s is copied in on this request.")
+                             % {"name": watcher.user.full_name or watcher.user.email})
+            return redirect(reverse("portal:detail", args=[ticket.number]) + "#copied-in")
+    return render(request, "portal/detail.html", detail_context(request, ticket, cc_form=form), status=INVALID)
+
+
+@require_POST
+@portal_view
+def ticket_cc_remove_view(request: HttpRequest, number: int, user_id: int) -> HttpResponse:
+    """The requester removes a colleague, or a colleague stops receiving updates."""
+    ticket = readable_ticket(request, number)
+    person = User.objects.filter(pk=user_id).first()
+    if person is None:
+        raise NotFound(_("Nobody with this id is copied in."))
+    ticket_cc_remove(actor=request.user, ticket=ticket, user=person)
+    if person.pk == request.user.pk and ticket.requester_id != request.user.pk:
+        messages.success(request, _("You will no longer hear of request #%(number)s.") % {"number": ticket.number})
+        return redirect("portal:list")
+    messages.success(request, _("%(name)s is no longer copied in.") % {"name": person.full_name or person.email})
+    return redirect(reverse("portal:detail", args=[ticket.number]) + "#copied-in")
 
 
 @require_POST
@@ -341,7 +394,7 @@ def ticket_cancel(request: HttpRequest, number: int) -> HttpResponse:
 @portal_view
 def attachment_download(request: HttpRequest, number: int, attachment_id: int) -> HttpResponse:
     """A signed, short-lived link (audited) to the file, then the API's download view."""
-    ticket = own_ticket(request, number)
+    ticket = readable_ticket(request, number)
     attachment = public_attachments(request, ticket).filter(pk=attachment_id).first()
     if attachment is None:
         raise NotFound(_("This file does not exist."))

@@ -7,6 +7,7 @@ ticket (policy `ticket.comment`, context `cc`). Both audited on the ticket."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 from apps.accounts.models import User
@@ -44,9 +45,15 @@ def ticket_cc_add(*, actor, ticket, email: str) -> Watcher:
         raise PermissionDenied("Only the requester copies people in on their ticket.")
     person = User.objects.filter(email__iexact=(email or "").strip(), is_active=True).first()
     if person is None:
-        raise ApplicationError("Nobody of this organisation has that address.", errors={"email": ["Unknown person."]})
+        raise ApplicationError(
+            _("Nobody of this organisation has that address."),
+            errors={"email": [_("Nobody of this organisation has that address.")]},
+        )
     if person.pk == ticket.requester_id:
-        raise ApplicationError("The requester hears of their ticket already.", errors={"email": ["The requester."]})
+        raise ApplicationError(
+            _("The requester hears of their ticket already."),
+            errors={"email": [_("The requester hears of their ticket already.")]},
+        )
     watcher, created = Watcher.objects.get_or_create(
         ticket=ticket, user=person, defaults={"kind": WatcherKind.CC, "added_by": actor}
     )
@@ -58,7 +65,12 @@ def ticket_cc_add(*, actor, ticket, email: str) -> Watcher:
 
 @transaction.atomic
 def ticket_cc_remove(*, actor, ticket, user) -> None:
-    policy_require(actor, TICKET_COMMENT, ticket, {"operation": "cc"})
+    """Take `user` off the copy list: the requester (or an agent) removing a colleague, a
+    ticket action (policy `ticket.comment`, context `cc`); or the colleague leaving, their
+    own notification setting like an unsubscribe (no policy question, audited alike)."""
+    leaving = getattr(actor, "pk", None) == user.pk and user.pk != ticket.requester_id
+    if not leaving:
+        policy_require(actor, TICKET_COMMENT, ticket, {"operation": "cc"})
     if not permissions.is_agent(actor) and actor.pk not in (ticket.requester_id, user.pk):
         raise PermissionDenied("Only the requester (or the person copied in) removes a copy.")
     deleted, _ = Watcher.objects.filter(ticket=ticket, user=user, kind=WatcherKind.CC).delete()

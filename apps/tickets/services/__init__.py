@@ -13,6 +13,7 @@ The names below are the public surface: `from apps.tickets import services` and
 `services.ticket_create(...)`.
 """
 
+from ..mentions import parse_mentions
 from .attachments import (
     DownloadLink,
     attachment_add,
@@ -23,7 +24,7 @@ from .attachments import (
 )
 from .autoclose import AutoCloseResult, ticket_autoclose
 from .categories import category_archive, category_create, category_merge, category_update
-from .comments import comment_add, parse_mentions
+from .comments import comment_add
 from .common import UNSET, lock_ticket
 from .desk_settings import desk_settings_update
 from .matrix import priority_matrix_set

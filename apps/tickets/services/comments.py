@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Value
-from django.db.models.functions import Lower, Replace
 from django.utils import timezone
 
 from apps.accounts import permissions
-from apps.accounts.models import Role, User
+from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, PermissionDenied
 from apps.events.services.emit import emit
@@ -24,6 +21,7 @@ from .. import events as ev
 from ..choices import ResolvedReply, TicketStatus
 from ..errors import CooldownActive
 from ..markdown import render_markdown
+from ..mentions import drawn, resolve_mentions
 from ..models import Ticket, TicketComment
 from ..search import search_append_comment
 from ..selectors import desk_settings_get
@@ -41,52 +39,6 @@ from .tickets import apply_transition
 logger = logging.getLogger(__name__)
 
 # --- Comments ---------------------------------------------------------------------------
-
-_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9._%+\-]+(?:@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)?)")
-
-
-def parse_mentions(body: str) -> tuple[set[str], set[str]]:
-    """(emails, names) mentioned in `body` as `@someone@example.com` or `@name`."""
-    emails: set[str] = set()
-    names: set[str] = set()
-    for match in _MENTION.finditer(body or ""):
-        token = match.group(1).rstrip(".-")
-        if "@" in token:
-            emails.add(token.lower())
-        elif token:
-            names.add(token.lower())
-    return emails, names
-
-
-def _resolve_mentions(*, body: str, ticket: Ticket, internal: bool) -> list[User]:
-    """Users named in `body` who may read the comment (so nobody is told about a ticket,
-    or an internal note, they cannot see). `@name` matches the email's local part or the
-    full name without spaces; an ambiguous name matches nobody."""
-    emails, names = parse_mentions(body)
-    if not emails and not names:
-        return []
-    readers = Q(role__in=[Role.AGENT, Role.ADMIN])
-    if not internal:
-        readers |= Q(pk=ticket.requester_id)
-    candidates = (
-        User.objects.filter(is_active=True)
-        .filter(readers)
-        .annotate(compact=Lower(Replace("full_name", Value(" "), Value(""))))
-    )
-    lookup = Q(email__in=sorted(emails))
-    for name in sorted(names)[:20]:
-        lookup |= Q(email__istartswith=f"{name}@") | Q(compact=name)
-    found = list(candidates.filter(lookup)[:100])
-    chosen: dict[int, User] = {}
-    for user in found:
-        if user.email.lower() in emails:
-            chosen[user.pk] = user
-    for name in names:
-        matches = [u for u in found if u.email.lower().split("@", 1)[0] == name or u.compact == name]
-        if len(matches) == 1:
-            chosen[matches[0].pk] = matches[0]
-    return sorted(chosen.values(), key=lambda u: u.pk)
-
 
 def _comment_cooldown(actor: User, *, is_agent: bool) -> datetime:
     """Refuse a requester's comment within WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS of their
@@ -180,10 +132,11 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
     if kind == REOPEN:
         policy_require(author, TICKET_TRANSITION, ticket,
                        {"to": TicketStatus.OPEN, "from": ticket.status, "by_comment": True})
+    mentioned = resolve_mentions(body=body, ticket=ticket, internal=bool(internal))
     comment = TicketComment.objects.create(
-        ticket=ticket, author=author, body=body, body_html=render_markdown(body), internal=bool(internal), created_at=now
+        ticket=ticket, author=author, body=body, body_html=render_markdown(body, mentions=drawn(body, mentioned)),
+        internal=bool(internal), created_at=now,
     )
-    mentioned = _resolve_mentions(body=body, ticket=ticket, internal=bool(internal))
     if mentioned:
         comment.mentions.set(mentioned)
     fields: list[str] = []
