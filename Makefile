@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: help venv services stop migrate seed demo test test-fast chromium lint bench clean messages
+.PHONY: help venv services stop migrate seed demo test test-fast chromium gettext lint bench clean messages
 
 help:
 	@echo "make demo      set everything up and serve web + worker + beat on http://localhost:8000/"
@@ -41,18 +41,21 @@ demo: seed
 chromium:
 	@scripts/chromium.sh
 
-test: venv services chromium
+gettext:
+	@scripts/gettext.sh
+
+test: venv services chromium gettext
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: venv services
+test-fast: venv services gettext
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check apps config tests bench
 	$(VENV)/bin/lint-imports --no-cache
 
-messages: venv
+messages: venv gettext
 	$(PY) manage.py compilemessages -l pl --ignore=.venv
 
 bench: venv services
