@@ -30,6 +30,8 @@ urlpatterns = [
     path("portal/", include("apps.portal.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("admin/security/", admin.site.admin_view(tenant_views.security_view), name="tenant-security"),
+    path("admin/time-zone/", admin.site.admin_view(tenant_views.time_zone_view), name="tenant-time-zone"),
+    path("profile/", account_views.profile_view, name="profile"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("i18n/", include("django.conf.urls.i18n")),

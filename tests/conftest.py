@@ -4,7 +4,8 @@ Tenants (created once per session, committed):
   alpha  schema t_alpha  host alpha.localhost  region eu
   beta   schema t_beta   host beta.localhost   region eu
 Each has no SLA policies or calendars (provisioned `without_default_sla`: every SLA test
-sets up its own), and users admin@<slug>.test, agent@<slug>.test, agent2@<slug>.test,
+sets up its own), the time zone UTC (a test about time zones sets the zones it is
+about), and users admin@<slug>.test, agent@<slug>.test, agent2@<slug>.test,
 requester@<slug>.test, requester2@<slug>.test (password PASSWORD), and teams
 "Desk" (agent, lead) and "Ops" (agent2).
 
@@ -47,7 +48,8 @@ def _seed_tenant(slug: str, region: str):
 
     with without_default_sla():
         result = tenant_provision(
-            slug=slug, name=slug.title(), region=region, admin_email=f"admin@{slug}.test", admin_password=PASSWORD
+            slug=slug, name=slug.title(), region=region, admin_email=f"admin@{slug}.test", admin_password=PASSWORD,
+            time_zone="UTC",
         )
     with schema_context(result.tenant.schema_name):
         admin = User.objects.get(email=f"admin@{slug}.test")
@@ -153,7 +155,8 @@ def fresh_tenant(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         with without_default_sla():
             created = tenant_provision(
-                slug=slug, name="Throwaway", region="eu", admin_email=f"admin@{slug}.test", admin_password=PASSWORD
+                slug=slug, name="Throwaway", region="eu", admin_email=f"admin@{slug}.test", admin_password=PASSWORD,
+                time_zone="UTC",
             ).tenant
         connection.set_tenant(created)
         try:

@@ -3,8 +3,8 @@
 So a change made here is policy-checked (`user.manage`) and audited exactly like the same
 change made by a command or the API:
 
-* users: add through `user_create`; on the change page email, name and language through
-  `user_update`, the role through `user_set_role`, the active flag through
+* users: add through `user_create`; on the change page email, name, language and time
+  zone through `user_update`, the role through `user_set_role`, the active flag through
   `user_set_active` and an optional new password through `user_set_password`. People are
   deactivated, never deleted (tickets, comments and the audit chain refer to them);
 * teams: add through `team_create`, rename through `team_rename`, the lead through
@@ -50,6 +50,7 @@ from apps.core import governance
 from apps.core.errors import ApplicationError
 
 from . import permissions, services
+from .forms import time_zone_field
 from .models import Team, TeamMembership, User
 
 
@@ -206,6 +207,7 @@ class UserAddForm(_PasswordPair, ServiceForm):
 class UserChangeForm(_PasswordPair, ServiceForm):
     first, second = "new_password1", "new_password2"
     language = _language_field()
+    time_zone = time_zone_field(default_label=_("Organisation default"))
     new_password1 = forms.CharField(
         label=_("New password"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
@@ -222,7 +224,11 @@ class UserChangeForm(_PasswordPair, ServiceForm):
 
     class Meta:
         model = User
-        fields = ["email", "full_name", "role", "is_active", "language"]
+        fields = ["email", "full_name", "role", "is_active", "language", "time_zone"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = self.fields["time_zone"].zone_choices(current=self.instance.time_zone)
 
     def clean(self):
         data = super().clean()
@@ -241,7 +247,7 @@ class UserAdmin(ServiceAdmin):
     readonly_fields = ["password_status", "date_joined", "last_login"]
     add_fieldsets = [(None, {"fields": ["email", "full_name", "role", "password1", "password2"]})]
     fieldsets = [
-        (None, {"fields": ["email", "full_name", "role", "is_active", "language"]}),
+        (None, {"fields": ["email", "full_name", "role", "is_active", "language", "time_zone"]}),
         (_("Password"), {"fields": ["password_status", "new_password1", "new_password2"]}),
         (_("Dates"), {"fields": ["date_joined", "last_login"]}),
     ]
@@ -301,7 +307,7 @@ class UserAdmin(ServiceAdmin):
             )
         user = User.objects.get(pk=obj.pk)  # as stored: `obj` already carries the input
         changed = set(form.changed_data)
-        profile = {name: data[name] for name in ("email", "full_name", "language") if name in changed}
+        profile = {name: data[name] for name in ("email", "full_name", "language", "time_zone") if name in changed}
         if profile:
             services.user_update(user=user, actor=actor, **profile)
         if "role" in changed:

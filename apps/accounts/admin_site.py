@@ -71,26 +71,27 @@ class WardenAdminSite(admin.AdminSite):
 
     def get_app_list(self, request, app_label=None):
         """The models, plus the tenant's settings pages that are views rather than models
-        (the Security page), so that a tenant admin finds them on the index."""
+        (Security, Time zone), so that a tenant admin finds them on the index."""
         app_list = super().get_app_list(request, app_label)
         tenant = getattr(request, "tenant", None)
         if app_label is None and tenant is not None and not tenant.is_public and permissions.is_tenant_admin(request.user):
             from django.urls import reverse
             from django.utils.translation import gettext
 
-            url = reverse("tenant-security")
+            pages = [(gettext("Security"), "Security", reverse("tenant-security")),
+                     (gettext("Time zone"), "TimeZone", reverse("tenant-time-zone"))]
             # Listed with the people (django-tenants' admin index shows only sections named
             # after an app installed in the tenant's schema).
             for app in app_list:
                 if app["app_label"] == "accounts":
-                    app["models"].append({
-                        "name": gettext("Security"),
-                        "object_name": "Security",
+                    app["models"].extend({
+                        "name": name,
+                        "object_name": object_name,
                         "admin_url": url,
                         "add_url": None,
                         "view_only": False,
                         "perms": {"view": True, "add": False, "change": True, "delete": False},
-                    })
+                    } for name, object_name, url in pages)
         return app_list
 
     def each_context(self, request):

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.timezones import validate_time_zone
+
 
 class Role(models.TextChoices):
     REQUESTER = "requester", _("Requester")
@@ -46,6 +48,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("staff status"), default=False, help_text=_("May sign in to the admin site.")
     )
     language = models.CharField(_("language"), max_length=8, blank=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text=_("Dates and times are shown to this person in this zone; empty: the organisation's."),
+    )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
 
     objects = UserManager()

@@ -25,10 +25,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.accounts import permissions
 from apps.core.errors import ApplicationError
 from apps.core.problems import persist_denial
+from apps.core.timezones import wall_clock
 from apps.sla import selectors as sla_selectors
 from apps.sla.choices import ACTIVE_STATUSES, Badge, ClockState, Metric
 from apps.sla.preview import due_preview
-from apps.sla.templatetags.sla import humanize_duration
+from apps.sla.templatetags.sla import humanize_duration, running_due
 from apps.tickets import selectors, services
 
 from . import forms, lookups
@@ -47,8 +48,10 @@ LINKED_STATES = (Badge.AT_RISK, Badge.PAUSED, Badge.BREACHED)
 def sla_panel(ticket) -> dict:
     """Per metric (first response, resolution) what the ticket page's SLA panel needs
     besides the `sla_badge` tag (state and time remaining): the clock (due, paused, met,
-    breached times), its badge, whether it is paused, the target. Reads the prefetched
-    clocks; cancelled clocks (no SLA applies any more) are left out."""
+    breached times), its badge, whether it is paused, the target, and for a running clock
+    its due time on the viewer's clock next to the business time left and the calendar
+    that counts it. Reads the prefetched clocks; cancelled clocks (no SLA applies any
+    more) are left out."""
     metrics = []
     policy = None
     for metric in Metric:
@@ -56,6 +59,8 @@ def sla_panel(ticket) -> dict:
         if clock is None or clock.state == ClockState.CANCELLED:
             continue
         policy = policy or (clock.policy.name if clock.policy_id and clock.policy else None)
+        due = running_due(clock)
+        left = sla_selectors.clock_remaining(clock) if due is not None else None
         metrics.append({
             "key": metric.value,
             "label": metric.label,
@@ -63,6 +68,15 @@ def sla_panel(ticket) -> dict:
             "badge": sla_selectors.clock_badge(clock),
             "paused": clock.paused_at is not None and clock.stopped_at is None,
             "target": humanize_duration(timedelta(seconds=clock.target_seconds)),
+            # A running clock: when it is due on the viewer's clock, and the business time
+            # left on the policy's calendar (which may be in another zone).
+            "due_at": due,
+            "due_text": wall_clock(due) if due is not None else "",
+            "left": humanize_duration(left) if left is not None and left.total_seconds() >= 0 else "",
+            "late": humanize_duration(left) if left is not None and left.total_seconds() < 0 else "",
+            "calendar": clock.calendar.name if clock.calendar_id and clock.calendar else "",
+            "calendar_zone": clock.calendar.timezone if clock.calendar_id and clock.calendar else "",
+            "always_open": bool(clock.calendar_id and clock.calendar and clock.calendar.always_open),
         })
     return {"metrics": metrics, "policy": policy}
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
 from apps.accounts.admin_site import WardenModelAdmin
+from apps.accounts.forms import TimeZoneField
 from apps.core.errors import ApplicationError
 
 from . import services
@@ -17,6 +18,10 @@ from .models import Domain, Region, Tenant
 
 
 class TenantCreateForm(forms.ModelForm):
+    time_zone = TimeZoneField(
+        default_label=_("The region's (Europe/Warsaw for eu, America/New_York for us)"),
+        help_text=_("Dates and times are shown in this zone to the tenant's people who have not chosen their own."),
+    )
     admin_email = forms.EmailField(label=_("first admin's email"))
     admin_password = forms.CharField(
         label=_("first admin's password"), widget=forms.PasswordInput, required=False,
@@ -27,11 +32,18 @@ class TenantCreateForm(forms.ModelForm):
         model = Tenant
         fields = ["slug", "name", "region"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = self.fields["time_zone"].zone_choices()
+
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
             try:
-                services.validate_new_tenant(slug=cleaned["slug"], name=cleaned["name"], region=cleaned["region"])
+                services.validate_new_tenant(
+                    slug=cleaned["slug"], name=cleaned["name"], region=cleaned["region"],
+                    time_zone=cleaned.get("time_zone") or None,
+                )
             except ApplicationError as exc:
                 raise ValidationError(exc.errors or exc.message) from exc
         return cleaned
@@ -41,8 +53,23 @@ class TenantCreateForm(forms.ModelForm):
         return services.tenant_provision(
             slug=data["slug"], name=data["name"], region=data["region"],
             admin_email=data["admin_email"], admin_password=data.get("admin_password") or None,
-            actor=actor,
+            time_zone=data.get("time_zone") or None, actor=actor,
         ).tenant
+
+
+class TenantChangeForm(forms.ModelForm):
+    time_zone = TimeZoneField(
+        help_text=_("Dates and times are shown in this zone to the tenant's people who have not chosen their own."),
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["time_zone"]  # the admin adds the others (`TenantAdmin.fields`)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "time_zone" in self.fields:
+            self.fields["time_zone"].choices = self.fields["time_zone"].zone_choices(current=self.instance.time_zone)
 
 
 class DomainInline(admin.TabularInline):
@@ -71,14 +98,15 @@ class PlatformOnly:
 
 @admin.register(Tenant)
 class TenantAdmin(PlatformOnly, WardenModelAdmin):
-    list_display = ["slug", "name", "region", "status", "data_mode", "created_at"]
+    list_display = ["slug", "name", "region", "time_zone", "status", "data_mode", "created_at"]
     list_filter = ["status", "region", "data_mode"]
     search_fields = ["slug", "name"]
     readonly_fields = ["slug", "schema_name", "region", "created_at"]
     fields = [
         "slug", "schema_name", "name", "region", "allowed_regions", "data_mode", "status", "suspended_reason",
-        "mfa_required_for_admins", "display_name", "logo", "primary_colour", "created_at",
+        "mfa_required_for_admins", "time_zone", "display_name", "logo", "primary_colour", "created_at",
     ]
+    form = TenantChangeForm
     inlines = [DomainInline]
     actions = ["suspend", "activate"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # the logo URL
@@ -93,7 +121,7 @@ class TenantAdmin(PlatformOnly, WardenModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["slug", "name", "region", "admin_email", "admin_password"]
+            return ["slug", "name", "region", "time_zone", "admin_email", "admin_password"]
         return self.fields
 
     def get_readonly_fields(self, request, obj=None):
@@ -106,6 +134,11 @@ class TenantAdmin(PlatformOnly, WardenModelAdmin):
         if not change:
             return  # provisioned in the form's clean(), schema and all
         previous = Tenant.objects.get(pk=obj.pk)
+        if previous.time_zone != obj.time_zone:
+            # Through the service: audited in the tenant's own chain.
+            wanted, obj.time_zone = obj.time_zone, previous.time_zone
+            services.tenant_set_time_zone(tenant=previous, time_zone=wanted, actor=request.user)
+            obj.time_zone = wanted
         if previous.mfa_required_for_admins != obj.mfa_required_for_admins:
             # Through the service, so the change lands in the tenant's own audit chain.
             wanted, obj.mfa_required_for_admins = obj.mfa_required_for_admins, previous.mfa_required_for_admins

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
+from apps.core.timezones import validate_time_zone
+
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
     _("3-40 characters: lower-case letters, digits and hyphens, starting with a letter."),
@@ -17,6 +19,15 @@ COLOUR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour like #1f6feb
 class Region(models.TextChoices):
     EU = "eu", _("European Union")
     US = "us", _("United States")
+
+
+# A new tenant's time zone unless the platform admin names another: the zone of the
+# region's default office calendar (apps/sla/services/defaults.py uses this mapping).
+REGION_TIME_ZONES = {Region.EU: "Europe/Warsaw", Region.US: "America/New_York"}
+
+
+def region_time_zone(region: str) -> str:
+    return REGION_TIME_ZONES.get(region, REGION_TIME_ZONES[Region.EU])
 
 
 class DataMode(models.TextChoices):
@@ -74,6 +85,16 @@ class Tenant(TenantMixin):
     )
     suspended_reason = models.CharField(_("suspension reason"), max_length=500, blank=True)
     mfa_required_for_admins = models.BooleanField(_("require MFA for tenant admins"), default=False)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text=_(
+            "Dates and times are shown in this zone to everyone who has not chosen their own (an IANA name, "
+            "e.g. Europe/Warsaw)."
+        ),
+    )
     display_name = models.CharField(_("display name"), max_length=200, blank=True)
     logo = models.URLField(_("logo URL"), blank=True)
     primary_colour = models.CharField(

@@ -14,10 +14,11 @@ from django_tenants.utils import schema_context
 
 from apps.core import governance
 from apps.core.errors import ApplicationError, PermissionDenied
+from apps.core.timezones import is_zone
 
 from . import cloning, provisioning
 from . import schema as schemas
-from .models import SLUG_VALIDATOR, Domain, Region, Tenant, TenantStatus, allowed_regions_problems
+from .models import SLUG_VALIDATOR, Domain, Region, Tenant, TenantStatus, allowed_regions_problems, region_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ProvisionResult:
             "name": self.tenant.name,
             "schema": self.tenant.schema_name,
             "region": self.tenant.region,
+            "time_zone": self.tenant.time_zone,
             "domain": tenant_domain(self.tenant.slug),
             "url": self.tenant.url(),
             "created": self.created,
@@ -58,13 +60,19 @@ def schema_name_for(slug: str) -> str:
     return "t_" + slug.replace("-", "_")
 
 
-def validate_new_tenant(*, slug: str, name: str, region: str) -> None:
+def validate_new_tenant(*, slug: str, name: str, region: str, time_zone: str | None = None) -> None:
     """The checks provisioning makes before touching anything (for forms)."""
-    _validate(slug.strip().lower(), name, region)
+    _validate(slug.strip().lower(), name, region, time_zone=time_zone)
 
 
 def _validate(
-    slug: str, name: str, region: str, *, admin_email: str | None = None, allowed_regions: list[str] | None = None
+    slug: str,
+    name: str,
+    region: str,
+    *,
+    admin_email: str | None = None,
+    allowed_regions: list[str] | None = None,
+    time_zone: str | None = None,
 ) -> None:
     """Everything provisioning can check before it writes, reported together."""
     errors: dict[str, list[str]] = {}
@@ -87,6 +95,8 @@ def _validate(
         problems = allowed_regions_problems(allowed_regions, home=region)
         if problems:
             errors["allowed_regions"] = problems
+    if time_zone and not is_zone(time_zone):
+        errors["time_zone"] = [_unknown_zone(time_zone)]
     if errors:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
         raise ApplicationError(detail, errors=errors)
@@ -118,10 +128,15 @@ def tenant_provision(
     admin_email: str,
     admin_password: str | None = None,
     allowed_regions: list[str] | None = None,
+    time_zone: str | None = None,
     actor=None,
     actor_label: str = SYSTEM_LABEL,
 ) -> ProvisionResult:
     """Create (or find) the tenant `slug`: schema, domain, first admin. Idempotent.
+
+    `time_zone` (an IANA name) is the zone its people see times in unless they choose
+    their own; None: the region's (`REGION_TIME_ZONES`, the zone of the office calendar
+    the SLA defaults give it). Change it later with `tenant_set_time_zone`.
 
     Running it again with the same slug changes nothing and reports `created: false`.
     It never adds people: naming an email that is not already one of the tenant's
@@ -136,13 +151,20 @@ def tenant_provision(
         actor_label = f"platform:{actor.email}"
     slug = slug.strip().lower()
     admin_email = admin_email.strip().lower()
-    _validate(slug, name, region, admin_email=admin_email, allowed_regions=allowed_regions)
+    time_zone = (time_zone or "").strip() or None
+    _validate(slug, name, region, admin_email=admin_email, allowed_regions=allowed_regions, time_zone=time_zone)
     connection.set_schema_to_public()
     existing = Tenant.objects.filter(slug=slug).first()
     if existing and existing.region != region:
         raise ApplicationError(
             f"Tenant {slug!r} already exists in region {existing.region!r}; a region cannot be changed here."
         )
+    if existing and time_zone and existing.time_zone != time_zone:
+        message = (
+            f"Tenant {slug!r} already exists with the time zone {existing.time_zone}; "
+            "change it on the tenant's page of the platform admin, not by provisioning again."
+        )
+        raise ApplicationError(message, errors={"time_zone": [message]})
     if existing and schemas.schema_exists(existing.schema_name):
         _check_existing_admin(existing, admin_email)
     created = existing is None
@@ -154,6 +176,7 @@ def tenant_provision(
                 region=region,
                 schema_name=schema_name_for(slug),
                 allowed_regions=allowed_regions or [],
+                time_zone=time_zone or region_time_zone(region),
             )
             tenant.full_clean(exclude=["schema_name"])
             tenant.save()
@@ -205,7 +228,7 @@ def _initialise_schema(tenant: Tenant, actor_label: str) -> None:
     apps above give every new tenant (`provisioning`: governance baseline, SLA defaults)."""
     governance.record_system(
         action="tenant.provisioned",
-        payload={"slug": tenant.slug, "region": tenant.region, "schema": tenant.schema_name},
+        payload={"slug": tenant.slug, "region": tenant.region, "schema": tenant.schema_name, "time_zone": tenant.time_zone},
         actor_label=actor_label,
     )
     provisioning.run_steps(tenant)
@@ -310,4 +333,47 @@ def tenant_set_admin_mfa(*, tenant: Tenant, required: bool, actor) -> Tenant:
                     {"mfa_required_for_admins": required, "previous": previous}, actor,
                 )
     tenant.mfa_required_for_admins = required
+    return tenant
+
+
+TENANT_CONFIGURE = "tenant.configure"  # a built-in action of apps.policies
+
+
+def _unknown_zone(name: str) -> str:
+    return f"Unknown time zone {name!r}: use an IANA name such as Europe/Warsaw."
+
+
+def tenant_set_time_zone(*, tenant: Tenant, time_zone: str, actor) -> Tenant:
+    """Set the zone the tenant's people see dates and times in, unless they chose their own.
+
+    As `tenant_set_admin_mfa`: a tenant admin from the tenant's own admin ("Time zone"
+    page), decided by the tenant's policies (action `tenant.configure`, which the
+    baseline grants to admins) and audited as theirs; or a platform admin from the
+    platform admin, audited in the tenant's chain as `platform:<email>`. Either way the
+    event is `tenant.time_zone_changed` with the previous and the new zone. SLA
+    calendars keep their own zones: business hours are where the team works.
+    """
+    if tenant.is_public:
+        raise ApplicationError("The platform's own time zone is UTC.")
+    time_zone = (time_zone or "").strip()
+    if not is_zone(time_zone):
+        message = _unknown_zone(time_zone)
+        raise ApplicationError(message, errors={"time_zone": [message]})
+    in_tenant = connection.schema_name == tenant.schema_name
+    if in_tenant:
+        # Asked before our transaction opens, so a denial stays recorded when we raise.
+        governance.require(actor, TENANT_CONFIGURE, tenant, {"time_zone": time_zone})
+    else:
+        _require_platform_admin(actor)
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        previous = locked.time_zone
+        if previous != time_zone:
+            Tenant.objects.filter(pk=tenant.pk).update(time_zone=time_zone)
+            payload = {"time_zone": time_zone, "previous": previous}
+            if in_tenant:
+                governance.record(actor=actor, action="tenant.time_zone_changed", target=None, payload=payload)
+            else:
+                _audit_in_tenant(tenant, "tenant.time_zone_changed", payload, actor)
+    tenant.time_zone = time_zone
     return tenant

@@ -1,4 +1,4 @@
-"""The tenant's own security settings, for its admins (on the tenant host)."""
+"""The tenant's own settings pages for its admins (on the tenant host): security, time zone."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import permissions
+from apps.accounts.forms import TimeZoneField
+from apps.core.errors import ApplicationError
 
-from .services import tenant_set_admin_mfa
+from .services import tenant_set_admin_mfa, tenant_set_time_zone
 
 
 class SecurityForm(forms.Form):
@@ -50,6 +52,52 @@ def security_view(request: HttpRequest) -> HttpResponse:
         "has_totp": Authenticator.objects.filter(user=request.user, type=Authenticator.Type.TOTP).exists(),
     }
     return render(request, "tenants/security.html", context)
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = TimeZoneField(
+        label=_("Organisation time zone"),
+        help_text=_(
+            "Dates and times on every page, in emails and exports are shown in this zone to everyone who has not "
+            "chosen their own on their profile page."
+        ),
+    )
+
+    def __init__(self, *args, current: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = self.fields["time_zone"].zone_choices(current=current)
+
+
+def time_zone_view(request: HttpRequest) -> HttpResponse:
+    """GET shows the organisation's time zone; POST changes it through the tenants service
+    (policy `tenant.configure`, audited as `tenant.time_zone_changed`)."""
+    from apps.accounts.models import User
+    from apps.core.timezones import abbreviation
+
+    tenant = request.tenant
+    if tenant.is_public or not permissions.is_tenant_admin(request.user):
+        raise PermissionDenied
+    form = TimeZoneForm(
+        request.POST if request.method == "POST" else None, current=tenant.time_zone,
+        initial={"time_zone": tenant.time_zone},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            tenant_set_time_zone(tenant=tenant, time_zone=form.cleaned_data["time_zone"], actor=request.user)
+        except ApplicationError as exc:
+            for message in exc.errors.get("time_zone", [exc.message]):
+                form.add_error("time_zone", message)
+        else:
+            messages.success(request, _("The organisation's time zone is now %(zone)s (%(abbreviation)s).") % {
+                "zone": tenant.time_zone, "abbreviation": abbreviation(name=tenant.time_zone)})
+            return redirect("tenant-time-zone")
+    context = {
+        **_admin_context(request),
+        "title": _("Time zone"),
+        "form": form,
+        "own_zones": User.objects.filter(is_active=True).exclude(time_zone="").count(),
+    }
+    return render(request, "tenants/time_zone.html", context, status=422 if form.errors else 200)
 
 
 def _admin_context(request: HttpRequest) -> dict:

@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.zones.TimeZoneMiddleware",  # the viewer's time zone (the API stays UTC)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -226,8 +227,9 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("pl", _("Polish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
-TIME_ZONE = "UTC"
+TIME_ZONE = "UTC"  # the fallback; pages use the viewer's zone (apps.accounts.zones)
 USE_TZ = True
+FORMAT_MODULE_PATH = ["config.formats"]  # date and time formats end in the zone's abbreviation
 
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -154,6 +154,7 @@ def test_platform_admin_form_refuses_bad_allowed_regions(db):
     form = {
         "name": beta.name, "allowed_regions": '["us"]', "data_mode": beta.data_mode, "status": beta.status,
         "suspended_reason": "", "display_name": "", "logo": "", "primary_colour": beta.primary_colour,
+        "time_zone": beta.time_zone,
         "domains-TOTAL_FORMS": "0", "domains-INITIAL_FORMS": "0",
     }
     response = client.post(f"/admin/tenants/tenant/{beta.pk}/change/", form)

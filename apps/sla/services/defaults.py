@@ -13,14 +13,18 @@ from __future__ import annotations
 
 from datetime import time
 
+from apps.tenants.models import REGION_TIME_ZONES, Region
+
 from ..models import SlaPolicy
 from ..validation import CalendarInput, PolicyInput, ShiftInput
 from .configuration import sla_calendar_save, sla_policy_save
 
-# region -> (calendar name, IANA time zone, holiday country)
+# region -> (calendar name, IANA time zone, holiday country). The zone is also the
+# tenant's own time zone by default (`REGION_TIME_ZONES`), so a new tenant's people see
+# times on the clock of its office hours.
 OFFICES = {
-    "eu": ("Office hours (Warsaw)", "Europe/Warsaw", "PL"),
-    "us": ("Office hours (New York)", "America/New_York", "US"),
+    "eu": ("Office hours (Warsaw)", REGION_TIME_ZONES[Region.EU], "PL"),
+    "us": ("Office hours (New York)", REGION_TIME_ZONES[Region.US], "US"),
 }
 # priority -> (first response, resolution), business minutes
 TARGETS = {"P1": (30, 240), "P2": (60, 480), "P3": (240, 1440), "P4": (480, 2880)}

@@ -1,11 +1,18 @@
 """SLA badges and timers for templates.
 
     {% load sla %}
-    {% sla_badge ticket %}                      most urgent clock: on track / at risk / breached / paused / met
+    {% sla_badge ticket %}                      most urgent clock: on track / at risk / breached / paused / met,
+                                                with the business time left and the due time on the
+                                                viewer's clock ("7 h 59 min left", "due tomorrow 09:00 CET")
     {% sla_badge ticket "first_response" %}     one metric
     {{ ticket|sla_state }}                      "on_track", "at_risk", "breached", "paused", "met" or "none"
     {{ ticket|sla_remaining }}                  "2 h 05 min left", "overdue by 40 min", "paused (1 h 10 min left)"
     {{ ticket|sla_due }}                        the due time of the most urgent clock, or None
+    {{ ticket|sla_due_text }}                   "due tomorrow 09:00 CET" (running clocks), or ""
+
+The time left is business time (the policy's calendar: "7 h 59 min left" may well end
+tomorrow morning); the due time is a wall-clock time in the viewer's zone with its
+abbreviation (`apps.core.timezones.wall_clock`), so the two together are never a puzzle.
 
 Prefetch the clocks (`apps.sla.selectors.clock_prefetch()`) when rendering lists, or
 each ticket costs a query.
@@ -18,8 +25,10 @@ from datetime import timedelta
 from django import template
 from django.utils.translation import gettext as _
 
+from apps.core.timezones import full, wall_clock
+
 from .. import selectors
-from ..choices import Badge, Metric
+from ..choices import Badge, ClockState, Metric
 
 register = template.Library()
 
@@ -64,17 +73,35 @@ def remaining_text(clock) -> str:
     return _("%(left)s left") % {"left": humanize_duration(remaining)}
 
 
+def running_due(clock):
+    """The due time a person can plan by: a running clock's (paused ones have none yet,
+    stopped ones none any more)."""
+    if clock is None or clock.stopped_at is not None or clock.paused_at is not None or clock.state == ClockState.CANCELLED:
+        return None
+    return clock.due_at
+
+
+def due_text(clock) -> str:
+    """"due tomorrow 09:00 CET" in the active (the viewer's) zone, or ""."""
+    due = running_due(clock)
+    return _("due %(when)s") % {"when": wall_clock(due)} if due is not None else ""
+
+
 @register.inclusion_tag("sla/badge.html")
 def sla_badge(ticket, metric: str | None = None) -> dict:
     badge, clock = _clock(ticket, metric)
+    due = running_due(clock)
+    metric_label = Metric(clock.metric).label if clock is not None else ""
     return {
         "badge": badge,
         "label": Badge(badge).label,
         "css": CSS[Badge(badge)],
         "clock": clock,
-        "metric": Metric(clock.metric).label if clock is not None else "",
+        "metric": metric_label,
         "remaining": remaining_text(clock),
-        "due_at": clock.due_at if clock is not None else None,
+        "due_at": due,
+        "due_text": due_text(clock),
+        "title": _("%(metric)s: due %(when)s") % {"metric": metric_label, "when": full(due)} if due is not None else "",
     }
 
 
@@ -92,3 +119,8 @@ def sla_remaining(ticket, metric: str | None = None) -> str:
 def sla_due(ticket, metric: str | None = None):
     clock = _clock(ticket, metric)[1]
     return clock.due_at if clock is not None else None
+
+
+@register.filter
+def sla_due_text(ticket, metric: str | None = None) -> str:
+    return due_text(_clock(ticket, metric)[1])

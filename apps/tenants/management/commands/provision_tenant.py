@@ -22,6 +22,11 @@ class Command(OperatorCommand):
         parser.add_argument(
             "--allowed-regions", default="", help="Comma-separated deployments that may serve it (default: its region)."
         )
+        parser.add_argument(
+            "--time-zone", default=None,
+            help="IANA zone its people see times in unless they choose their own (default: the region's, "
+                 "Europe/Warsaw for eu, America/New_York for us).",
+        )
 
     def handle(self, *args, **opts):
         allowed = [r.strip() for r in opts["allowed_regions"].split(",") if r.strip()]
@@ -32,6 +37,7 @@ class Command(OperatorCommand):
             admin_email=opts["admin_email"],
             admin_password=opts["admin_password"],
             allowed_regions=allowed or None,
+            time_zone=opts["time_zone"],
             actor_label=operator_label(),
         )
         self.stdout.write(json.dumps(result.as_dict(), sort_keys=True))
