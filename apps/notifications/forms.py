@@ -35,8 +35,10 @@ class PreferencesForm(forms.Form):
             fields = []
             for channel in Channel:
                 name = f"{kind.value}.{channel.value}"
+                fixed = kind == Kind.MENTIONED and channel == Channel.IN_APP  # always shown in the app
                 self.fields[name] = forms.BooleanField(
-                    label=f"{kind.label}: {channel.label}", required=False, initial=channel.value in on
+                    label=f"{kind.label}: {channel.label}", required=False, initial=fixed or channel.value in on,
+                    disabled=fixed,
                 )
                 fields.append(self[name])
             self.rows.append((kind.label, fields))

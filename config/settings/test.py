@@ -41,5 +41,6 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 0
 # The live server in browser tests serves static files without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+WARDEN_NOTIFICATIONS_POLL_SECONDS = 2  # the browser tests watch the bell change
 # The seeded users are shared by the whole suite; rate-limit tests set their own rates.
 WARDEN_API_RATES = {"user": None, "ip": None, "ip_user": None, "write": None}
