@@ -4,6 +4,8 @@ never blocks the ticket and ends dead-lettered with the reason."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.test import Client
 
@@ -182,3 +184,33 @@ def test_a_refused_recipient_is_retried_alone_and_everyone_else_gets_theirs_once
     relay()
     assert sorted(a for to, _m in smtp.received for a in to).count("agent2@alpha.test") == 1
     assert Message.objects.get(pk=refused.pk).status == "sent"
+
+
+def test_a_daily_digest_is_one_email_for_every_ticket_at_its_hour(
+    ticket, agent_user, requester_user, smtp, relay, due_now
+):
+    from datetime import time
+
+    from apps.notifications.services.preferences import preferences_set
+
+    requester_user.time_zone = "Europe/Warsaw"  # the tenant's is UTC: the digest hour is the person's
+    requester_user.save(update_fields=["time_zone"])
+    preferences_set(actor=requester_user, user=requester_user, email_digest="daily", quiet_from=time(22),
+                    quiet_until=time(7))
+    second = services.ticket_create(actor=requester_user, title="Mouse double-clicks")
+    services.ticket_assign(actor=agent_user, ticket=second, team=Team.objects.get(name="Desk"), assignee=agent_user)
+    services.comment_add(actor=agent_user, ticket=ticket, body="Roller replaced.")
+    services.comment_add(actor=agent_user, ticket=second, body="New mouse on its way.")
+    relay()
+    waiting = Message.objects.filter(notification__recipient=requester_user, channel="email")
+    assert waiting.count() == 2
+    assert {m.send_after.astimezone(ZoneInfo("Europe/Warsaw")).time() for m in waiting} <= {time(8, 0)}
+    assert _to(smtp, "requester@alpha.test") == []  # not before the digest's hour
+    due_now()
+    relay()
+    (email,) = _to(smtp, "requester@alpha.test")
+    assert "2" in email["Subject"]
+    assert "In-Reply-To" not in email  # about two tickets: no one thread
+    plain = email.get_body(("plain",)).get_content()
+    assert "Roller replaced." in plain
+    assert "New mouse on its way." in plain
