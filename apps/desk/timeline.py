@@ -16,12 +16,13 @@ change lists each field with its old and new value (`field_changes`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from apps.audit.selectors import audit_event_list
 from apps.tickets import selectors
@@ -108,6 +109,28 @@ def _people_ids(events) -> set[int]:
                 if isinstance(part, dict):
                     ids.add(part.get("assignee"))
     return {pk for pk in ids if isinstance(pk, int)}
+
+
+# Reasons the system writes into the audit chain (in English, as stored): shown in the
+# reader's language. Any other reason is a person's own words and is shown as written.
+_SYSTEM_REASONS = (
+    (re.compile(r"The requester replied after the ticket was resolved\."),
+     lambda m: _("The requester replied after the ticket was resolved.")),
+    (re.compile(r"The requester replied after the ticket was resolved; the reply opened follow-up #(\d+)\."),
+     lambda m: _("The requester replied after the ticket was resolved; the reply opened follow-up #%(number)s.")
+     % {"number": m.group(1)}),
+    (re.compile(r"Closed automatically (\d+) days? after resolution\."),
+     lambda m: ngettext("Closed automatically %(days)s day after resolution.",
+                        "Closed automatically %(days)s days after resolution.", int(m.group(1))) % {"days": m.group(1)}),
+)
+
+
+def reason_text(reason: str) -> str:
+    for pattern, text in _SYSTEM_REASONS:
+        match = pattern.fullmatch(reason)
+        if match:
+            return text(match)
+    return reason
 
 
 def field_changes(payload: dict, *, categories: dict[int, str]) -> list[dict]:
@@ -203,7 +226,7 @@ def build(*, actor, ticket: Ticket, comments, attachments, teams: dict) -> list[
                 Entry(kind="status", at=event.created_at, actor=who, order=1, anchor=anchor,
                       data={"from": _label(TicketStatus.choices, payload.get("from")),
                             "to": _label(TicketStatus.choices, payload.get("to")),
-                            "reason": payload.get("reason") if isinstance(payload.get("reason"), str) else "",
+                            "reason": reason_text(payload.get("reason")) if isinstance(payload.get("reason"), str) else "",
                             "resolution": _label(ResolutionCode.choices, payload.get("resolution_code")),
                             "note": payload.get("resolution_note") if isinstance(payload.get("resolution_note"), str)
                             else ""})

@@ -109,3 +109,19 @@ def test_an_upload_refusal_names_the_file_type_in_polish():
         refusal = _refusal(lambda: check_upload(filename="setup.exe", size=100, head=b"MZ" + b"\0" * 98))
     assert refusal.message == "Plik „setup.exe” wygląda na plik wykonywalny Windows, a to jest niedozwolone."
     assert refusal.code == "dangerous_type"
+
+
+def test_the_timeline_shows_the_systems_own_reasons_in_polish_and_peoples_as_written():
+    from apps.desk.timeline import reason_text
+
+    with translation.override("pl"):
+        assert reason_text("Closed automatically 7 days after resolution.") == (
+            "Zamknięto automatycznie 7 dni po rozwiązaniu.")
+        assert reason_text("Closed automatically 1 day after resolution.") == (
+            "Zamknięto automatycznie 1 dzień po rozwiązaniu.")
+        assert reason_text("The requester replied after the ticket was resolved; the reply opened follow-up #12.") == (
+            "Zgłaszający odpowiedział po rozwiązaniu zgłoszenia; odpowiedź otworzyła zgłoszenie uzupełniające #12.")
+        assert reason_text("Closed automatically, as agreed.") == "Closed automatically, as agreed."
+    with translation.override("en"):
+        assert reason_text("Closed automatically 7 days after resolution.") == (
+            "Closed automatically 7 days after resolution.")
