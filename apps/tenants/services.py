@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.utils.translation import gettext
 from django_tenants.utils import schema_context
 
 from apps.core import governance
@@ -81,11 +82,11 @@ def _validate(
     except ValidationError as exc:
         errors["slug"] = list(exc.messages)
     if slug in RESERVED_SLUGS:
-        errors["slug"] = [f"{slug!r} is reserved."]
+        errors["slug"] = [gettext("%(slug)r is reserved.") % {"slug": slug}]
     if not name.strip():
-        errors["name"] = ["A name is required."]
+        errors["name"] = [gettext("A name is required.")]
     if region not in Region.values:
-        errors["region"] = [f"Use one of: {', '.join(Region.values)}."]
+        errors["region"] = [gettext("Use one of: %(values)s.") % {"values": ", ".join(Region.values)}]
     if admin_email is not None:
         try:
             validate_email(admin_email)
@@ -256,7 +257,7 @@ def _require_platform_admin(actor) -> None:
     from apps.accounts.permissions import is_platform_admin
 
     if not is_platform_admin(actor):
-        raise PermissionDenied("Only platform administrators may do this.")
+        raise PermissionDenied(gettext("Only platform administrators may do this."))
 
 
 @transaction.atomic
@@ -265,9 +266,10 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
     if actor is not None:
         _require_platform_admin(actor)
     if tenant.is_public:
-        raise ApplicationError("The platform itself cannot be suspended.")
+        raise ApplicationError(gettext("The platform itself cannot be suspended."))
     if not reason.strip():
-        raise ApplicationError("Say why the tenant is suspended.", errors={"reason": ["A reason is required."]})
+        raise ApplicationError(gettext("Say why the tenant is suspended."),
+                               errors={"reason": [gettext("A reason is required.")]})
     tenant.status = TenantStatus.SUSPENDED
     tenant.suspended_reason = reason.strip()[:500]
     tenant.save(update_fields=["status", "suspended_reason"])
@@ -306,7 +308,7 @@ def tenant_set_admin_mfa(*, tenant: Tenant, required: bool, actor) -> Tenant:
     chain. Nobody else, and never for the public tenant.
     """
     if tenant.is_public:
-        raise ApplicationError("The platform has no tenant admins.")
+        raise ApplicationError(gettext("The platform has no tenant admins."))
     required = bool(required)
     in_tenant = connection.schema_name == tenant.schema_name
     if in_tenant:
@@ -340,7 +342,7 @@ TENANT_CONFIGURE = "tenant.configure"  # a built-in action of apps.policies
 
 
 def _unknown_zone(name: str) -> str:
-    return f"Unknown time zone {name!r}: use an IANA name such as Europe/Warsaw."
+    return gettext("Unknown time zone %(zone)r: use an IANA name such as Europe/Warsaw.") % {"zone": name}
 
 
 def tenant_set_time_zone(*, tenant: Tenant, time_zone: str, actor) -> Tenant:
@@ -354,7 +356,7 @@ def tenant_set_time_zone(*, tenant: Tenant, time_zone: str, actor) -> Tenant:
     calendars keep their own zones: business hours are where the team works.
     """
     if tenant.is_public:
-        raise ApplicationError("The platform's own time zone is UTC.")
+        raise ApplicationError(gettext("The platform's own time zone is UTC."))
     time_zone = (time_zone or "").strip()
     if not is_zone(time_zone):
         message = _unknown_zone(time_zone)
