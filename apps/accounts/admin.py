@@ -425,12 +425,12 @@ class TeamAdmin(ServiceAdmin):
 
 
 
-# --- Second factors (allauth.mfa) on the platform ----------------------------------------
+# --- Second factors (allauth.mfa) ----------------------------------------------------
 
 # allauth registers a plain ModelAdmin that shows and edits the raw `data` JSON (the TOTP
-# secret) and cannot save an authenticator that was never used. Platform admins only
-# need to see who has which second factor and to remove a lost one; people set up their
-# own on the web.
+# secret) and cannot save an authenticator that was never used. Admins only need to see
+# who has which second factor and to remove a lost one (a tenant admin for the tenant's
+# people, a platform admin for the platform's); people set up their own on the web.
 import allauth.mfa.admin  # noqa: E402, F401 - registered first, so that it can be replaced here
 from allauth.mfa.models import Authenticator  # noqa: E402
 
@@ -446,17 +446,10 @@ class AuthenticatorAdmin(WardenModelAdmin):
     fields = ["user", "type", "created_at", "last_used_at"]
     readonly_fields = fields
 
-    def has_module_permission(self, request) -> bool:
-        return permissions.is_platform_admin(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return permissions.is_platform_admin(request.user)
-
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return permissions.is_platform_admin(request.user)
+    # Viewing and deleting: WardenModelAdmin's rule (the tenant's admins, platform admins).

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.timezones import abbreviation
 
 from . import permissions
@@ -67,6 +67,8 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             user_set_time_zone(user=user, time_zone=form.cleaned_data["time_zone"], actor=user)
+        except PermissionDenied:
+            raise
         except ApplicationError as exc:
             for message in exc.errors.get("time_zone", [exc.message]):
                 form.add_error("time_zone", message)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.sla.choices import Badge
-from apps.tickets.choices import Level, Priority, ResolutionCode, TicketStatus, Visibility
+from apps.tickets.choices import URGENCY_CHOICES, Level, Priority, ResolutionCode, TicketStatus, Visibility
 from apps.tickets.filters import Q_MAX_CHARS
 
 from .lookups import user_by_email
@@ -261,9 +261,8 @@ class BulkForm(DeskForm):
         ]
         self.fields["team"].choices = [("", "—"), (NONE, _("No team"))] + [(str(t.pk), t.name) for t in teams]
         self.fields["category"].choices = [("", "—"), (NONE, _("No category"))] + _category_choices(categories)
-        levels = [("", "—")] + [(str(value), label) for value, label in Level.choices]
-        self.fields["impact"].choices = levels
-        self.fields["urgency"].choices = levels
+        self.fields["impact"].choices = [("", "—")] + [(str(value), label) for value, label in Level.choices]
+        self.fields["urgency"].choices = [("", "—")] + [(str(value), label) for value, label in URGENCY_CHOICES]
 
     def clean_ticket(self):
         numbers = list(dict.fromkeys(self.cleaned_data["ticket"]))
@@ -453,7 +452,7 @@ class TicketCreateForm(DeskForm):
                                   widget=forms.Textarea(attrs={"rows": 6}))
     category = forms.ChoiceField(label=_("Category"), required=False)
     impact = forms.TypedChoiceField(label=_("Impact"), choices=LEVEL_CHOICES, coerce=int, initial=Level.MEDIUM)
-    urgency = forms.TypedChoiceField(label=_("Urgency"), choices=LEVEL_CHOICES, coerce=int, initial=Level.MEDIUM)
+    urgency = forms.TypedChoiceField(label=_("Urgency"), choices=URGENCY_CHOICES, coerce=int, initial=Level.MEDIUM)
     team = forms.ChoiceField(label=_("Team"), required=False)
     assignee = forms.ChoiceField(label=_("Assignee"), required=False)
 
@@ -480,7 +479,7 @@ class SlaPreviewForm(DeskForm):
     """The query of the due-time preview (the create form's impact, urgency, category, team)."""
 
     impact = forms.TypedChoiceField(choices=LEVEL_CHOICES, coerce=int, required=False, empty_value=Level.MEDIUM)
-    urgency = forms.TypedChoiceField(choices=LEVEL_CHOICES, coerce=int, required=False, empty_value=Level.MEDIUM)
+    urgency = forms.TypedChoiceField(choices=URGENCY_CHOICES, coerce=int, required=False, empty_value=Level.MEDIUM)
     category = forms.ChoiceField(required=False)
     team = forms.ChoiceField(required=False)
 
@@ -637,7 +636,7 @@ class PriorityEditForm(EditForm):
     key = "priority"
     watched = ("impact", "urgency")
     impact = forms.ChoiceField(label=_("Impact"), choices=[(str(v), label) for v, label in LEVEL_CHOICES])
-    urgency = forms.ChoiceField(label=_("Urgency"), choices=[(str(v), label) for v, label in LEVEL_CHOICES])
+    urgency = forms.ChoiceField(label=_("Urgency"), choices=[(str(v), label) for v, label in URGENCY_CHOICES])
 
     @classmethod
     def values(cls, ticket) -> dict[str, str]:

@@ -142,6 +142,10 @@ def copied_in(ticket) -> list[Watcher]:
     )
 
 
+def is_copied_in(ticket, user) -> bool:
+    return Watcher.objects.filter(ticket=ticket, user=user, kind=WatcherKind.CC).exists()
+
+
 def copied_in_condition(actor) -> Q:
     """For tickets.extensions.register_requester_access: the tickets `actor` was copied in on."""
     return Q(pk__in=Watcher.objects.filter(user=actor, kind=WatcherKind.CC).values("ticket_id"))

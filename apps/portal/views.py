@@ -94,8 +94,12 @@ def own_ticket(request: HttpRequest, number: int) -> Ticket:
 
 def readable_ticket(request: HttpRequest, number: int) -> Ticket:
     """The user's own ticket `number`, or one a colleague copied them in on (read only);
-    404 for anything else."""
-    return selectors.ticket_get_visible(actor=request.user, number=number)
+    404 for anything else, also for agents and admins, who work other people's tickets in
+    the desk (the portal is the requester's view)."""
+    ticket = selectors.ticket_get_visible(actor=request.user, number=number)
+    if ticket.requester_id != request.user.pk and not notifications.is_copied_in(ticket, request.user):
+        raise NotFound(_("There is no ticket #%(number)s.") % {"number": number})
+    return ticket
 
 
 def public_comments(request: HttpRequest, ticket: Ticket) -> QuerySet:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts import permissions
 from apps.accounts.forms import TimeZoneField
 from apps.core.errors import ApplicationError
+from apps.core.errors import PermissionDenied as AppPermissionDenied
 
 from .services import tenant_set_admin_mfa, tenant_set_time_zone
 
@@ -84,6 +85,8 @@ def time_zone_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             tenant_set_time_zone(tenant=tenant, time_zone=form.cleaned_data["time_zone"], actor=request.user)
+        except AppPermissionDenied:
+            raise  # a policy denial: the error middleware answers 403 and keeps its record
         except ApplicationError as exc:
             for message in exc.errors.get("time_zone", [exc.message]):
                 form.add_error("time_zone", message)

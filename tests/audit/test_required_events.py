@@ -189,13 +189,13 @@ def test_bulk_delete_is_audited_once_per_object(web_as, admin_user, count):
 
 
 def test_bulk_delete_through_another_third_party_admin_is_audited(web_as, admin_user, agent_user, requester_user):
-    """allauth's Authenticator admin: an admin resetting two people's MFA at once."""
+    """allauth's Authenticator admin (Warden's read-only one, which may delete): a tenant
+    admin resetting two people's MFA at once."""
     from allauth.mfa.models import Authenticator
     from allauth.mfa.totp.internal.auth import TOTP
 
     for user in (agent_user, requester_user):
         TOTP.activate(user, base64.b32encode(b"0123456789abcdefghij").decode())
-    admin_user = _grant(admin_user, "mfa", "view:authenticator", "delete:authenticator")
     ids = list(Authenticator.objects.filter(user__in=[agent_user, requester_user]).values_list("pk", flat=True))
     assert len(ids) == 2
     response = web_as(admin_user).post("/admin/mfa/authenticator/", {
@@ -207,6 +207,10 @@ def test_bulk_delete_through_another_third_party_admin_is_audited(web_as, admin_
     assert sorted(e.payload_data["object_id"] for e in events) == sorted(map(str, ids))
     assert {e.payload_data["model"] for e in events} == {"mfa.authenticator"}
     assert {e.actor_id for e in events} == {admin_user.pk}
+
+
+def test_an_agent_cannot_reach_the_authenticator_admin(web_as, agent_user):
+    assert web_as(agent_user).get("/admin/mfa/authenticator/").status_code in (302, 403)
 
 
 def test_a_role_change_made_in_the_admin_is_audited(web_as, admin_user, agent_user):

@@ -5,7 +5,8 @@ buttons, statuses, levels, SLA states, notification kinds, admin chrome, error p
 The list holds words that differ in Polish; words Polish shares (Status, Agent, SLA, Slack)
 and the seeded data's own names (the team "Desk", the tenant "Alpha") are not in it. Text
 is read from what a person perceives: the rendered text of the page plus the labels that
-are not text (aria-label, title, placeholder, alt and the values of buttons). Each page
+are not text (aria-label, title, placeholder, alt and the values of buttons), less the
+excerpts of people's own words (data-user-text), which other tests write in English. Each page
 is saved as a screenshot (test-artifacts/screenshots/pl-*.png)."""
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ ENGLISH = [
 _PATTERN = re.compile("|".join(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])" for phrase in ENGLISH))
 
 PERCEIVED = """() => {
-  const parts = [document.title, document.body.innerText];
+  // People's own words (a comment's excerpt, marked data-user-text) are not the interface.
+  let body = document.body.innerText;
+  for (const el of document.querySelectorAll('[data-user-text]')) body = body.replace(el.innerText, '');
+  const parts = [document.title, body];
   for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [alt], input[type=submit], button[value]')) {
     for (const name of ['aria-label', 'title', 'placeholder', 'alt']) {
       if (el.hasAttribute(name)) parts.push(el.getAttribute(name));

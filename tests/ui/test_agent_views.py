@@ -154,11 +154,14 @@ ROUTES = {
     "suggestion": ("GET", True, None, 200),
     "attachment-upload": ("POST", True, lambda n, ctx: {"file": upload(), "visibility": "internal"}, 302),
     "attachment-download": ("GET", True, None, 302),
+    "follow": ("POST", True, lambda n, ctx: {"follow": "1"}, 302),
+    "mentions": ("GET", True, None, 200),
 }
 
 
 def _path(name: str, number: int, ctx) -> str:
-    if name in ("ticket", "comment", "transition", "assign", "edit", "attachment-upload", "suggestion"):
+    if name in ("ticket", "comment", "transition", "assign", "edit", "attachment-upload", "suggestion",
+                "follow", "mentions"):
         return url(name, number=number)
     if name == "attachment-download":
         return url(name, number=number, attachment_id=ctx["attachments"].get(number, 999_999))

@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import URLPattern, get_resolver, reverse
 
 from apps.accounts.models import User
+from apps.notifications.models import Watcher, WatcherKind
 from apps.tickets import services
 from apps.tickets.choices import TicketStatus
 from apps.tickets.models import Ticket, TicketComment
@@ -42,6 +43,8 @@ ROUTES = {
     "reply": ("post", True, {"body": "Any news?"}, 302),
     "reopen": ("post", True, {"reason": "Still broken."}, 302),
     "cancel": ("post", True, {"reason": "Not needed any more."}, 302),
+    "cc-add": ("post", True, {"email": "requester2@alpha.test"}, 302),
+    "cc-remove": ("post", True, None, 302),  # removes requester2 (copied in or not: idempotent)
 }
 
 
@@ -115,6 +118,8 @@ def _client(role: str, tenant, other_tenant) -> Client:
 def _target(route: str, ticket=None, attachment_id=None) -> str:
     if route == "download":
         return reverse("portal:download", args=[ticket.number, attachment_id])
+    if route == "cc-remove":
+        return reverse("portal:cc-remove", args=[ticket.number, User.objects.get(email="requester2@alpha.test").pk])
     if ticket is not None:
         return reverse(f"portal:{route}", args=[ticket.number])
     return reverse(f"portal:{route.removesuffix(' (post)')}")
@@ -165,6 +170,11 @@ def test_portal_permission_matrix(role, route, obj, objects, tenant, other_tenan
                   "reopen": lambda: ticket.status == TicketStatus.OPEN,
                   "cancel": lambda: ticket.status == TicketStatus.CANCELLED}[route]
         assert effect(), f"{route} by {role} answered {expected} but changed nothing"
+    copied = Watcher.objects.filter(user__email="requester2@alpha.test", kind=WatcherKind.CC)
+    if route == "cc-add" and allowed:
+        assert list(copied.values_list("ticket_id", flat=True)) == [ticket.pk]
+    else:
+        assert not copied.exists()
     if allowed and route == "download":
         assert response["Location"].startswith("/api/v1/attachments/download/")
     made = Ticket.objects.filter(title="Matrix-made request").select_related("requester")

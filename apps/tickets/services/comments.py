@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
 from apps.accounts.models import User
@@ -69,8 +70,8 @@ def _comment_cooldown(actor: User, *, is_agent: bool) -> datetime:
     )
     if last is not None:
         wait = max(1, int((last + timedelta(seconds=seconds) - now).total_seconds()) + 1)
-        raise CooldownActive(f"You commented a moment ago; wait {wait} s before commenting again.", retry_after=wait,
-                             field="body")
+        raise CooldownActive(_("You commented a moment ago; wait %(seconds)s s before commenting again.")
+                             % {"seconds": wait}, retry_after=wait, field="body")
     return now
 
 
@@ -110,24 +111,27 @@ def comment_add(*, actor, ticket: Ticket, body: str, internal: bool = False) -> 
     reply). A requester's reply that opens a follow-up (a closed ticket, or a resolved one
     with the setting "follow-up") is refused here with a Conflict: `reply_add` makes it."""
     policy_require(actor, TICKET_COMMENT, ticket, {"internal": bool(internal)})
-    author = require_user(actor, "comment")
+    author = require_user(actor, _("comment"))
     is_agent = permissions.is_agent(author)
     if internal and not is_agent:
-        raise PermissionDenied("Only agents can write internal notes.")
-    body = clean_markdown(body, field="body", label="The comment", required=True)
+        raise PermissionDenied(_("Only agents can write internal notes."))
+    body = clean_markdown(body, field="body", label=_("The comment"), required=True)
     ticket = lock_ticket(ticket)
     now = _comment_cooldown(author, is_agent=is_agent)  # after the ticket: lock order, docs/decisions/0006
     kind = reply_kind(ticket=ticket, author=author, internal=bool(internal))
     if kind == FOLLOW_UP:
+        status = workflow.status_word(ticket.status)
         raise Conflict(
-            f"Ticket #{ticket.number} is {ticket.status}; a reply from its requester opens a follow-up ticket "
-            "(services.reply_add), not a comment.",
-            errors={"body": [f"The ticket is {ticket.status}."]},
+            _("Ticket #%(number)s is %(status)s; a reply from its requester opens a follow-up ticket "
+              "(services.reply_add), not a comment.") % {"number": ticket.number, "status": status},
+            errors={"body": [_("The ticket is %(status)s.") % {"status": status}]},
         )
     if kind == REFUSE:
+        status = workflow.status_word(ticket.status)
         raise Conflict(
-            f"Ticket #{ticket.number} is {ticket.status}; only internal notes can be added.",
-            errors={"body": [f"The ticket is {ticket.status}."]},
+            _("Ticket #%(number)s is %(status)s; only internal notes can be added.")
+            % {"number": ticket.number, "status": status},
+            errors={"body": [_("The ticket is %(status)s.") % {"status": status}]},
         )
     if kind == REOPEN:
         policy_require(author, TICKET_TRANSITION, ticket,
