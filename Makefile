@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: help venv services stop migrate seed demo test test-fast chromium gettext lint bench clean messages
+.PHONY: help venv services services-fast stop migrate seed demo test test-fast chromium gettext lint bench clean messages
 
 help:
 	@echo "make demo      set everything up and serve web + worker + beat on http://localhost:8000/"
@@ -24,6 +24,10 @@ venv: $(STAMP)
 
 services:
 	@scripts/services.sh start
+
+# The tests' PostgreSQL trades durability for speed (fsync off); demo and bench never do.
+services-fast:
+	@scripts/services.sh start --fast
 
 stop:
 	@scripts/services.sh stop
@@ -44,11 +48,11 @@ chromium:
 gettext:
 	@scripts/gettext.sh
 
-test: venv services chromium gettext
+test: venv services-fast chromium gettext
 	$(VENV)/bin/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: venv services gettext
+test-fast: venv services-fast gettext
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: venv

@@ -24,6 +24,7 @@ from governance_common import load_line, setup_django, throwaway_tenant
 setup_django()
 
 from django.db import connection, transaction  # noqa: E402
+from environment import describe  # noqa: E402
 
 from apps.audit.selectors import audit_chain_verify  # noqa: E402
 from apps.audit.services import audit_record  # noqa: E402
@@ -84,6 +85,7 @@ def main() -> None:
     writer_counts = [int(x) for x in args.writers.split(",")]
     batches = [int(x) for x in args.batch.split(",")]
     with throwaway_tenant("bench-audit") as tenant:
+        print(describe())
         run(tenant, events=min(500, args.events), writers=1, batch=1)  # warm-up
         kind = "threads of one process" if args.threads else "processes"
         print(f"audit_record throughput, tenant {tenant.schema_name}, {args.events} events per run, writers are {kind}")

@@ -27,6 +27,7 @@ setup_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from environment import describe  # noqa: E402
 
 from apps.audit import keys, verify  # noqa: E402
 from apps.audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: E402
@@ -105,6 +106,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100, help="signed checkpoint interval (default 100)")
     args = parser.parse_args()
     with throwaway_tenant("bench-verify") as tenant:
+        print(describe())
         started = time.perf_counter()
         with transaction.atomic():  # provisioning's own events stay: the load continues after them
             last = load(tenant.schema_name, args.events, args.checkpoint_every)

@@ -30,25 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from environment import describe, load_line  # noqa: E402
 from throwaway_db import drop_database, open_database  # noqa: E402
 
 SLUG = "bench-notif"
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
-
-
-def database_settings() -> str:
-    from django.db import connection
-
-    values = []
-    with connection.cursor() as cursor:
-        for name in ("fsync", "synchronous_commit", "full_page_writes"):
-            cursor.execute(f"SHOW {name}")
-            values.append(f"{name}={cursor.fetchone()[0]}")
-    return ", ".join(values)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -139,7 +124,7 @@ def fan_out(team, people: int) -> None:
     ours.send("stop")
     received, posts, outside_cpu = ours.recv()
     outside.join(10)
-    print(f"\n1. Fan-out of one new ticket to {people:,} people, in the app, by email and in Slack ({load()})")
+    print(f"\n1. Fan-out of one new ticket to {people:,} people, in the app, by email and in Slack ({load_line()})")
     print(f"   {done:.2f} s end to end on one worker ({runs} relay runs): {received:,} emails, "
           f"{posts:,} Slack messages (target < 10 s)")
     print(f"   CPU: the worker {cpu:.2f} s (all its threads); the fake mail server and Slack {outside_cpu:.2f} s "
@@ -203,7 +188,7 @@ def api_create(n: int) -> None:
             mode(on)
             times[on].extend(one() for _ in range(25))
     mode(True)
-    print(f"\n2. API ticket create, server-side, {len(times[True])} requests per mode, interleaved ({load()})")
+    print(f"\n2. API ticket create, server-side, {len(times[True])} requests per mode, interleaved ({load_line()})")
     base = percentile(times[False], 95)
     for on, label in ((False, "without notifications"), (True, "with notifications")):
         p50, p95 = statistics.median(times[on]), percentile(times[on], 95)
@@ -220,7 +205,7 @@ def main() -> None:
     os.environ.setdefault("DEBUG", "false")  # as a worker in production: no query log
     name, base, reused = open_database(prefix="bench_notif", reuse_env="NOTIF_BENCH_DB")
     try:
-        print(f"PostgreSQL: {database_settings()}")
+        print(describe())
         _tenant, team = setup(args.people)
         if args.profile:
             import cProfile

@@ -33,7 +33,6 @@ load average:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -41,26 +40,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from environment import describe, load_line  # noqa: E402
 from throwaway_db import drop_database, open_database  # noqa: E402
 
 SLUG = "bench-outbox"
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
-
-
-def database_settings() -> str:
-    """The settings that decide what a write costs: figures mean little without them."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        values = []
-        for name in ("fsync", "synchronous_commit", "full_page_writes"):
-            cursor.execute(f"SHOW {name}")
-            values.append(f"{name}={cursor.fetchone()[0]}")
-    return ", ".join(values)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -161,7 +144,7 @@ def api_create(n: int) -> None:
         module.emit = emit_module.emit
     redis.delete(key)
     base = percentile(times[names[0]], 95)
-    print(f"\n1. API ticket create, server-side, {len(times[names[0]])} requests per mode, interleaved ({load()})")
+    print(f"\n1. API ticket create, server-side, {len(times[names[0]])} requests per mode, interleaved ({load_line()})")
     for name in names:
         p50, p95 = statistics.median(times[name]), percentile(times[name], 95)
         extra = "" if name == names[0] else f"   outbox adds {p95 - base:+.2f} ms at p95 (target < 2 ms)"
@@ -211,20 +194,20 @@ def main() -> None:
     args = parser.parse_args()
     name, base, reused = open_database(prefix="bench_outbox", reuse_env="OUTBOX_BENCH_DB")
     try:
-        print(f"PostgreSQL: {database_settings()}")
+        print(describe())
         setup_tenant()
         register_noop()
         api_create(args.n)
 
         fill_backlog(args.throughput)
         seconds, delivered, runs = work_off()
-        print(f"\n2. Relay throughput, one worker process, no-op subscriber ({load()})")
+        print(f"\n2. Relay throughput, one worker process, no-op subscriber ({load_line()})")
         print(f"   {delivered:,} deliveries in {seconds:.2f} s in {runs} run(s): {delivered / seconds:,.0f} deliveries/s"
               " (target >= 1,000/s)")
 
         fill_backlog(args.backlog)
         seconds, delivered, runs = work_off()
-        print(f"\n3. Catch-up after an outage ({load()})")
+        print(f"\n3. Catch-up after an outage ({load_line()})")
         print(f"   {delivered:,} pending events delivered in {seconds:.1f} s, {runs} relay run(s) of <= 30 s each"
               " (target < 120 s for 100,000)")
     finally:

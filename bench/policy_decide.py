@@ -28,6 +28,7 @@ from governance_common import load_line, percentile, setup_django, throwaway_ten
 setup_django()
 
 from django.db import transaction  # noqa: E402
+from environment import describe  # noqa: E402
 
 from apps.accounts.models import Role, User  # noqa: E402
 from apps.policies import engine, selectors  # noqa: E402
@@ -93,6 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(20250304)  # noqa: S311 - reproducible data, not secrets
     with throwaway_tenant("bench-policy"):
+        print(describe())
         admin = User.objects.get(role=Role.ADMIN)
         agent = User.objects.create_user(email="agent@bench.test", password=None, role=Role.AGENT)
         requester = User.objects.create_user(email="requester@bench.test", password=None, role=Role.REQUESTER)

@@ -51,6 +51,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from environment import describe  # noqa: E402
 
 from apps.tenants import schema as schemas  # noqa: E402
 from apps.tenants.models import Domain, Tenant  # noqa: E402
@@ -176,6 +177,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="GET /health/ per host (default 400)")
     opts = parser.parse_args()
 
+    print(describe())
     connection.set_schema_to_public()
     pending = schemas.pending_base_migrations()
     if pending:

@@ -22,6 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
+from environment import describe  # noqa: E402
 from sla_common import bench_database, provision
 
 LEVELS = (50, 75, 90, 100, 75)  # thresholds, breach, at-risk
@@ -132,6 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"due times for {args.tickets:,} tickets")
     with bench_database():
+        print(describe())
         pure(args.tickets)
         service(args.tickets)
 

@@ -20,6 +20,7 @@ import argparse
 import statistics
 import time
 
+from environment import describe  # noqa: E402
 from sla_common import bench_database, provision
 
 TICKETS_SQL = """
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with bench_database():
+        print(describe())
         from django.utils import timezone
 
         now = timezone.now()

@@ -43,6 +43,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
+from environment import describe  # noqa: E402
 
 TARGETS_MS = {"list": 55, "list, 3 filters + q": 55, "text search (q)": 60, "by priority, deep cursor": 55,
               "detail": 20, "create": 25}
@@ -150,6 +151,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     ctx = prepare(args.slug)
+    print(describe())
     rng = random.Random(7)  # noqa: S311 - which ticket to read, not a secret
     # A keyset cursor halfway through the P3 tickets (thousands share that priority): a
     # page there costs what the first page costs.

@@ -40,6 +40,7 @@ django.setup()
 
 from django.db import connection, transaction  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
+from environment import describe  # noqa: E402
 
 from apps.tickets import conf  # noqa: E402
 from apps.tickets.priority import DEFAULT_MATRIX  # noqa: E402
@@ -258,6 +259,7 @@ def main() -> None:
         slug=args.slug, name="Bench tickets", region="eu", admin_email=f"admin@{args.slug}.test",
         admin_password=PASSWORD,
     ).tenant
+    print(describe())
     print(f"Seeding tenant {tenant.slug} ({tenant.schema_name}): {args.tickets} tickets, {args.comments} comments")
     started = step("provision tenant (idempotent)", started, timings)
 

@@ -53,6 +53,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
+from environment import describe  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"  # bench/tickets_seed.py gives agent0 this password
 TARGETS_MS = {"queue": 60, "queue, 3 filters + q": 60, "detail": 40, "board": 80}
@@ -308,6 +309,7 @@ def main() -> None:
     parser.add_argument("--no-sla", action="store_true", help="do not attach SLA clocks to a tenant that has none")
     args = parser.parse_args()
     ctx = prepare(args.slug)
+    print(describe())
     print(f"tenant {args.slug}: {ctx['total']} tickets; q={ctx['word']!r}")
     if not args.no_sla:
         for label, value in ensure_sla(ctx).items():

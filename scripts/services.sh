@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Project-local PostgreSQL and Redis on loopback, data under .run/.
-#   scripts/services.sh start|stop|status
+#   scripts/services.sh start [--fast]|stop|status
+# PostgreSQL runs durable (fsync, synchronous_commit and full_page_writes on), as in
+# production, for the demo and the benchmarks. `--fast` (make test, make test-fast only)
+# turns the three off: a crash may lose or corrupt the data, which test databases do not
+# mind. A server running in the other mode is restarted in the one asked for.
 # Nothing system-wide is touched beyond installing a missing server package (as root).
 set -euo pipefail
 
@@ -60,7 +64,10 @@ run_pg() {  # run a PostgreSQL binary as the right user
 }
 
 pg_start() {
-  local bin data log
+  local mode="$1" bin data log durable opts
+  if [ "$mode" = fast ]; then durable=off; else durable=on; fi
+  # On the command line, so that they win over postgresql.conf (older clusters set them off there).
+  opts="-c fsync=$durable -c synchronous_commit=$durable -c full_page_writes=$durable"
   bin=$(pg_bindir)
   mkdir -p "$RUN"; chmod 755 "$RUN"
   data=$(pg_datadir)
@@ -79,21 +86,25 @@ pg_start() {
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$RUN/pgsock'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 max_connections = 200
 shared_buffers = 256MB
 CONF
   fi
-  if run_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    say "PostgreSQL already running on 127.0.0.1:$PG_PORT"
-  else
-    run_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null \
-      || { tail -n 20 "$log" >&2; die "PostgreSQL did not start (log: $log)"; }
-    say "PostgreSQL on 127.0.0.1:$PG_PORT"
-  fi
   local psql="$bin/psql -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres -tAq"
+  local label="durable"; [ "$durable" = off ] && label="fast, not durable: tests only"
+  if run_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    if [ "$($psql -c 'show fsync' 2>/dev/null)" = "$durable" ]; then
+      say "PostgreSQL already running on 127.0.0.1:$PG_PORT ($label)"
+    else
+      say "restarting PostgreSQL on 127.0.0.1:$PG_PORT ($label)"
+      run_pg "$bin/pg_ctl" -D "$data" -l "$log" -m fast -w -t 60 -o "$opts" restart >/dev/null \
+        || { tail -n 20 "$log" >&2; die "PostgreSQL did not restart (log: $log)"; }
+    fi
+  else
+    run_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "$opts" start >/dev/null \
+      || { tail -n 20 "$log" >&2; die "PostgreSQL did not start (log: $log)"; }
+    say "PostgreSQL on 127.0.0.1:$PG_PORT ($label)"
+  fi
   if [ "$($psql -c "select 1 from pg_roles where rolname='$PG_USER'")" != "1" ]; then
     $psql -c "create role $PG_USER login superuser"
   fi
@@ -139,10 +150,16 @@ redis_stop() {
 }
 
 case "${1:-}" in
-  start) pg_start; redis_start ;;
+  start)
+    case "${2:-}" in
+      --fast) pg_start fast ;;
+      "") pg_start durable ;;
+      *) die "usage: $0 start [--fast]" ;;
+    esac
+    redis_start ;;
   stop) redis_stop; pg_stop ;;
   status)
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | sed 's/^/redis: /' || echo "redis: down"
     pg_isready -h 127.0.0.1 -p "$PG_PORT" || true ;;
-  *) die "usage: $0 start|stop|status" ;;
+  *) die "usage: $0 start [--fast]|stop|status" ;;
 esac
