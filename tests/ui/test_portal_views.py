@@ -485,6 +485,21 @@ def test_a_reply_on_a_closed_request_opens_a_linked_follow_up(ticket, agent_user
     assert f'href="{url("detail", new.number)}"' in original  # "Continued in #M"
 
 
+def test_the_desk_links_a_follow_up_and_its_origin_both_ways(ticket, agent_user, requester_web, web_as):
+    close(ticket, agent_user)
+    requester_web.post(url("reply", ticket.number), {"body": "The printer jams again."})
+    new = Ticket.objects.get(follow_up_of=ticket)
+    desk = web_as(agent_user)
+    follow_up_page = desk.get(reverse("desk:ticket", args=[new.number])).content.decode()
+    assert "Follows up on" in follow_up_page
+    assert f'href="{reverse("desk:ticket", args=[ticket.number])}"' in follow_up_page
+    origin_page = desk.get(reverse("desk:ticket", args=[ticket.number])).content.decode()
+    assert "Continued in" in origin_page
+    assert f'href="{reverse("desk:ticket", args=[new.number])}"' in origin_page
+    unrelated = desk.get(reverse("desk:ticket", args=[new.number])).content.decode()
+    assert "Continued in" not in unrelated  # the follow-up itself has none
+
+
 def test_follow_up_mode_closes_the_resolved_request(ticket, agent_user, admin_user, requester_web):
     follow_up_mode(admin_user)
     resolve(ticket, agent_user)
