@@ -159,7 +159,7 @@ def user_set_time_zone(*, user: User, time_zone: str, actor: User | None) -> Use
     `user_update` (policy `user.manage`). Audited as `user.time_zone_changed`.
     """
     if actor is None or not getattr(actor, "is_authenticated", False) or actor.pk != user.pk:
-        raise PermissionDenied("People choose their own time zone; an admin changes someone else's on their user page.")
+        raise PermissionDenied(gettext("People choose their own time zone; an admin changes someone else's on their user page."))
     time_zone = _time_zone(time_zone)
     locked = User.objects.select_for_update().get(pk=user.pk)
     previous = locked.time_zone

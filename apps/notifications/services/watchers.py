@@ -26,7 +26,7 @@ def ticket_follow(*, actor, ticket, follow: bool = True) -> bool:
     """The acting agent starts (or stops) following `ticket`. Returns whether they follow."""
     policy_require(actor, TICKET_WATCH, ticket, {"follow": follow})
     if not permissions.is_agent(actor):
-        raise PermissionDenied("Only agents follow tickets; requesters hear of their own.")
+        raise PermissionDenied(_("Only agents follow tickets; requesters hear of their own."))
     existing = Watcher.objects.filter(ticket=ticket, user=actor).first()
     if follow and existing is None:
         Watcher.objects.create(ticket=ticket, user=actor, kind=WatcherKind.FOLLOWER, added_by=actor)
@@ -42,7 +42,7 @@ def ticket_cc_add(*, actor, ticket, email: str) -> Watcher:
     """Copy a colleague of the tenant in on `ticket` (the requester, or an agent for them)."""
     policy_require(actor, TICKET_COMMENT, ticket, {"operation": "cc"})
     if not permissions.is_agent(actor) and actor.pk != ticket.requester_id:
-        raise PermissionDenied("Only the requester copies people in on their ticket.")
+        raise PermissionDenied(_("Only the requester copies people in on their ticket."))
     person = User.objects.filter(email__iexact=(email or "").strip(), is_active=True).first()
     if person is None:
         raise ApplicationError(
@@ -72,7 +72,7 @@ def ticket_cc_remove(*, actor, ticket, user) -> None:
     if not leaving:
         policy_require(actor, TICKET_COMMENT, ticket, {"operation": "cc"})
     if not permissions.is_agent(actor) and actor.pk not in (ticket.requester_id, user.pk):
-        raise PermissionDenied("Only the requester (or the person copied in) removes a copy.")
+        raise PermissionDenied(_("Only the requester (or the person copied in) removes a copy."))
     deleted, _ = Watcher.objects.filter(ticket=ticket, user=user, kind=WatcherKind.CC).delete()
     if deleted:
         audit_record(actor=actor, action="ticket.cc_removed", target=ticket,
