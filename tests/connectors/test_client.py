@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from apps.audit.models import AuditEvent
 from apps.connectors import breaker
 from apps.connectors.choices import DeadLetterStatus, Health, Outcome
 from apps.connectors.client import CallFailed, CircuitOpen, ConnectorClient, WriteCapReached
 from apps.connectors.models import ConnectorCall, ConnectorUsage, DeadLetter
 from apps.connectors.selectors import usage_last_days
 from apps.connectors.services.operations import dead_letter_retry
-from apps.audit.models import AuditEvent
 from tests.connectors.conftest import SECRET
 from tests.fakes.http_service import Answer
 

@@ -49,8 +49,7 @@ def _resolver(answers):
 def test_refused_urls_never_reach_the_resolver(url, code):
     resolver = _resolver({})
     with pytest.raises(guard.UrlRefused) as refused:
-        target = guard.parse(url, allowed_hosts=HOSTS)
-        guard.resolve(target, resolver=resolver)
+        guard.resolve(guard.parse(url, allowed_hosts=HOSTS), resolver=resolver)
     assert refused.value.code == code
     assert resolver.asked == []
 

@@ -26,7 +26,8 @@ def test_rotate_then_drop_the_old_key(settings, loopback, service, make_connecto
     settings.WARDEN_SECRETS_KEY = f"{K2},{K1}"  # MultiFernet([k2, k1])
     call_command("rotate_secrets", "--tenant", "alpha", "--reason", "yearly key rotation")
     report = json.loads(capsys.readouterr().out)
-    assert report["tenants"]["alpha"]["rotated"] >= 1 and report["unreadable"] == 0
+    assert report["tenants"]["alpha"]["rotated"] >= 1
+    assert report["unreadable"] == 0
     connector.refresh_from_db()
     assert connector.secret != before
     settings.WARDEN_SECRETS_KEY = K2  # k1 dropped
@@ -53,7 +54,8 @@ def test_a_secret_no_key_decrypts_disables_the_connector_once(settings, loopback
         ConnectorClient(connector).get("/x")
     assert disabled.value.code == "secret_unreadable"
     connector.refresh_from_db()
-    assert connector.status == Status.DISABLED and "decrypted" in connector.disabled_reason
+    assert connector.status == Status.DISABLED
+    assert "decrypted" in connector.disabled_reason
     with pytest.raises(ConnectorDisabled):  # no loop: refused at once from now on
         ConnectorClient(connector).get("/x")
     assert AuditEvent.objects.filter(action="connector.disabled").count() == 1

@@ -92,7 +92,8 @@ def test_a_redirect_to_an_internal_address_is_not_followed(local_connector, serv
 
     service.script = [Answer(302, {"Location": "http://10.0.0.5/"})]
     outcome = connector_test(actor=admin_user, connector=local_connector)
-    assert not outcome.ok and outcome.code == "redirect"
+    assert not outcome.ok
+    assert outcome.code == "redirect"
     assert connected == ["127.0.0.1", "127.0.0.1"]
 
 
