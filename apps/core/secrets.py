@@ -9,6 +9,10 @@ set), never logged, never put in an audit payload or an event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -46,3 +50,30 @@ def rotate(token: str) -> str:
         return _keys().rotate(token.encode("ascii")).decode("ascii")
     except (InvalidToken, ValueError) as exc:
         raise SecretUnreadable("no configured key decrypts this secret") from exc
+
+
+# --- Where secrets are stored (for `rotate_secrets`) ------------------------------------
+# Apps that keep an encrypted column register it from their AppConfig.ready(); the
+# rotation re-encrypts every registered column of every tenant with the newest key.
+
+
+@dataclass(frozen=True)
+class EncryptedField:
+    model: str  # "app_label.ModelName"
+    field: str
+    # Called with the row when no configured key decrypts it (e.g. disable what needs it
+    # and tell an admin); None: the rotation only counts it.
+    on_unreadable: Callable[[Any], None] | None = None
+
+
+_FIELDS: dict[tuple[str, str], EncryptedField] = {}
+
+
+def register_field(model: str, field: str, *, on_unreadable: Callable[[Any], None] | None = None) -> EncryptedField:
+    entry = EncryptedField(model=model, field=field, on_unreadable=on_unreadable)
+    _FIELDS[(model.lower(), field)] = entry
+    return entry
+
+
+def registered_fields() -> list[EncryptedField]:
+    return [_FIELDS[key] for key in sorted(_FIELDS)]

@@ -9,6 +9,7 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from apps.core import secrets
         from apps.policies.actions import register_action
         from apps.tickets.extensions import register_requester_access
 
@@ -17,6 +18,9 @@ class NotificationsConfig(AppConfig):
         from .services.watchers import TICKET_WATCH
 
         consumers.register()
+        # The bot token is re-encrypted by `rotate_secrets` (an unreadable one is switched
+        # off when Slack is next used, see channels/slack.py).
+        secrets.register_field("notifications.SlackWorkspace", "bot_token")
         register_requester_access("notifications.cc", selectors.copied_in_condition)
         register_action(NOTIFICATION_CONFIGURE, "Change who is told what (notification rules, channel defaults, "
                                                 "templates, Slack)")

@@ -24,6 +24,15 @@ WARDEN_AUDIT_CHECKPOINT_MINUTES = env.int("WARDEN_AUDIT_CHECKPOINT_MINUTES", def
 # Fernet key(s) for secrets stored in the database (connector credentials), comma-separated,
 # newest first so keys can be rotated (MultiFernet).
 WARDEN_SECRETS_KEY = env("WARDEN_SECRETS_KEY", default="")
+# Connectors (apps/connectors/conf.py has every setting and its default; docs/connectors.md).
+# Loopback fake services (http, any port, 127.0.0.1) for local demos against fakes only:
+# production settings refuse to start with it on.
+WARDEN_CONNECTORS_ALLOW_LOOPBACK = env.bool("WARDEN_CONNECTORS_ALLOW_LOOPBACK", default=False)
+WARDEN_CONNECTORS_CONNECT_TIMEOUT = env.float("WARDEN_CONNECTORS_CONNECT_TIMEOUT", default=5.0)
+WARDEN_CONNECTORS_READ_TIMEOUT = env.float("WARDEN_CONNECTORS_READ_TIMEOUT", default=20.0)
+WARDEN_CONNECTORS_MAX_ATTEMPTS = env.int("WARDEN_CONNECTORS_MAX_ATTEMPTS", default=4)
+WARDEN_CONNECTORS_BREAKER_FAILURES = env.int("WARDEN_CONNECTORS_BREAKER_FAILURES", default=5)
+WARDEN_CONNECTORS_BREAKER_SECONDS = env.int("WARDEN_CONNECTORS_BREAKER_SECONDS", default=60)
 # The event outbox (apps/events/conf.py has every setting and its default; docs/events.md).
 WARDEN_EVENTS_RELAY_SECONDS = env.int("WARDEN_EVENTS_RELAY_SECONDS", default=30)
 WARDEN_EVENTS_LEASE_SECONDS = env.int("WARDEN_EVENTS_LEASE_SECONDS", default=60)
@@ -74,6 +83,7 @@ TENANT_APPS = [
     "apps.tickets",
     "apps.sla",
     "apps.notifications",
+    "apps.connectors",
     "apps.desk",
     "apps.portal",
     "apps.demo",

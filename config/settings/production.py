@@ -49,6 +49,8 @@ def _problems() -> list[str]:
         problems.append(f"WARDEN_REGION is not set ({' or '.join(WARDEN_REGIONS)})")  # noqa: F405
     elif WARDEN_REGION not in WARDEN_REGIONS:  # noqa: F405
         problems.append(f"WARDEN_REGION must be one of {', '.join(WARDEN_REGIONS)}")  # noqa: F405
+    if WARDEN_CONNECTORS_ALLOW_LOOPBACK:  # noqa: F405
+        problems.append("WARDEN_CONNECTORS_ALLOW_LOOPBACK must be off (connectors may not call loopback services)")
     if not WARDEN_RESIDENCY_ENFORCED:
         problems.append("WARDEN_RESIDENCY_ENFORCED must be on (data residency is always enforced in production)")
     return problems

@@ -44,3 +44,7 @@ WHITENOISE_AUTOREFRESH = True
 WARDEN_NOTIFICATIONS_POLL_SECONDS = 2  # the browser tests watch the bell change
 # The seeded users are shared by the whole suite; rate-limit tests set their own rates.
 WARDEN_API_RATES = {"user": None, "ip": None, "ip_user": None, "write": None}
+# Connectors: no real DNS in tests (tests/fakes/dns.py answers, and refuses unknown
+# names); loopback fakes are allowed per test (settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK).
+WARDEN_CONNECTORS_RESOLVER = "tests.fakes.dns.resolve"
+WARDEN_CONNECTORS_ALLOW_LOOPBACK = False

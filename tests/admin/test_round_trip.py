@@ -287,6 +287,38 @@ def _beat(model_name: str):
     return make
 
 
+def _connector_row(model_name: str):
+    """Connectors made through the services (the fake DNS answers acme.service-now.com);
+    a call, its usage and a dead letter recorded as the client records them."""
+
+    def make(site: Site):
+        from apps.connectors import models
+        from apps.connectors.choices import Outcome
+        from apps.connectors.services import connectors, domains
+
+        model = getattr(models, model_name)
+        found = _first(model)
+        if found is not None:
+            return found
+        if model is models.ConnectorDomain:
+            return domains.domain_add(actor=site.user, pattern="*.tickets.example.com", note="DNS TXT record checked")
+        connector = _first(models.Connector) or connectors.connector_create(
+            actor=site.user, kind="servicenow", name="acme-snow", base_url="https://acme.service-now.com",
+            auth_scheme="basic", username="warden", secret="round-trip-secret", dry_run=True,
+        )
+        if model is models.Connector:
+            return connector
+        if model is models.ConnectorCall:
+            return models.ConnectorCall.objects.create(connector=connector, method="GET", path="/api/now/table/incident",
+                                                       outcome=Outcome.OK, status_code=200, attempts=1)
+        if model is models.DeadLetter:
+            return models.DeadLetter.objects.create(connector=connector, method="POST", path="/api/now/table/incident",
+                                                    body={"short_description": "x"}, attempts=4, last_error="503")
+        raise AssertionError(model_name)
+
+    return make
+
+
 def _notification_row(model_name: str):
     def make(site: Site):
         from apps.accounts.models import Team
@@ -322,6 +354,9 @@ def _notification_row(model_name: str):
 
 
 MAKERS: dict[str, Callable[[Site], Model | None]] = {
+    "connectors.connector": _connector_row("Connector"),
+    "connectors.deadletter": _connector_row("DeadLetter"),
+    "connectors.connectordomain": _connector_row("ConnectorDomain"),
     "notifications.channeldefault": _notification_row("ChannelDefault"),
     "notifications.templateoverride": _notification_row("TemplateOverride"),
     "notifications.teamchannel": _notification_row("TeamChannel"),

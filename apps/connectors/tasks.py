@@ -1,0 +1,21 @@
+"""Celery tasks of the connectors app (thin; the tenant travels in the task header)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.core.tasks import tenant_task
+
+from . import conf
+from .models import ConnectorCall
+
+
+@tenant_task(name="connectors.prune", ignore_result=True)
+def connectors_prune() -> int:
+    """Forget recent-call records older than WARDEN_CONNECTORS_CALL_RETENTION_DAYS (usage
+    counters and dead letters stay)."""
+    cutoff = timezone.now() - timedelta(days=int(conf.get("WARDEN_CONNECTORS_CALL_RETENTION_DAYS")))
+    deleted, _ = ConnectorCall.objects.filter(at__lt=cutoff).delete()
+    return deleted
