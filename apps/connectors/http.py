@@ -1,5 +1,5 @@
 """The one HTTP transport of the connectors: `requests`, connecting to the address the
-guard validated (docs/decisions/0020-connectors-framework.md).
+guard validated (docs/decisions/0021-connectors-framework.md).
 
 `send()` makes ONE request to an `guard.Endpoint`: the TCP connection goes to
 `endpoint.address` (no second DNS lookup), while the Host header, TLS SNI and the
