@@ -45,3 +45,7 @@ class StrictFieldsMixin:
 
 class InputSerializer(StrictFieldsMixin, serializers.Serializer):
     """Shape of a write's body: declared fields only (see the module docstring)."""
+
+
+class NoInputSerializer(InputSerializer):
+    """The body of an action that takes none (`POST .../test/`): any field is refused."""

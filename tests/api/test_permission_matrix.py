@@ -64,6 +64,8 @@ def sla_policy_body(name: str = "Matrix policy") -> dict:
 
 T = "/api/v1/tickets/{number}/"
 SLA = "/api/v1/sla/policies/{sla_policy}/"
+C = "/api/v1/connectors/{connector}/"
+ADMIN_ONLY = obj((403, 403), (403, 403), (200, 404), OWN_FOREIGN)
 CASES: dict[str, Case] = {
     # --- auth
     "get a token": Case("api-auth-token", "POST", "/api/v1/auth/token/", obj((200, 400), (200, 400), objects=OWN_FOREIGN),
@@ -154,6 +156,22 @@ CASES: dict[str, Case] = {
     "create category": Case("tickets:category-list", "POST", "/api/v1/categories/", flat(403, 403, 201),
                             body={"name": "Facilities"}),
     "list teams": Case("tickets:team-list", "GET", "/api/v1/teams/", flat(200, 200)),
+    # Connectors: tenant admins only; another tenant's connector is 404 to them.
+    "list connectors": Case("connectors-api:list", "GET", "/api/v1/connectors/", flat(403, 403, 200)),
+    "create connector": Case("connectors-api:list", "POST", "/api/v1/connectors/", flat(403, 403, 201),
+                             body={"kind": "servicenow", "name": "matrix-made", "base_url": "https://acme.service-now.com",
+                                   "secret": "matrix-secret-value"}),
+    "view connector": Case("connectors-api:detail", "GET", C, ADMIN_ONLY, objects=OWN_FOREIGN),
+    "edit connector": Case("connectors-api:detail", "PATCH", C, ADMIN_ONLY, body={"name": "renamed"},
+                           objects=OWN_FOREIGN),
+    "delete connector": Case("connectors-api:detail", "DELETE", C, obj((403, 403), (403, 403), (204, 404), OWN_FOREIGN),
+                             objects=OWN_FOREIGN),
+    "test connector": Case("connectors-api:test", "POST", C + "test/", ADMIN_ONLY, objects=OWN_FOREIGN),
+    "connector calls": Case("connectors-api:calls", "GET", C + "calls/", ADMIN_ONLY, objects=OWN_FOREIGN),
+    "connector dead letters": Case("connectors-api:dead-letters", "GET", C + "dead-letters/", ADMIN_ONLY,
+                                   objects=OWN_FOREIGN),
+    "retry dead letter": Case("connectors-api:dead-letter-retry", "POST", C + "dead-letters/{dead_letter}/retry/",
+                              ADMIN_ONLY, objects=OWN_FOREIGN),
 }
 
 
@@ -307,7 +325,40 @@ class World:
         assert not PolicyVersion.objects.filter(number=foreign).exists()
         return {"own": own, "foreign": foreign}
 
+    @cached_property
+    def connectors(self) -> dict:
+        """Connector and dead-letter ids by ownership (beta's far above alpha's). Their hosts
+        answer a public address when saved and a private one afterwards (tests/fakes/dns.py),
+        so a Test connection or a retry is refused by the URL guard: no socket is opened."""
+        from apps.connectors.models import Connector, DeadLetter
+        from apps.connectors.services.connectors import connector_create
+        from tests.fakes import dns
+
+        def make(admin, host: str):
+            dns.ANSWERS[host] = [["93.184.216.34"], ["10.0.0.5"]]
+            dns._TURNS.pop(host, None)  # its first answer again (an earlier test of this process asked)
+            connector = connector_create(actor=admin, kind="servicenow", name="matrix", base_url=f"https://{host}",
+                                         auth_scheme="bearer", secret="matrix-secret-value", dry_run=False)
+            letter = DeadLetter.objects.create(connector=connector, method="PATCH", path="/api/now/table/incident/1",
+                                               body={"work_notes": "x"}, idempotency_key="matrix", attempts=4,
+                                               last_error="HTTP 503")
+            return connector.pk, letter.pk
+
+        own = make(self.users["admin"], "matrix-alpha.service-now.com")
+
+        def beta():
+            with connection.cursor() as cursor:
+                for table in (Connector._meta.db_table, DeadLetter._meta.db_table):
+                    cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), 900000)", [table])
+            return make(self.beta_user("admin"), "matrix-beta.service-now.com")
+
+        foreign = self.in_beta(beta)
+        return {"connector": {"own": own[0], "foreign": foreign[0]},
+                "dead_letter": {"own": own[1], "foreign": foreign[1]}}
+
     def placeholder(self, name: str, role: str, key: str):
+        if name in ("connector", "dead_letter"):
+            return self.connectors[name][key]
         if name in ("number", "attachment"):
             return self.tickets[name][key]
         if name == "token":

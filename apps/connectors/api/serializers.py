@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import InputSerializer
+
 from .. import breaker, selectors
 from ..choices import AuthScheme
 from ..models import Connector, ConnectorCall, DeadLetter
 
 
-class ConnectorInputSerializer(serializers.Serializer):
+class ConnectorInputSerializer(InputSerializer):
     kind = serializers.CharField(max_length=32)
     name = serializers.CharField(max_length=64)
     base_url = serializers.CharField(max_length=300)

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsTenantAdmin
 from apps.core.errors import NotFound
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import NoInputSerializer
 
 from .. import selectors
 from ..models import Connector, DeadLetter
@@ -90,6 +91,7 @@ class ConnectorTestApi(APIView):
     @extend_schema(operation_id="connectors_test", description="Test connection: what was reached. " + ACCESS,
                    request=None, responses=s.TestOutputSerializer)
     def post(self, request, pk: int):
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         outcome = operations.connector_test(actor=request.user, connector=_connector(pk))
         return Response(s.TestOutputSerializer(outcome).data)
 
@@ -122,6 +124,7 @@ class DeadLetterRetryApi(APIView):
     @extend_schema(operation_id="connectors_dead_letters_retry", description="Send it again. " + ACCESS,
                    request=None, responses=s.DeadLetterOutputSerializer)
     def post(self, request, pk: int, dead_letter_id: int):
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         dead_letter = DeadLetter.objects.filter(pk=dead_letter_id, connector_id=_connector(pk).pk).first()
         if dead_letter is None:
             raise NotFound(_("There is no dead letter %(id)s.") % {"id": dead_letter_id})
