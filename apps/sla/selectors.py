@@ -164,6 +164,19 @@ def clock_prefetch(lookup: str = "sla_clocks") -> Prefetch:
     return Prefetch(lookup, queryset=SlaClock.objects.select_related("policy", "calendar").order_by("metric"))
 
 
+# What a badge and the queue's Due column read of a clock (`clock_badge`, `clock_remaining`,
+# `running_due`, `ticket_next_due`); the history, marks and the policy are left in the database.
+BADGE_FIELDS = ("ticket", "metric", "calendar", "target_seconds", "state", "started_at", "paused_at", "pauses",
+                "due_at", "risk_at", "stopped_at", "breached_at")
+
+
+def badge_clock_prefetch(lookup: str = "sla_clocks") -> Prefetch:
+    """Prefetch a ticket's clocks with only what its badge reads: for lists, which show a
+    badge per row (a queue page's clocks with their policies and `marks` arrays cost more
+    to build than the rest of the page's rows)."""
+    return Prefetch(lookup, queryset=SlaClock.objects.select_related("calendar").only(*BADGE_FIELDS).order_by("metric"))
+
+
 def ticket_clocks(ticket) -> list[SlaClock]:
     cache = getattr(ticket, "_prefetched_objects_cache", {})
     if "sla_clocks" in cache:

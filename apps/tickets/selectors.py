@@ -34,6 +34,7 @@ from .priority import DEFAULT_MATRIX
 from .tree import category_descendant_ids, category_tree  # noqa: F401  (re-exported: the selectors API)
 
 TICKET_RELATED = ("requester", "assignee", "team", "category")
+SEARCH_VECTORS = ("search_vector", "search_vector_internal")
 
 
 def _with_tag_names(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
@@ -87,7 +88,8 @@ def ticket_get_visible(*, actor, number: int, for_update: bool = False) -> Ticke
     if for_update:
         queryset = queryset.select_for_update(of=("self",), no_key=True)  # as services.lock_ticket
     else:
-        queryset = _with_tag_names(queryset).prefetch_related(*ticket_prefetches())
+        # The search vectors are the widest columns of the row, and no page reads them.
+        queryset = _with_tag_names(queryset).prefetch_related(*ticket_prefetches()).defer(*SEARCH_VECTORS)
     ticket = queryset.filter(number=number).first()
     if ticket is None:
         raise NotFound(_("There is no ticket #%(number)s.") % {"number": number})

@@ -87,7 +87,8 @@ def sla_sync(ticket, *, at: datetime | None = None, now: datetime | None = None,
 
     `at` is when the change happened (default: now): a pause starts or ends there.
     Call inside the transaction that changed the ticket; the clock rows are locked.
-    A clock that starts or ends a pause emits `sla.paused` / `sla.resumed`.
+    A clock that starts or ends a pause emits `sla.paused` / `sla.resumed`. New clocks
+    (a new ticket's two) are written in one INSERT.
     """
     now = now or timezone.now()
     at = at or now
@@ -97,6 +98,8 @@ def sla_sync(ticket, *, at: datetime | None = None, now: datetime | None = None,
     }
     policy = selectors.policy_match(ticket, matcher=matcher)
     result = []
+    inserts: list[SlaClock] = []
+    changes: list[tuple[SlaClock, bool]] = []
     for metric in Metric.values:
         clock = existing.get(metric)
         if clock is None:
@@ -109,16 +112,25 @@ def sla_sync(ticket, *, at: datetime | None = None, now: datetime | None = None,
         _reconcile(clock, ticket, policy, metric, at=at, now=now)
         clock.updated_at = now
         if clock.pk is None:
-            clock.save(force_insert=True)
+            inserts.append(clock)  # written below, all in one statement
         else:
             clock.save(update_fields=_CLOCK_FIELDS)
-        is_paused = clock.paused_at is not None
-        if is_paused and not was_paused:
-            emit(SlaPaused(ticket_id=ticket.pk, clock_id=clock.pk, metric=metric))
-        elif was_paused and not is_paused:
-            emit(SlaResumed(ticket_id=ticket.pk, clock_id=clock.pk, metric=metric))
+        changes.append((clock, was_paused))
         result.append(clock)
+    if inserts:
+        SlaClock.objects.bulk_create(inserts)  # sets their primary keys (RETURNING)
+    for clock, was_paused in changes:  # in metric order, as the clocks were synced
+        _emit_pause_change(ticket, clock, was_paused=was_paused)
     return result
+
+
+def _emit_pause_change(ticket, clock: SlaClock, *, was_paused: bool) -> None:
+    """`sla.paused` / `sla.resumed` when the sync started or ended a pause."""
+    is_paused = clock.paused_at is not None
+    if is_paused and not was_paused:
+        emit(SlaPaused(ticket_id=ticket.pk, clock_id=clock.pk, metric=clock.metric))
+    elif was_paused and not is_paused:
+        emit(SlaResumed(ticket_id=ticket.pk, clock_id=clock.pk, metric=clock.metric))
 
 
 # --- Hooks: what each kind of ticket change does to the clocks ---------------------------------
