@@ -38,6 +38,9 @@ CORPUS = {
 }
 PUBLIC_COMMENT = ("firmware", "Updated the dock firmware to 2.1.")
 RESOLUTION_NOTE = ("hdmi", "Swapped the HDMI cable.")
+# The internal note is written after a public reply with a word in common: the newest
+# comment with the word is the note, which must never be a requester's snippet.
+INTERNAL_REPLY = ("internal", "We are looking at your mailbox.")
 INTERNAL_NOTE = ("internal", "Mailbox quota raised by zebraword.")
 
 
@@ -50,6 +53,7 @@ def corpus(make_ticket, agent_user):
     services.comment_add(actor=agent_user, ticket=made[PUBLIC_COMMENT[0]], body=PUBLIC_COMMENT[1])
     services.ticket_transition(actor=agent_user, ticket=made[RESOLUTION_NOTE[0]], to="resolved",
                                resolution_code="fixed", resolution_note=RESOLUTION_NOTE[1])
+    services.comment_add(actor=agent_user, ticket=made[INTERNAL_REPLY[0]], body=INTERNAL_REPLY[1])
     services.comment_add(actor=agent_user, ticket=made[INTERNAL_NOTE[0]], body=INTERNAL_NOTE[1], internal=True)
     return made
 
@@ -278,8 +282,10 @@ HIGHLIGHTS = [
                  id="resolution-note"),
     pytest.param("agent", "quota", "internal", "Mailbox full", "internal_comment", ["quota"],
                  id="internal-note-for-agents"),
-    pytest.param("requester", "mailbox", "internal", "<mark>Mailbox</mark> full", None, [],
+    pytest.param("requester", "mailbox", "internal", "<mark>Mailbox</mark> full", "comment", ["mailbox"],
                  id="internal-note-never-the-requesters-snippet"),
+    pytest.param("agent", "mailbox", "internal", "<mark>Mailbox</mark> full", "internal_comment", ["Mailbox"],
+                 id="the-newest-matching-comment-for-agents"),
     pytest.param("agent", "#7", "seven", "Badge reader at the door", None, [], id="number"),
 ]
 
@@ -379,7 +385,7 @@ def test_portal_search_never_shows_internal_text(corpus, web_as, requester_user)
     assert "<mark>Mailbox</mark> full" in results
     assert "quota" not in results
     assert "zebraword" not in results
-    assert "search-snippet" not in results
+    assert "Comment:</span> We are looking at your <mark>mailbox</mark>." in results
     results = _portal_results(client, "firmware")
     assert '<p class="search-snippet"><span class="snippet-source">Comment:</span> Updated the dock ' \
            "<mark>firmware</mark> to 2.1.</p>" in results
