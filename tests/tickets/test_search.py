@@ -147,10 +147,15 @@ def test_requester_reads_only_their_own_tickets_in_a_search(corpus, api_as, requ
 # --- Ranking -------------------------------------------------------------------------------------
 
 
+# Longer text ranks lower (the rank is divided by the length's logarithm): the ticket that
+# must win has the longer text, so only the fields' weights can put it first.
+LONG = " ".join(["Several", "people", "on", "the", "third", "floor", "reported", "it", "this", "week"] * 4)
+
+
 def test_a_title_match_ranks_above_a_comment_match(make_ticket, agent_user, api_as):
-    in_title = make_ticket(title="Keyboard keys stuck", description="Since Monday.")
-    in_comment = make_ticket(title="Desk issue", description="Since Tuesday.")  # newer: first by number
-    services.comment_add(actor=agent_user, ticket=in_comment, body="The keyboard was dusty.")
+    in_title = make_ticket(title="Keyboard keys stuck", description=LONG)
+    in_comment = make_ticket(title="Desk", description="")  # newer: first by number
+    services.comment_add(actor=agent_user, ticket=in_comment, body="Keyboard.")
     expected = [in_title.number, in_comment.number]
     assert searched(agent_user, "keyboard") == expected
     assert [item["number"] for item in api_results(api_as(agent_user), "keyboard")] == expected
@@ -160,9 +165,10 @@ def test_a_title_match_ranks_above_a_comment_match(make_ticket, agent_user, api_
 
 
 def test_a_description_match_ranks_above_a_comment_match(make_ticket, agent_user):
-    in_description = make_ticket(title="Slow", description="The scanner takes minutes.")
-    in_comment = make_ticket(title="Slow too", description="Nothing else.")
-    services.comment_add(actor=agent_user, ticket=in_comment, body="The scanner again.")
+    in_description = make_ticket(title="Slow", description="The scanner takes minutes for one page, "
+                                 "several people on the third floor said")
+    in_comment = make_ticket(title="Slow", description="Nothing else at all.")
+    services.comment_add(actor=agent_user, ticket=in_comment, body="Scanner.")
     assert searched(agent_user, "scanner") == [in_description.number, in_comment.number]
 
 
