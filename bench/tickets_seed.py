@@ -6,8 +6,9 @@ Provisions the tenant (idempotent, `tenant_provision`), adds users, teams, a cat
 tree, tags and two SLA policies (business hours for the service desk, 24x7 for
 infrastructure), empties its tickets, then loads tickets and comments with PostgreSQL COPY
 (tickets into a staging table) and writes the tickets with ONE `INSERT ... SELECT` that
-computes every search vector (title A, description B, public comments C; internal
-comments in their own vector). The loaded tables' plain indexes (GIN included) and
+computes every search vector (`apps.tickets.search`: title A, description B, resolution
+note D, public comments C; the agents' vector adds internal comments), then fills the
+search word list from them. The loaded tables' plain indexes (GIN included) and
 foreign keys are dropped for the load and rebuilt / validated after it, under the same
 names and definitions. Then every ticket gets the SLA clocks a real one carries (first
 response and resolution, met, running, paused or breached as its status and times say)
@@ -42,7 +43,7 @@ from django.db import connection, transaction  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 from environment import describe  # noqa: E402
 
-from apps.tickets import conf  # noqa: E402
+from apps.tickets import search  # noqa: E402
 from apps.tickets.priority import DEFAULT_MATRIX  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
@@ -181,15 +182,19 @@ TICKET_COLUMNS = [
 ]
 
 # The one statement that computes every search vector: staged tickets go into the real
-# table with their vectors (title A, description B, public comments C; internal comments
-# in their own vector), so each row is written once.
+# table with their vectors (as apps.tickets.search.REFRESH_SQL: title A, description B,
+# resolution note D, public comments C; the agents' vector adds internal comments C), so
+# each row is written once.
 INSERT_WITH_VECTORS = f"""
-INSERT INTO tickets_ticket ({", ".join(TICKET_COLUMNS)}, search_vector, search_vector_internal)
-SELECT {", ".join("s." + c for c in TICKET_COLUMNS)},
+INSERT INTO tickets_ticket ({", ".join(TICKET_COLUMNS)}, search_vector, search_vector_all)
+SELECT {", ".join("v." + c for c in TICKET_COLUMNS)}, v.public, v.public || v.internal
+FROM (
+SELECT s.*,
        setweight(to_tsvector(%(cfg)s::regconfig, s.title), 'A')
          || setweight(to_tsvector(%(cfg)s::regconfig, s.description), 'B')
-         || setweight(to_tsvector(%(cfg)s::regconfig, coalesce(c.public, '')), 'C'),
-       setweight(to_tsvector(%(cfg)s::regconfig, coalesce(c.internal, '')), 'C')
+         || setweight(to_tsvector(%(cfg)s::regconfig, s.resolution_note), 'D')
+         || setweight(to_tsvector(%(cfg)s::regconfig, coalesce(c.public, '')), 'C') AS public,
+       setweight(to_tsvector(%(cfg)s::regconfig, coalesce(c.internal, '')), 'C') AS internal
 FROM seed_ticket s
 LEFT JOIN (
   SELECT ticket_id,
@@ -197,6 +202,7 @@ LEFT JOIN (
          string_agg(body, E'\\n' ORDER BY id) FILTER (WHERE internal) AS internal
   FROM tickets_ticketcomment GROUP BY ticket_id
 ) c ON c.ticket_id = s.id
+) v
 """
 
 
@@ -343,8 +349,11 @@ def main() -> None:
             copy_rows(raw, "tickets_ticketcomment",
                       ["id", "ticket_id", "author_id", "body", "body_html", "internal", "created_at"], comment_rows)
             started = step(f"COPY {len(comment_rows)} comments", started, timings)
-            cursor.execute(INSERT_WITH_VECTORS, {"cfg": conf.get("WARDEN_TICKETS_SEARCH_CONFIG")})
+            cursor.execute(INSERT_WITH_VECTORS, {"cfg": search.CONFIG})
             started = step("ONE INSERT..SELECT: tickets + search vectors", started, timings)
+            cursor.execute("TRUNCATE tickets_searchword")
+            cursor.execute(search.LEARN_ALL_SQL, search.learn_params())
+            started = step("search word list (ts_stat)", started, timings)
             copy_rows(raw, "tickets_ticket_tags", ["ticket_id", "tag_id"], tag_rows)
             cursor.execute(
                 "SELECT setval(pg_get_serial_sequence('tickets_ticket', 'id'), %s), "

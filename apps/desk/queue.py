@@ -51,9 +51,15 @@ SORTS: dict[str, Column | None] = {
 DEFAULT_SORT = "-updated"
 
 
-def parse_sort(value: str | None) -> tuple[str, bool]:
-    """(column, descending) of a `sort` parameter; the default for anything unknown."""
+RELEVANCE = "relevance"  # a search's order (most relevant first): the default of a searched queue
+
+
+def parse_sort(value: str | None, *, searched: bool = False) -> tuple[str, bool]:
+    """(column, descending) of a `sort` parameter; the default for anything unknown:
+    relevance for a searched queue, else DEFAULT_SORT."""
     value = (value or "").strip()
+    if searched and value.lstrip("-") in ("", RELEVANCE):
+        return RELEVANCE, True
     descending = value.startswith("-")
     column = value.lstrip("-")
     if column not in SORTS:
@@ -75,16 +81,21 @@ class QueuePage:
 
 
 def paginate(queryset: QuerySet, *, sort: str | None, cursor: str | None, size: int,
-             all_due: bool = False) -> QueuePage:
+             all_due: bool = False, search_text: str | None = None) -> QueuePage:
     """One page of `queryset` ordered by `sort`, starting after `cursor` (InvalidCursor
     when it is not a cursor of this sort).
 
     `all_due`: every ticket of `queryset` has a due time (an SLA filter on states with a
     running clock), so sorting by due time need not look for tickets without one.
+    `search_text`: `queryset` is a search for it (`ticket_list` with `q`), which sorts by
+    relevance unless another sort is asked for.
     """
-    name, descending = parse_sort(sort)
-    column = _due(all_due=True) if name == "due" and all_due else SORTS[name]
-    ordering = ticket_keyset.ticket_ordering_by(column, descending=descending)
+    name, descending = parse_sort(sort, searched=search_text is not None)
+    if name == RELEVANCE:
+        ordering = ticket_keyset.relevance_ordering(search_text or "")
+    else:
+        column = _due(all_due=True) if name == "due" and all_due else SORTS[name]
+        ordering = ticket_keyset.ticket_ordering_by(column, descending=descending)
     page = keyset.paginate(queryset, ordering=ordering, cursor=cursor, size=size)
     return QueuePage(rows=page.rows, next_cursor=page.next_cursor, previous_cursor=page.previous_cursor,
                      column=name, descending=descending)

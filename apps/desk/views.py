@@ -29,6 +29,7 @@ from apps.core.errors import ApplicationError
 from apps.core.keyset import InvalidCursor
 from apps.core.problems import persist_denial
 from apps.sla import selectors as sla_selectors
+from apps.tickets import search as ticket_search
 from apps.tickets import selectors, services, workflow
 from apps.tickets.choices import Priority, ResolutionCode, TicketStatus
 from apps.tickets.markdown import render_markdown
@@ -98,6 +99,17 @@ def _column_labels() -> dict[str, str]:
         "assignee": _("Assignee"),
         "team": _("Team"),
         "updated": _("Updated"),
+        "relevance": _("Relevance"),
+    }
+
+
+def _snippet_labels() -> dict[str, str]:
+    """What a search result's snippet is taken from, by `search.SOURCES`."""
+    return {
+        ticket_search.SOURCE_DESCRIPTION: _("Description"),
+        ticket_search.SOURCE_RESOLUTION: _("Resolution note"),
+        ticket_search.SOURCE_COMMENT: _("Comment"),
+        ticket_search.SOURCE_INTERNAL: _("Internal note"),
     }
 
 
@@ -150,11 +162,14 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
     sla_states = form.sla_states()
     error = None
     try:
-        tickets = selectors.ticket_list(actor=request.user, filters=filters)
+        # With a search, rows say why they matched (`search.hit`: title and snippet marked).
+        tickets = selectors.ticket_list(actor=request.user, filters=filters, highlight=True)
     except ApplicationError as exc:
         forms.apply_errors(form, exc.errors, exc.message)
         error = exc.message
         tickets = selectors.ticket_visible_queryset(actor=request.user).none()
+    # The search text when the list is a search (its default order is relevance).
+    search_text = filters.get("q") if ticket_search.is_ranked(tickets) else None
     if form.matches_nothing():
         tickets = tickets.none()
     if sla_states:
@@ -163,15 +178,17 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
     cursor_error = None
     try:
         page = queue.paginate(_queue_rows(tickets), sort=params.get("sort"), cursor=params.get("cursor"),
-                              size=form.page_size(), all_due=all_due)
+                              size=form.page_size(), all_due=all_due, search_text=search_text)
     except InvalidCursor:
         # A link that is not ours, out of date or of another sort: said so, with the first page.
         cursor_error = _("This page link is not valid (it is out of date, damaged or for another sort order). "
                          "Showing the first page.")
         params.pop("cursor", None)
         page = queue.paginate(_queue_rows(tickets), sort=params.get("sort"), cursor=None, size=form.page_size(),
-                              all_due=all_due)
-    sort_value = queue.sort_param(page.column, page.descending)
+                              all_due=all_due, search_text=search_text)
+    # The filter form carries a sort only when one was chosen: a search typed into a queue
+    # in its default order is then sorted by relevance.
+    sort_value = queue.sort_param(page.column, page.descending) if (params.get("sort") or "").strip() else ""
     base = params.copy()
     base.pop("cursor", None)
     labels = _column_labels()
@@ -191,12 +208,18 @@ def _queue_context(request: HttpRequest, params: QueryDict, options: dict | None
     filtered = bool(filters) or bool(sla_states) or form.matches_nothing()
     row_labels = dict(labels)
     row_labels.update(unassigned=_("Unassigned"), tags=_("Tags"))
+    snippet_labels = _snippet_labels()
     select_label = _("Select ticket #%(number)s")
     url_head, url_tail = _ticket_url_parts()
     for row in page.rows:
         row.select_label = select_label % {"number": row.number}
         row.url = f"{url_head}{row.number}{url_tail}"  # reverse() once per page, not per row
+        row.search_hit = ticket_search.hit(row)
+        row.snippet_label = snippet_labels.get(row.search_hit.source) if row.search_hit else None
     return {
+        "searched": search_text is not None,
+        "by_relevance": page.column == queue.RELEVANCE,
+        "relevance_url": _query(base, sort=queue.RELEVANCE) if search_text is not None else None,
         "row_labels": row_labels,
         "form": form,
         "page": page,

@@ -16,6 +16,7 @@ requester's view of `apps.sla.preview`: the resolution due time only).
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -33,9 +34,10 @@ from apps.core.errors import ApplicationError, NotFound, PermissionDenied
 from apps.notifications import selectors as notifications
 from apps.notifications.services.watchers import ticket_cc_add, ticket_cc_remove
 from apps.sla.preview import DuePreview, due_preview
-from apps.tickets import selectors, services, workflow
+from apps.tickets import search, selectors, services, workflow
 from apps.tickets.choices import ResolvedReply, TicketStatus, Visibility
 from apps.tickets.errors import CooldownActive
+from apps.tickets.filters import Q_MAX_CHARS
 from apps.tickets.markdown import render_markdown, sanitize_html
 from apps.tickets.models import Ticket
 
@@ -187,17 +189,36 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show", "open")
     if show not in SHOW:
         show = "open"
+    q = (request.GET.get("q") or "").strip()
     filters = QueryDict(mutable=True)
     if show != "copied":
         filters["requester"] = str(request.user.pk)
-    filters["ordering"] = "-updated_at"
+    if q:
+        filters["q"] = q  # most relevant first (a requester's own requests: few enough to rank all)
+    else:
+        filters["ordering"] = "-updated_at"
     filters.setlist("status", [str(s) for s in SHOW[show]])
-    tickets = selectors.ticket_list(actor=request.user, filters=filters)
+    search_error = None
+    try:
+        # The search matches and marks only what the requester may read (never internal notes).
+        tickets = selectors.ticket_list(actor=request.user, filters=filters, highlight=True)
+    except ApplicationError as exc:
+        search_error = " ".join(str(m) for m in exc.errors.get("q", [])) or exc.message
+        tickets = selectors.ticket_visible_queryset(actor=request.user).none()
     if show == "copied":
         tickets = tickets.exclude(requester=request.user)
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    labels = {search.SOURCE_DESCRIPTION: _("Description"), search.SOURCE_RESOLUTION: _("Resolution note"),
+              search.SOURCE_COMMENT: _("Comment")}
+    for ticket in page.object_list:
+        ticket.search_hit = search.hit(ticket)
+        ticket.snippet_label = labels.get(ticket.search_hit.source) if ticket.search_hit else None
     tabs = [("open", _("Open")), ("closed", _("Closed")), ("all", _("All")), ("copied", _("Copied in"))]
-    return render(request, "portal/list.html", {"page": page, "show": show, "tabs": tabs})
+    return render(request, "portal/list.html", {
+        "page": page, "show": show, "tabs": tabs, "q": q, "search_error": search_error,
+        "q_param": urlencode({"q": q}) if q else "", "q_max": Q_MAX_CHARS,
+    })
 
 
 def new_form_due(form) -> DuePreview:

@@ -14,8 +14,9 @@ DEFAULTS = {
     "WARDEN_TICKETS_REASON_MAX_CHARS": 2000,
     # Signed attachment download URLs live this long.
     "WARDEN_TICKETS_DOWNLOAD_TTL_SECONDS": 300,
-    # PostgreSQL text search configuration; "simple" does not stem, so it suits every language.
-    "WARDEN_TICKETS_SEARCH_CONFIG": "simple",
+    # An agent's search ranks about this many of its newest matches (and the ticket whose
+    # number was typed); older matches follow, newest first (apps/tickets/search.py, ADR 0020).
+    "WARDEN_TICKETS_SEARCH_RANKED_MAX": 500,
     "WARDEN_TICKETS_MAX_TAGS": 20,
     "WARDEN_TICKETS_MAX_ATTACHMENTS_PER_TICKET": 50,
     # Auto-close (the days are each tenant's help-desk setting): how often beat runs it in

@@ -1,9 +1,10 @@
 """One FilterSet for tickets, used by the API and (later) the HTML lists.
 
 Parameters: status (repeatable), priority (repeatable), team, assignee (an id, "me" or
-"none"), requester, category (includes its descendants), tag (name), q (full-text,
-web-search syntax: `printer -laser "out of paper" or toner`), created_after,
-created_before and ordering (a whitelist: `keyset.ORDERINGS`; status sorts in workflow
+"none"), requester, category (includes its descendants), tag (name), q (search,
+web-search syntax: `printer -laser "out of paper" or toner`, or a ticket number `#7`;
+apps/tickets/search.py), created_after, created_before and ordering (a whitelist:
+`keyset.ORDERINGS`, plus `relevance` for a search, its default; status sorts in workflow
 order). A list reads its pages with the keyset paginator in that ordering.
 """
 
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.contrib.postgres.search import SearchQuery
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 
 from apps.accounts import permissions
 
-from . import conf
+from . import search
 from .choices import Priority, TicketStatus
-from .keyset import ORDERINGS, ticket_ordering
+from .keyset import ORDERINGS, RELEVANCE, ticket_ordering
 from .models import Ticket
 from .text import CONTROL_CHARS
 from .tree import category_descendant_ids
@@ -83,15 +84,19 @@ class TicketFilterSet(django_filters.FilterSet):
         method="filter_q",
         max_length=Q_MAX_CHARS,
         validators=[_no_control_chars],
-        help_text='Full-text search in title, description and comments (web-search syntax: "a phrase", -not, or).',
+        help_text=('Search title, description, resolution note and comments (agents: internal notes too), '
+                   'in other word forms (printers finds printer; Polish forms and accents too), the last word as '
+                   'a prefix; web-search syntax ("a phrase", -not, or); a ticket number (7 or #7) finds that ticket '
+                   'first. Results are sorted by relevance unless an ordering is given.'),
     )
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ordering = django_filters.ChoiceFilter(
-        choices=[(key, key) for key in ORDERINGS],
+        choices=[(key, key) for key in [*ORDERINGS, RELEVANCE]],
         method="filter_ordering",
         empty_label=None,
-        help_text=("Sort order; a leading - sorts descending. Default -number (newest first). "
+        help_text=("Sort order; a leading - sorts descending. Default -number (newest first), with q relevance "
+                   "(most relevant first; only with q). "
                    "status sorts in workflow order (new, open, pending, resolved, closed, cancelled), "
                    "priority from P1 to P4; ties by number, newest first for both."),
     )
@@ -100,9 +105,18 @@ class TicketFilterSet(django_filters.FilterSet):
         model = Ticket
         fields: list[str] = []
 
-    def __init__(self, *args, actor=None, **kwargs):
+    def __init__(self, *args, actor=None, highlight: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.actor = actor if actor is not None else getattr(self.request, "user", None)
+        self.highlight = highlight  # with q: each row carries its search highlight (search.hit)
+
+    def is_valid(self):
+        valid = super().is_valid()
+        data = self.form.cleaned_data if valid else {}
+        if valid and data.get("ordering") == RELEVANCE and not (data.get("q") or "").strip():
+            self.form.add_error("ordering", _("Sorting by relevance needs a search (q)."))
+            return False
+        return valid
 
     def filter_assignee(self, queryset, name, value):
         if value == "me":
@@ -127,13 +141,14 @@ class TicketFilterSet(django_filters.FilterSet):
         )
 
     def filter_q(self, queryset, name, value):
-        value = value.strip()
-        if not value:
+        compiled = search.compile_search(value)
+        if compiled is None:
             return queryset
-        query = SearchQuery(value, search_type="websearch", config=conf.get("WARDEN_TICKETS_SEARCH_CONFIG"))
-        if permissions.is_agent(self.actor):
-            return queryset.filter(Q(search_vector=query) | Q(search_vector_internal=query))
-        return queryset.filter(search_vector=query)
+        # Agents match internal notes too; anyone else only what the requester may read.
+        return search.search_filter(queryset, compiled, agent=permissions.is_agent(self.actor),
+                                    highlight=self.highlight)
 
     def filter_ordering(self, queryset, name, value):
+        if value == RELEVANCE:
+            return queryset  # filter_q ordered the search by rank (is_valid: q is there)
         return queryset.order_by(*ticket_ordering(value).order_by())

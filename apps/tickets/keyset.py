@@ -9,6 +9,9 @@ the ticket number.
   newest ticket first within a value in both directions.
 * Created and updated times: the tie follows the column's direction.
 * Title, assignee (name, else email) and team (name) sort on expressions, for the desk.
+* Relevance (a search's rank, most relevant first) exists only for a searched list
+  (`search.relevance_column`: the newest matches ranked, then the older ones by number;
+  bound to the query, so a cursor of one search is refused by another).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf
 from apps.core import keyset
 from apps.core.keyset import Column, Ordering
 
-from . import workflow
+from . import search, workflow
 from .choices import Priority
 
 TIE = "number"
@@ -62,8 +65,20 @@ ORDERINGS: dict[str, Ordering] = {
     "-status": ticket_ordering_by(STATUS, descending=True),
 }
 DEFAULT_ORDERING = "-number"
+RELEVANCE = "relevance"
 
 
-def ticket_ordering(value: str | None) -> Ordering:
-    """The ordering of an `ordering` parameter (validated by the FilterSet before this runs)."""
+def relevance_ordering(search_text: str) -> Ordering:
+    """Most relevant first, then newest: the order of a list searched for `search_text`."""
+    return ticket_ordering_by(search.relevance_column(search_text), descending=True)
+
+
+def ticket_ordering(value: str | None, *, search_text: str | None = None) -> Ordering:
+    """The ordering of an `ordering` parameter (validated by the FilterSet before this runs).
+
+    `search_text`: the list is a search for it (`search.search_filter`); relevance is then
+    its default and may be asked for. Without one, `relevance` means the default (-number).
+    """
+    if search_text is not None and value in (None, "", RELEVANCE):
+        return relevance_ordering(search_text)
     return ORDERINGS.get(value or DEFAULT_ORDERING, ORDERINGS[DEFAULT_ORDERING])

@@ -220,10 +220,11 @@ class Ticket(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
-    # Title (A), description (B), public comments (C); internal comments separately so
-    # a requester's search never matches text they may not read.
+    # Title (A), description (B), resolution note (D), public comments (C): what the
+    # requester may read; the agents' vector adds internal comments (C), so a requester's
+    # search never matches text they may not read (apps/tickets/search.py).
     search_vector = SearchVectorField(null=True, editable=False)
-    search_vector_internal = SearchVectorField(null=True, editable=False)
+    search_vector_all = SearchVectorField(null=True, editable=False)
 
     class Meta:
         verbose_name = _("ticket")
@@ -231,7 +232,7 @@ class Ticket(models.Model):
         ordering = ["-number"]
         indexes = [
             GinIndex(fields=["search_vector"], name="tickets_search_gin"),
-            GinIndex(fields=["search_vector_internal"], name="tickets_search_int_gin"),
+            GinIndex(fields=["search_vector_all"], name="tickets_search_all_gin"),
             models.Index(fields=["status", "-number"], name="tickets_status_number"),
             models.Index(fields=["priority", "-number"], name="tickets_priority_number"),
             models.Index(fields=["requester", "-number"], name="tickets_requester_number"),
@@ -358,3 +359,24 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SearchWord(models.Model):
+    """A word of the tenant's ticket text as the search configuration stores it (lower
+    case, accents removed) with its English stem: the forms a typed word is widened to
+    (apps/tickets/search.py, ADR 0020). Written by the same writes as the search vectors,
+    never edited. No unique index: two transactions adding the same new word at once both
+    add it rather than one waiting for the other; readers take distinct words."""
+
+    word = models.TextField()
+    stem = models.TextField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["word"], name="tickets_searchword_word"),
+            models.Index(fields=["stem"], name="tickets_searchword_stem"),
+            GinIndex(fields=["word"], name="tickets_searchword_trgm", opclasses=["gin_trgm_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.word

@@ -315,18 +315,6 @@ def test_search_finds_title_description_and_comment_text(make_ticket, agent_user
     assert found(agent_user, "battery") == set()
 
 
-def test_search_ranks_title_above_comments(make_ticket, agent_user):
-    in_title = make_ticket(title="Keyboard keys stuck")
-    in_comment = make_ticket(title="Desk issue")
-    services.comment_add(actor=agent_user, ticket=in_comment, body="keyboard was dusty")
-    rows = Ticket.objects.raw(
-        "SELECT id, number, ts_rank(search_vector, websearch_to_tsquery('simple', 'keyboard')) AS rank "
-        "FROM tickets_ticket WHERE id IN (%s, %s) ORDER BY rank DESC",
-        [in_title.pk, in_comment.pk],
-    )
-    assert [r.number for r in rows] == [in_title.number, in_comment.number]
-
-
 # --- Categories and tags --------------------------------------------------------------------
 
 

@@ -313,7 +313,9 @@ def test_hostile_text_renders_inert_on_every_page(page, xss_ticket, web_as, agen
     assert response.status_code == 200
     html = response.content.decode()
     assert_inert(html)
-    if page != "preview":
+    if page == "queue-partial":  # searched for "alert": the word is marked, the rest escaped as ever
+        assert "&lt;script&gt;<mark>alert</mark>(&quot;t&quot;)&lt;/script&gt;" in html
+    elif page != "preview":
         assert "&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;" in html  # shown as text, not dropped
     if page == "ticket":
         assert "<strong>bold</strong>" in html  # Markdown still renders

@@ -15,6 +15,8 @@ from ..choices import Level, Priority, ResolutionCode, ScanStatus, TicketSource,
 from ..extensions import ticket_fields
 from ..markdown import sanitize_html
 from ..models import Ticket, TicketComment
+from ..search import SOURCES as SEARCH_SOURCES
+from ..search import hit as search_hit
 
 MAX_ID = 2**63 - 1
 LEVEL_HELP = "1 high, 2 medium, 3 low."
@@ -89,6 +91,24 @@ class CategoryCreateInputSerializer(InputSerializer):
 # --- Tickets ------------------------------------------------------------------------------
 
 
+class SearchHitSerializer(serializers.Serializer):
+    """Why a ticket is in the results of a search (`q`)."""
+
+    title_html = serializers.CharField(
+        read_only=True, help_text="The title as HTML: the text escaped, the words the search matched in <mark>."
+    )
+    snippet_html = serializers.CharField(
+        read_only=True,
+        help_text="The text where the words were found, as HTML like title_html: whole up to 240 characters, "
+        "else up to two fragments joined by ' … '; empty when only the title or the number matched.",
+    )
+    snippet_source = serializers.ChoiceField(
+        choices=SEARCH_SOURCES, read_only=True, allow_null=True,
+        help_text="Where the snippet comes from (internal_comment: agents only).",
+    )
+    number = serializers.BooleanField(read_only=True, help_text="The search was this ticket's number (7 or #7).")
+
+
 class TicketOutputSerializer(serializers.Serializer):
     """Declared field by field (not a ModelSerializer): nothing is introspected per request."""
 
@@ -120,6 +140,10 @@ class TicketOutputSerializer(serializers.Serializer):
         "was resolved or closed, and this ticket carries the reply); null for most tickets."
     )
 
+    search = serializers.SerializerMethodField(
+        help_text="Lists searched with q only: why the ticket matched. Null otherwise."
+    )
+
     def get_fields(self):
         """The declared fields, then the blocks higher apps registered (`extensions`):
         `sla` from the SLA app."""
@@ -131,6 +155,14 @@ class TicketOutputSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_description_html(self, obj: Ticket) -> str:
         return sanitize_html(obj.description_html)
+
+    @extend_schema_field(SearchHitSerializer(allow_null=True))
+    def get_search(self, obj: Ticket) -> dict | None:
+        hit = search_hit(obj)  # a list searched with highlight=True (selectors.ticket_list)
+        if hit is None:
+            return None
+        return {"title_html": str(hit.title_html), "snippet_html": str(hit.snippet_html),
+                "snippet_source": hit.source, "number": hit.number}
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_follow_up_of(self, obj: Ticket) -> int | None:

@@ -81,7 +81,8 @@ class TicketCollectionApi(TicketsApiView):
         responses={200: s.TicketOutputSerializer(many=True), **problems()},
     )
     def get(self, request):
-        tickets = selectors.ticket_list(actor=request.user, filters=request.query_params)
+        # With q, each ticket says why it matched (`search`: highlighted title and snippet).
+        tickets = selectors.ticket_list(actor=request.user, filters=request.query_params, highlight=True)
         return self.paginated(tickets, s.TicketOutputSerializer, TicketPagination)
 
     @extend_schema(

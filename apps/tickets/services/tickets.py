@@ -26,7 +26,7 @@ from ..errors import CooldownActive
 from ..markdown import render_markdown
 from ..models import Category, Ticket
 from ..priority import priority_for
-from ..search import new_ticket_vector, search_refresh
+from ..search import new_ticket_vectors, search_learn_text, search_refresh
 from ..selectors import priority_matrix_get, routing_for
 from .common import (
     TICKET_ASSIGN,
@@ -136,9 +136,11 @@ def ticket_create(
         follow_up_of=follow_up_of,
         created_at=now,
         updated_at=now,
-        search_vector=new_ticket_vector(title=title, description=description),
+        **new_ticket_vectors(title=title, description=description),
     )
-    ticket.__dict__.pop("search_vector", None)  # the expression is not the value: load it if ever read
+    for field in ("search_vector", "search_vector_all"):
+        ticket.__dict__.pop(field, None)  # the expression is not the value: load it if ever read
+    search_learn_text(title, description)
     if tag_objs:
         ticket.tags.set(tag_objs)
     ticket.tag_names = [tag.name for tag in tag_objs]  # as the selectors annotate it
@@ -363,6 +365,8 @@ def apply_transition(
         fields.append("closed_at")
     ticket.status = to
     touch(ticket, list(dict.fromkeys(fields)), now)
+    if needs.resolution or needs.reopen:
+        search_refresh([ticket.pk])  # the resolution note is searchable while the ticket has one
     payload.update(extra or {})
     audit_record(actor=actor, action="ticket.transitioned", target=ticket, payload=payload)
     emit_status_change(actor=actor, ticket=ticket, status_from=current, reopened=needs.reopen, by_comment=by_comment,
