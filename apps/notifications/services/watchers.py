@@ -73,7 +73,7 @@ def ticket_cc_remove(*, actor, ticket, user) -> None:
         policy_require(actor, TICKET_COMMENT, ticket, {"operation": "cc"})
     if not permissions.is_agent(actor) and actor.pk not in (ticket.requester_id, user.pk):
         raise PermissionDenied(_("Only the requester (or the person copied in) removes a copy."))
-    deleted, _ = Watcher.objects.filter(ticket=ticket, user=user, kind=WatcherKind.CC).delete()
+    deleted, _by_model = Watcher.objects.filter(ticket=ticket, user=user, kind=WatcherKind.CC).delete()
     if deleted:
         audit_record(actor=actor, action="ticket.cc_removed", target=ticket,
                      payload={"number": ticket.number, "person": user.pk})
