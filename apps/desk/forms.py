@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 
 from django import forms
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -536,7 +537,8 @@ class EditForm(DeskForm):
 
     @classmethod
     def values(cls, ticket) -> dict[str, str]:
-        raise NotImplementedError
+        """The ticket's current values of this editor's fields, as the form posts them."""
+        raise ImproperlyConfigured(f"{cls.__name__} must define values(ticket): the fields it edits, as posted")
 
     @staticmethod
     def normal(name: str, value: str) -> str:
@@ -581,7 +583,8 @@ class EditForm(DeskForm):
         return value
 
     def service_kwargs(self, names: list[str]) -> dict:
-        raise NotImplementedError
+        """The keyword arguments of the tickets service for the changed fields `names`."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define service_kwargs(names): what its service is sent")
 
     def with_seen(self, current: dict[str, str]) -> EditForm:
         """The same post, now having seen `current` (saving it again replaces that)."""
