@@ -149,3 +149,29 @@ def table(rows: dict[str, dict[str, list[float]]], labels: list[str], targets: d
             line += f" {f'<= {target} ' + ('ok' if ok else 'MISSED'):>15}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def report(running: list[Server], server_times: dict[str, dict[str, float]],
+           client_times: dict[str, dict[str, list[float]]], *, n: int, targets: dict[str, float],
+           interleaved: bool) -> None:
+    """Print the server-time table (from each server's access log, by the ids it was sent),
+    the client-time table, the load and the database settings. Every request must be in
+    its server's log: a missing one would make the percentiles lie."""
+    from environment import describe, load_line
+
+    labels = [server.label for server in running]
+    rows: dict[str, dict[str, list[float]]] = {}
+    for name in client_times:
+        rows[name] = {}
+        for server in running:
+            times = server_times[server.label]
+            rows[name][server.label] = [times[i] for i in server.sent[name] if i in times]
+            if len(rows[name][server.label]) != n:
+                raise SystemExit(f"{name}: the access log of {server.label} has "
+                                 f"{len(rows[name][server.label])} of {n} requests")
+    print("\nserver time (gunicorn's request time), ms" + (", requests interleaved" if interleaved else ""))
+    print(table(rows, labels, targets))
+    print("\nclient time (loopback round trip), ms")
+    print(table(client_times, labels, {}))
+    print(f"({load_line()})")
+    print(describe())

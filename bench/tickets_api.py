@@ -53,8 +53,8 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
-from environment import describe, load_line  # noqa: E402
-from servers import git_describe, interleaved, servers, table  # noqa: E402
+from environment import describe  # noqa: E402
+from servers import git_describe, interleaved, report, servers  # noqa: E402
 
 # issue 11: create <= 10 ms on a durable server (was < 25).
 TARGETS_MS = {"list": 55, "list, 3 filters + q": 55, "text search (q)": 60, "by priority, deep cursor": 55,
@@ -205,21 +205,7 @@ def main() -> None:
             for server in running:
                 server.stop()
 
-    rows: dict[str, dict[str, list[float]]] = {}
-    for name in client_times:
-        rows[name] = {}
-        for server in running:
-            times = server_times[server.label]
-            rows[name][server.label] = [times[i] for i in server.sent[name] if i in times]
-            if len(rows[name][server.label]) != args.n:
-                raise SystemExit(f"{name}: the access log of {server.label} has "
-                                 f"{len(rows[name][server.label])} of {args.n} requests")
-    print("\nserver time (gunicorn's request time), ms" + (", requests interleaved" if args.baseline else ""))
-    print(table(rows, labels, TARGETS_MS))
-    print("\nclient time (loopback round trip), ms")
-    print(table(client_times, labels, {}))
-    print(f"({load_line()})")
-    print(describe())
+    report(running, server_times, client_times, n=args.n, targets=TARGETS_MS, interleaved=bool(args.baseline))
 
 
 if __name__ == "__main__":

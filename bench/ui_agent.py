@@ -58,8 +58,8 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
-from environment import describe, load_line  # noqa: E402
-from servers import git_describe, interleaved, servers, table  # noqa: E402
+from environment import describe  # noqa: E402
+from servers import git_describe, interleaved, report, servers  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"  # bench/tickets_seed.py gives agent0 this password
 # issue 11: queue <= 35 ms (was < 60), the ticket page <= 15 ms (was < 40).
@@ -328,21 +328,7 @@ def main() -> None:
             for server in running:
                 server.stop()
 
-    rows: dict[str, dict[str, list[float]]] = {}
-    for name in client_times:
-        rows[name] = {}
-        for server in running:
-            times = server_times[server.label]
-            rows[name][server.label] = [times[i] for i in server.sent[name] if i in times]
-            if len(rows[name][server.label]) != args.n:
-                raise SystemExit(f"{name}: the access log of {server.label} has "
-                                 f"{len(rows[name][server.label])} of {args.n} requests")
-    print("\nserver time (gunicorn's request time), ms" + (", requests interleaved" if args.baseline else ""))
-    print(table(rows, labels, TARGETS_MS))
-    print("\nclient time (loopback round trip), ms")
-    print(table(client_times, labels, {}))
-    print(f"({load_line()})")
-    print(describe())
+    report(running, server_times, client_times, n=args.n, targets=TARGETS_MS, interleaved=bool(args.baseline))
 
 
 if __name__ == "__main__":
