@@ -48,9 +48,11 @@ def handle_in_transaction():
 
 @pytest.fixture
 def no_kick(monkeypatch):
-    """Kicks after commit are recorded, not sent (the in-process tests run the relay)."""
+    """Kicks after commit are recorded, not sent (the in-process tests run the relay).
+    They are recorded by the kick thread: `kick.flush()` before reading the list."""
     from apps.events.services import kick
 
+    kick.flush()  # a kick of an earlier test is not this one's
     sent: list[str] = []
     monkeypatch.setattr(kick, "send_relay", lambda schema, **options: sent.append(schema) or True)
     return sent

@@ -10,6 +10,7 @@ from django_tenants.utils import schema_context
 
 from apps.events.models import Delivery, OutboxEvent
 from apps.events.services.emit import OutsideTenant, OutsideTransaction, emit, emit_many
+from apps.events.services.kick import flush
 from apps.events.types import EventInvalid
 
 from .conftest import ProbeEchoed, ProbeHappened
@@ -133,12 +134,14 @@ def test_the_relay_is_kicked_once_per_transaction_after_commit_in_the_writers_te
     assert len(callbacks) == 1
     with schema_context("public"):  # whatever is current when the commit fires
         callbacks[0]()
+    assert flush()
     assert no_kick == [tenant.schema_name]
 
 
 def test_no_kick_for_events_nobody_subscribes_to(tenant, no_kick, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         emit(ProbeHappened(thing_id=1))
+    assert flush()
     assert no_kick == []
 
 
@@ -195,3 +198,87 @@ def test_events_stay_in_their_tenant(tenant, other_tenant, subscribe):
     connection.set_tenant(tenant)
     assert relay_run(budget_seconds=5).delivered >= 1
     assert ran == [(tenant.schema_name, 99)]
+
+
+# --- The kick thread ---------------------------------------------------------------------------------------
+
+
+def test_a_commit_hands_its_kick_to_the_thread_and_never_waits_for_the_broker(
+    tenant, subscribe, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The commit returns while the send is still blocked; the kick follows once the
+    broker answers, and a tenant already waiting is kicked once for all its commits."""
+    import threading
+
+    from apps.events.services import kick
+
+    kick.flush()
+    release, started, sent = threading.Event(), threading.Event(), []
+
+    def slow_send(schema, **options):
+        started.set()
+        assert release.wait(10)
+        sent.append(schema)
+        return True
+
+    monkeypatch.setattr(kick, "send_relay", slow_send)
+    subscribe("probe.one", lambda e, d: None)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        emit(ProbeHappened(thing_id=1))
+    assert started.wait(5)  # the thread is sending the first kick, and blocked
+    for _ in range(3):  # three more commits while it is (the test's own transaction never
+        kick.sender.submit(tenant.schema_name)  # commits, so they hand over by hand): one kick covers them
+    assert sent == []  # every commit returned without waiting
+    assert flush(timeout=0.2) is False  # still held by the broker
+    release.set()
+    assert flush()
+    assert sent == [tenant.schema_name, tenant.schema_name]
+
+
+def test_the_kick_thread_outlives_a_send_that_raises(tenant, subscribe, monkeypatch, caplog):
+    from apps.events.services import kick
+
+    kick.flush()
+    sent = []
+
+    def send(schema, **options):
+        sent.append(schema)
+        if len(sent) == 1:
+            raise RuntimeError("boom")
+        return True
+
+    monkeypatch.setattr(kick, "send_relay", send)
+    kick.sender.submit("first")
+    assert flush()
+    kick.sender.submit("second")
+    assert flush()
+    assert sent == ["first", "second"]
+    assert "the periodic relay will deliver" in caplog.text
+
+
+def test_a_forked_child_sends_its_own_kicks(monkeypatch):
+    """A thread does not survive fork: the child starts its own, and never waits on a lock
+    the parent's thread held."""
+    import os
+
+    from apps.events.services import kick
+
+    kick.sender.submit("parent")  # the parent's thread exists
+    kick.flush()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether its kick was sent, then leave at once
+        try:
+            sent = []
+            kick.send_relay = lambda schema, **options: sent.append(schema) or True
+            kick.sender.submit("child")
+            ok = kick.flush(5) and sent == ["child"]
+            os.write(write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 2) == b"ok"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)

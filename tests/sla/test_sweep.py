@@ -134,6 +134,7 @@ def test_the_sweep_enqueues_processing_after_commit(
     from apps.events.models import Delivery
     from apps.events.services import kick
 
+    kick.flush()
     sent = []
     monkeypatch.setattr(kick, "send_relay", lambda schema, **options: sent.append(schema))
     ticket = make_ticket(requester=requester_user, created_at=T0)
@@ -145,6 +146,7 @@ def test_the_sweep_enqueues_processing_after_commit(
     assert deliveries.count() == SlaEvent.objects.filter(ticket=ticket).count() > 0
     for callback in callbacks:
         callback()
+    assert kick.flush()
     assert sent == [connection.schema_name]  # once, in the tenant captured when it was registered
 
 

@@ -11,14 +11,25 @@ not set; the relay task clears it before it claims anything. So a burst of write
 one Redis round trip each and one Celery message in all, and no committed delivery can
 slip between a suppressed kick and the relay that covers it.
 
+The kick is sent by a daemon thread of the process, not by the request: the commit hands
+the tenant to it and returns at once, so a write never waits on Redis or the broker (a
+Celery message costs a few milliseconds, more than the rest of the outbox together). A
+tenant already waiting in that thread's queue is not queued twice: the kick it gets is
+sent after every commit that asked for it. A kick still queued when the process dies is
+lost like any kick to a broker that is down: the periodic relay sweep delivers.
+
 Nothing here may fail the request that committed: with Redis or the broker down, the
 kick is logged and skipped, and the periodic relay sweep delivers.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import os
+import threading
+import time
 
 import redis
 from celery import current_app
@@ -42,7 +53,68 @@ class _Kick:
         self.request_id = request_id.current()
 
     def __call__(self) -> None:
-        send_relay(self.schema, request_id=self.request_id)
+        sender.submit(self.schema, self.request_id)
+
+
+class _Sender:
+    """The process's kick sender: one daemon thread, started on the first kick (again in
+    a forked child: a thread does not survive fork), sending the kicks it is handed in
+    order, each tenant at most once per round."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pending: dict[str, str | None] = {}  # schema -> request id of the first commit
+        self._sending = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, schema: str, request_id: str | None = None) -> None:
+        with self._lock:
+            self._pending.setdefault(schema, request_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="warden-outbox-kick", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._sending = False
+                self._changed.notify_all()
+                while not self._pending:
+                    self._changed.wait()
+                schema = next(iter(self._pending))
+                request = self._pending.pop(schema)
+                self._sending = True
+            try:
+                send_relay(schema, request_id=request)  # the module's name: tests may replace it
+            except Exception:  # noqa: BLE001 - the thread must outlive any one kick
+                logger.exception("outbox: relay for %s not kicked; the periodic relay will deliver", schema)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every kick handed over so far is sent (tests, and a process that
+        exits). False if `timeout` seconds were not enough."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending or self._sending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+
+sender = _Sender()
+os.register_at_fork(after_in_child=sender._reset)  # a lock held by the parent's thread would never be released
+atexit.register(sender.flush, 1.0)  # a worker that exits cleanly sends what it still holds
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until the kicks of every commit so far are sent."""
+    return sender.flush(timeout)
 
 
 def send_relay(schema: str, *, request_id: str | None = None, force: bool = False) -> bool:
