@@ -180,7 +180,8 @@ class Ticket(models.Model):
     description = models.TextField(_("description (Markdown)"), blank=True)
     description_html = models.TextField(_("description (HTML)"), blank=True, editable=False)
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("requester"), on_delete=models.PROTECT, related_name="requested_tickets"
+        settings.AUTH_USER_MODEL, verbose_name=_("requester"), on_delete=models.PROTECT, related_name="requested_tickets",
+        db_index=False,  # tickets_requester_number leads with it
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -189,9 +190,11 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_tickets",
+        db_index=False,  # tickets_assignee_number leads with it
     )
     team = models.ForeignKey(
-        "accounts.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+        "accounts.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets",
+        db_index=False,  # tickets_team_number leads with it
     )
     category = models.ForeignKey(
         Category, verbose_name=_("category"), null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
@@ -259,9 +262,11 @@ class Ticket(models.Model):
 
 
 class TicketComment(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    # Both foreign keys lead a composite index below: a single-column one would only cost writes.
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments", db_index=False)
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("author"), on_delete=models.PROTECT, related_name="ticket_comments"
+        settings.AUTH_USER_MODEL, verbose_name=_("author"), on_delete=models.PROTECT, related_name="ticket_comments",
+        db_index=False,
     )
     body = models.TextField(_("body (Markdown)"))
     body_html = models.TextField(_("body (HTML)"), blank=True, editable=False)
@@ -290,7 +295,8 @@ def attachment_path(instance: TicketAttachment, filename: str) -> str:
 
 
 class TicketAttachment(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments",
+                               db_index=False)  # tickets_attachment_ticket_time leads with it
     comment = models.ForeignKey(
         TicketComment, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
     )
