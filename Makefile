@@ -48,12 +48,15 @@ chromium:
 gettext:
 	@scripts/gettext.sh
 
+# The suite runs on every core (pytest-xdist); each worker has its own test database.
+PYTEST_WORKERS ?= auto
+
 test: venv services-fast chromium gettext
 	$(VENV)/bin/lint-imports --no-cache
-	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: venv services-fast gettext
-	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check apps config tests bench
