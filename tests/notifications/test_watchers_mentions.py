@@ -167,3 +167,26 @@ def test_only_the_requester_copies_people_in(ticket, web_as):
     response = web_as(other).post(reverse("portal:cc-add", kwargs={"number": ticket.number}), {"email": "agent@alpha.test"})
     assert response.status_code == 404
     assert not Watcher.objects.exists()
+
+
+def test_the_desk_reads_followers_and_copied_in_people_in_one_query(ticket, agent_user, requester_user,
+                                                                   django_assert_num_queries):
+    """The ticket page's watch panel: followers by name, copied-in people in the order
+    they were added, from one statement, matching the two separate selectors."""
+    from apps.accounts.models import User
+    from apps.notifications import selectors
+    from apps.notifications.models import WatcherKind
+
+    zed = User.objects.create_user(email="zed@alpha.test", full_name="Zed Agent")
+    ala = User.objects.create_user(email="ala@alpha.test", full_name="Ala Agent")
+    for person in (zed, agent_user, ala):
+        Watcher.objects.create(ticket=ticket, user=person, kind=WatcherKind.FOLLOWER)
+    second = User.objects.create_user(email="b@alpha.test", full_name="Aaron")
+    for person in (requester_user, second):
+        Watcher.objects.create(ticket=ticket, user=person, kind=WatcherKind.CC, added_by=requester_user)
+    with django_assert_num_queries(1):
+        following, copied = selectors.watchers_of(ticket)
+    assert following == selectors.followers(ticket)
+    assert following.index(ala) < following.index(zed)
+    assert copied == selectors.copied_in(ticket)
+    assert [w.user for w in copied] == [requester_user, second]  # in the order they were added

@@ -76,12 +76,12 @@ def watch_panel(context, ticket) -> dict:
     from apps.notifications import selectors as notifications
 
     user = context["request"].user
-    following = notifications.followers(ticket)
+    following, copied_in = notifications.watchers_of(ticket)
     return {
         "ticket": ticket,
         "followers": following,
         "following": any(person.pk == user.pk for person in following),
-        "copied_in": notifications.copied_in(ticket),
+        "copied_in": copied_in,
         "csrf_token": context.get("csrf_token"),
     }
 
