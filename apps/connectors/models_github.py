@@ -46,7 +46,8 @@ class CommentVisibility(models.TextChoices):
 
 
 class LinkStatus(models.TextChoices):
-    PENDING = "pending", _("being created on GitHub")
+    PENDING = "pending", _("waiting to be created on GitHub")
+    SENDING = "sending", _("being created on GitHub")
     LINKED = "linked", _("linked")
     DRY_RUN = "dry_run", _("not created (dry run)")
     FAILED = "failed", _("creation failed")
