@@ -96,7 +96,7 @@ def github_settings_update(*, actor, connector: Connector, webhook_secret: str |
     row.save()
     audit_record(actor=actor, action="github.settings_changed", target=connector,
                  payload={"connector": connector.name, "fields": changed, "before": {k: before[k] for k in changed},
-                          "after": {k: after[k] for k in changed}, "webhook_secret_replaced": bool(secret)})
+                          "after": {k: after[k] for k in changed}, "webhook_signing_key_replaced": bool(secret)})
     return row
 
 
