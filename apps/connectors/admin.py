@@ -301,6 +301,4 @@ class ConnectorDomainAdmin(_TenantAdminsOnly, ServiceModelAdmin):
             domain_services.domain_remove(actor=request.user, domain=domain)
 
 
-
-
 github_admin.register(admin.site)  # the GitHub connector's pages (github/admin.py)
