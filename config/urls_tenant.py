@@ -30,6 +30,7 @@ urlpatterns = [
     path("desk/", include("apps.desk.urls")),
     path("portal/", include("apps.portal.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    path("hooks/github/", include("apps.connectors.github.urls")),
     path("admin/security/", admin.site.admin_view(tenant_views.security_view), name="tenant-security"),
     path("admin/time-zone/", admin.site.admin_view(tenant_views.time_zone_view), name="tenant-time-zone"),
     path("profile/", account_views.profile_view, name="profile"),

@@ -24,6 +24,7 @@ from apps.tickets.admin import ServiceModelAdmin, ServiceModelForm
 
 from . import breaker, selectors
 from .choices import DeadLetterStatus, Status
+from .github import admin as github_admin
 from .models import Connector, ConnectorCall, ConnectorDomain, DeadLetter
 from .registry import KINDS
 from .services import connectors as connector_services
@@ -300,3 +301,4 @@ class ConnectorDomainAdmin(_TenantAdminsOnly, ServiceModelAdmin):
             domain_services.domain_remove(actor=request.user, domain=domain)
 
 
+github_admin.register(admin.site)  # the GitHub connector's pages (github/admin.py)

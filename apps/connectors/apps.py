@@ -22,7 +22,10 @@ class ConnectorsConfig(AppConfig):
         from .registry import register_kind
 
         for package in KIND_PACKAGES:
-            register_kind(import_module(f"{self.name}.{package}").KIND)
+            module = import_module(f"{self.name}.{package}")
+            register_kind(module.KIND)
+            if hasattr(module, "ready"):  # a kind with behaviour of its own wires it in (github)
+                module.ready()
         for action, description in DESCRIPTIONS.items():
             register_action(action, description)
         secrets.register_field("connectors.Connector", "secret", on_unreadable=_disable_unreadable)

@@ -148,3 +148,6 @@ class ConnectorDomain(models.Model):
 
     def __str__(self) -> str:
         return self.pattern
+
+
+from .models_github import *  # noqa: E402,F403 - GitHub's rows (models_github.py says why they live there)

@@ -319,6 +319,41 @@ def _connector_row(model_name: str):
     return make
 
 
+def _github_row(model_name: str):
+    """The GitHub connector's rows: settings and repository through the services; a link
+    and a delivery as the services store them (making them for real calls GitHub)."""
+
+    def make(site: Site):
+        from apps.connectors import models
+        from apps.connectors.github import configure
+        from apps.connectors.services import connectors
+
+        model = getattr(models, model_name)
+        found = _first(model)
+        if found is not None:
+            return found
+        connector = models.Connector.objects.filter(kind="github").first() or connectors.connector_create(
+            actor=site.user, kind="github", name="acme-github", base_url="https://api.github.com",
+            secret="round-trip-token", dry_run=True,
+        )
+        if model is models.GitHubSettings:
+            return configure.github_settings_update(actor=site.user, connector=connector,
+                                                    webhook_secret="round-trip-webhook-secret", act_as=site.user)
+        if model is models.GitHubRepository:
+            return configure.github_repository_add(actor=site.user, connector=connector, full_name="acme/app")
+        if model is models.GitHubIssueLink:
+            return models.GitHubIssueLink.objects.create(connector=connector, ticket=_ticket(site), repo="acme/app",
+                                                         number=1, url="https://github.com/acme/app/issues/1",
+                                                         state="open", created_by=site.user)
+        if model is models.GitHubDelivery:
+            return models.GitHubDelivery.objects.create(connector=connector, guid="round-trip", event="issues",
+                                                        action="closed", repo="acme/app", number=1,
+                                                        data={"issue": {"number": 1}}, status="ignored")
+        raise AssertionError(model_name)
+
+    return make
+
+
 def _notification_row(model_name: str):
     def make(site: Site):
         from apps.accounts.models import Team
@@ -357,6 +392,10 @@ MAKERS: dict[str, Callable[[Site], Model | None]] = {
     "connectors.connector": _connector_row("Connector"),
     "connectors.deadletter": _connector_row("DeadLetter"),
     "connectors.connectordomain": _connector_row("ConnectorDomain"),
+    "connectors.githubsettings": _github_row("GitHubSettings"),
+    "connectors.githubrepository": _github_row("GitHubRepository"),
+    "connectors.githubissuelink": _github_row("GitHubIssueLink"),
+    "connectors.githubdelivery": _github_row("GitHubDelivery"),
     "notifications.channeldefault": _notification_row("ChannelDefault"),
     "notifications.templateoverride": _notification_row("TemplateOverride"),
     "notifications.teamchannel": _notification_row("TeamChannel"),

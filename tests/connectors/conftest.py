@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from tests.connectors.github_support import *  # noqa: F403 - the GitHub connector's fixtures
 from tests.fakes import dns
 from tests.fakes.http_service import FakeService
 
