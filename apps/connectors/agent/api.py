@@ -96,13 +96,13 @@ class _AgentApi(APIView):
 # -- poll -------------------------------------------------------------------------------
 
 
-class PollInputSerializer(InputSerializer):
+class AgentPollInputSerializer(InputSerializer):
     wait = serializers.IntegerField(min_value=0, max_value=60, default=20,
                                     help_text="Seconds to wait for a call (capped by the server, 20 by default).")
     max = serializers.IntegerField(min_value=1, max_value=100, default=1, help_text="Calls wanted (capped at 10).")
 
 
-class CallOutputSerializer(serializers.Serializer):
+class AgentCallOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     claim = serializers.IntegerField(help_text="Send it back with the result.")
     method = serializers.CharField()
@@ -114,8 +114,8 @@ class CallOutputSerializer(serializers.Serializer):
     lease_seconds = serializers.FloatField()
 
 
-class PollOutputSerializer(serializers.Serializer):
-    calls = CallOutputSerializer(many=True)
+class AgentPollOutputSerializer(serializers.Serializer):
+    calls = AgentCallOutputSerializer(many=True)
 
 
 def _call_out(call: AgentCall, *, connect: float, read: float, lease: float) -> dict:
@@ -128,9 +128,9 @@ def _call_out(call: AgentCall, *, connect: float, read: float, lease: float) -> 
 
 class AgentPollApi(_AgentApi):
     @extend_schema(operation_id="connectors_agent_poll", description="Long poll for queued calls. " + ACCESS,
-                   request=PollInputSerializer, responses=PollOutputSerializer, auth=[{"agentToken": []}])
+                   request=AgentPollInputSerializer, responses=AgentPollOutputSerializer, auth=[{"agentToken": []}])
     def post(self, request):
-        data = PollInputSerializer(data=request.data)
+        data = AgentPollInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         calls = services.calls_claim(agent=request.auth, limit=data.validated_data["max"],
                                      wait_seconds=data.validated_data["wait"])
@@ -142,12 +142,12 @@ class AgentPollApi(_AgentApi):
 # -- results ----------------------------------------------------------------------------
 
 
-class ErrorInputSerializer(StrictFieldsMixin, serializers.Serializer):
+class AgentErrorInputSerializer(StrictFieldsMixin, serializers.Serializer):
     code = serializers.CharField(max_length=40)
     message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class ResultInputSerializer(StrictFieldsMixin, serializers.Serializer):
+class AgentResultInputSerializer(StrictFieldsMixin, serializers.Serializer):
     id = serializers.IntegerField(min_value=1)
     claim = serializers.IntegerField(min_value=1)
     status = serializers.IntegerField(min_value=100, max_value=599, required=False)
@@ -155,7 +155,7 @@ class ResultInputSerializer(StrictFieldsMixin, serializers.Serializer):
                                     default=dict)
     body = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False,
                                  help_text="Base64.")
-    error = ErrorInputSerializer(required=False)
+    error = AgentErrorInputSerializer(required=False)
 
     def validate_headers(self, value: dict) -> dict:
         if len(value) > 200:
@@ -176,8 +176,8 @@ class ResultInputSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
-class ResultsInputSerializer(InputSerializer):
-    results = ResultInputSerializer(many=True, allow_empty=True)
+class AgentResultsInputSerializer(InputSerializer):
+    results = AgentResultInputSerializer(many=True, allow_empty=True)
 
     def validate_results(self, value):
         if len(value) > int(conf.get("WARDEN_CONNECTORS_AGENT_BATCH")):
@@ -185,7 +185,7 @@ class ResultsInputSerializer(InputSerializer):
         return value
 
 
-class ResultsOutputSerializer(serializers.Serializer):
+class AgentResultsOutputSerializer(serializers.Serializer):
     accepted = serializers.ListField(child=serializers.IntegerField())
     stale = serializers.ListField(child=serializers.IntegerField(),
                                   help_text="Calls this agent no longer holds: their results were ignored.")
@@ -193,9 +193,9 @@ class ResultsOutputSerializer(serializers.Serializer):
 
 class AgentResultsApi(_AgentApi):
     @extend_schema(operation_id="connectors_agent_results", description="Answers of claimed calls. " + ACCESS,
-                   request=ResultsInputSerializer, responses=ResultsOutputSerializer, auth=[{"agentToken": []}])
+                   request=AgentResultsInputSerializer, responses=AgentResultsOutputSerializer, auth=[{"agentToken": []}])
     def post(self, request):
-        data = ResultsInputSerializer(data=request.data)
+        data = AgentResultsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         results = [
             services.AgentResult(
