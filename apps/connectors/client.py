@@ -192,6 +192,11 @@ class ConnectorClient:
             raise CircuitOpen("circuit_open", "The connector's circuit is open after repeated failures; try later.")
         if write and selectors.writes_today(connector) >= connector.daily_write_cap:
             raise WriteCapReached("cap", f"The daily write cap ({connector.daily_write_cap}) is reached.")
+        if agent_transport.is_agent_routed(connector):  # --- customer agent (0024): away or revoked, nothing metered
+            try:
+                agent_transport.ensure_available(connector)
+            except agent_transport.AgentCallError as exc:
+                raise (CallRefused if exc.refused else NetworkFailed)(exc.code, exc.message) from None
         auth = self._auth_headers()
         send_headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers, **auth}
         if idempotency_key:

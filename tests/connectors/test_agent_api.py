@@ -20,7 +20,7 @@ from apps.connectors.agent.models import AgentCall, AgentCallStatus, ConnectorAg
 from apps.connectors.agent.services import agent_register, agent_revoke
 from apps.connectors.client import CallFailed, CallRefused, ConnectorClient
 from apps.connectors.guard import UrlRefused
-from apps.connectors.models import Connector, ConnectorCall
+from apps.connectors.models import Connector, ConnectorCall, ConnectorUsage
 from apps.connectors.services.connectors import connector_create, connector_update
 from apps.connectors.services.domains import domain_add
 from apps.connectors.tasks import connectors_prune
@@ -299,6 +299,8 @@ def test_the_client_refuses_before_queueing_when_the_agent_cannot_take_the_call(
     assert no_sockets == []
     outcomes = list(ConnectorCall.objects.filter(connector=routed).order_by("pk").values_list("outcome", flat=True))
     assert outcomes == ["network", "refused", "dry_run", "refused"]
+    usage = ConnectorUsage.objects.get(connector_id=routed.pk)  # nothing was sent, nothing metered as sent
+    assert (usage.calls, usage.writes, usage.failures, usage.refused, usage.dry_runs) == (0, 0, 1, 2, 1)
 
 
 # -- admin, API, pruning ---------------------------------------------------------------------------

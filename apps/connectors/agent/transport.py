@@ -7,7 +7,8 @@ write cap, metering, retries, records, dead letters). One attempt here is:
 1. refused at once when the connector has no active agent, when its agent has not polled
    for WARDEN_CONNECTORS_AGENT_OFFLINE_SECONDS (`agent_offline`: nothing is queued for an
    agent that is not there), or inside a database transaction (the agent could never see
-   the queued row);
+   the queued row); `ensure_available`, which the client also asks before its first
+   attempt (so nothing is metered as sent);
 2. queued as an `AgentCall` (method, URL, headers without credentials: the agent adds
    the ones it holds; body), and the agent woken (wake.py);
 3. waited for, at most WARDEN_CONNECTORS_AGENT_WAIT_SECONDS: the answer comes back as a
@@ -93,18 +94,30 @@ def _url(endpoint: Endpoint, params: dict | None) -> str:
     return url
 
 
-def send(connector, endpoint: Endpoint, *, method: str, headers: dict[str, str], params: dict | None = None,
-         json: Any = None, retry_safe: bool = False) -> AgentResponse:
-    """One attempt through the connector's agent (see the module docstring)."""
-    agent = _agent(connector)
-    now = timezone.now()
+def ensure_available(connector) -> ConnectorAgent:
+    """The connector's agent when a call can be queued for it now, else AgentCallError:
+    revoked (refused), not polling (`agent_offline`), or the caller inside a database
+    transaction (refused: the agent could never see the row). The client asks before its
+    first attempt, so nothing is metered as sent for an agent that is away."""
+    try:
+        agent = _agent(connector)
+    except UrlRefused as exc:
+        raise AgentCallError(exc.code, exc.message, refused=True) from None
     offline_after = timedelta(seconds=conf.seconds("WARDEN_CONNECTORS_AGENT_OFFLINE_SECONDS"))
-    if agent.last_contact_at is None or agent.last_contact_at < now - offline_after:
+    if agent.last_contact_at is None or agent.last_contact_at < timezone.now() - offline_after:
         seen = agent.last_contact_at.isoformat(timespec="seconds") if agent.last_contact_at else "never"
         raise AgentCallError("agent_offline", f"The customer agent {agent.name} is not polling (last contact: {seen}).")
     if connection.in_atomic_block:
         raise AgentCallError("in_transaction", "An agent-routed call was made inside a database transaction; the "
                              "agent could not see it. Call connectors after commit.", refused=True)
+    return agent
+
+
+def send(connector, endpoint: Endpoint, *, method: str, headers: dict[str, str], params: dict | None = None,
+         json: Any = None, retry_safe: bool = False) -> AgentResponse:
+    """One attempt through the connector's agent (see the module docstring)."""
+    agent = ensure_available(connector)  # again: the agent may have gone during a back-off
+    now = timezone.now()
     body = None
     send_headers = {k: v for k, v in headers.items() if k.lower() not in DROPPED_HEADERS}
     if json is not None:
