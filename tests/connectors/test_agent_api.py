@@ -206,6 +206,19 @@ def test_a_malformed_result_is_a_400_naming_the_field(agent, result, field):
     assert field in response.json()["errors"], response.json()
 
 
+@pytest.mark.parametrize(("path", "body"), [(POLL, {"wait": 0}), (RESULTS, {"results": []})])
+def test_an_unknown_field_is_a_400_naming_it_and_nothing_is_claimed(agent, routed, path, body):
+    """The API-wide rule (tests/api/test_unknown_fields.py), with the agent's own token."""
+    queued = _queue(agent, routed)
+    refused = _as_agent(agent.token).post(path, {**body, "colour": "red"}, format="json")
+    assert refused.status_code == 400
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["errors"] == {"colour": ["Unknown field: this request does not accept it."]}
+    queued.refresh_from_db()
+    assert (queued.status, queued.claims) == (AgentCallStatus.QUEUED, 0)
+    assert _as_agent(agent.token).post(path, body, format="json").status_code == 200
+
+
 # -- agent-routed connectors ---------------------------------------------------------------------
 
 
