@@ -94,6 +94,10 @@ def execute(call: dict, config: Config, *, context=None, log=print) -> dict:
         log(f"{label}: failed: {exc.message}")
         result["error"] = {"code": exc.code, "message": exc.message}
         return result
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a malformed call: refuse it, keep running
+        log(f"{label}: refused: malformed call ({type(exc).__name__})")
+        result["error"] = {"code": "bad_call", "message": f"malformed call ({type(exc).__name__})"}
+        return result
     out_headers: dict[str, str] = {}
     for key, value in answer.headers:
         if key.lower() == "set-cookie" or len(out_headers) >= MAX_HEADERS:

@@ -168,6 +168,15 @@ def test_a_call_outside_the_agents_rules_is_refused_without_a_socket(agent_confi
     assert no_sockets == []
 
 
+def test_a_malformed_call_is_refused_not_fatal(agent_config, no_sockets):
+    config = agent_config(443)
+    for call in ({"id": 1, "claim": 1, "method": "GET", "url": "https://ghe.corp.test/x", "headers": ["nope"]},
+                 {"id": 2, "claim": 1, "method": "GET", "url": "https://ghe.corp.test/x", "body": "%%%"},
+                 {"id": 3, "claim": 1, "method": None, "url": None}):
+        assert calls.execute(call, config, log=lambda line: None)["error"]["code"] == "bad_call"
+    assert no_sockets == []
+
+
 class _FakeWarden:
     def __init__(self, answers: list) -> None:
         self.answers = answers
