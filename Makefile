@@ -59,7 +59,7 @@ test-fast: venv services-fast gettext
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check apps config tests bench
+	$(VENV)/bin/ruff check apps config tests bench warden_agent
 	$(VENV)/bin/lint-imports --no-cache
 
 messages: venv gettext

@@ -11,8 +11,8 @@ CONNECTOR_OPERATE = "connector.operate"
 SECRETS_ROTATE = "secrets.rotate"
 
 DESCRIPTIONS = {
-    CONNECTOR_CONFIGURE: "Create, change or remove connectors (URL, credentials, dry run, write cap, status) and "
-                         "verified custom domains (context: operation)",
+    CONNECTOR_CONFIGURE: "Create, change or remove connectors (URL, credentials, dry run, write cap, status), "
+                         "verified custom domains and customer agents (register, revoke) (context: operation)",
     CONNECTOR_OPERATE: "Test a connector's connection, retry or discard its dead letters (context: operation)",
     SECRETS_ROTATE: "Re-encrypt every stored secret with the newest key (operator command rotate_secrets)",
 }

@@ -1,7 +1,7 @@
 """Connectors in the tenant's admin (tenant admins only): create and change connectors
 (the secret write-only), Test connection (what was reached), health, last sync, the
-recent calls, dead letters with retry and discard, dry run on or off (audited), and the
-verified custom domains. Every save and action goes through the services (policy
+recent calls, dead letters with retry and discard, dry run on or off (audited), the
+verified custom domains, and the customer agents (agent/admin.py). Every save and action goes through the services (policy
 `connector.configure` / `connector.operate`, audited)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from apps.policies.decisions import PolicyDenied
 from apps.tickets.admin import ServiceModelAdmin, ServiceModelForm
 
 from . import breaker, selectors
+from .agent import admin as agent_admin  # noqa: F401 - registers the customer agents' admin (0024)
 from .choices import DeadLetterStatus, Status
 from .github import admin as github_admin
 from .models import Connector, ConnectorCall, ConnectorDomain, DeadLetter
@@ -64,7 +65,8 @@ class ConnectorForm(ServiceModelForm):
 
     class Meta:
         model = Connector
-        fields = ["kind", "name", "base_url", "auth_scheme", "username", "region", "dry_run", "daily_write_cap"]
+        fields = ["kind", "name", "base_url", "auth_scheme", "username", "region", "dry_run", "daily_write_cap",
+                  "route", "agent"]  # route, agent: customer agent (0024)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -88,7 +90,7 @@ class ConnectorForm(ServiceModelForm):
                 actor=actor, kind=data["kind"], name=data["name"], base_url=data["base_url"],
                 auth_scheme=data["auth_scheme"], username=data.get("username") or "",
                 secret=data.get("new_secret") or "", region=data.get("region") or None, dry_run=data["dry_run"],
-                daily_write_cap=data["daily_write_cap"],
+                daily_write_cap=data["daily_write_cap"], route=data["route"], agent=data.get("agent"),
             )
             if not data.get("enabled"):
                 connector = connector_services.connector_update(actor=actor, connector=connector, enabled=False)
@@ -98,6 +100,7 @@ class ConnectorForm(ServiceModelForm):
             auth_scheme=data["auth_scheme"], username=data.get("username") or "", secret=data.get("new_secret") or None,
             region=data.get("region") or self.instance.region, dry_run=data["dry_run"],
             daily_write_cap=data["daily_write_cap"], enabled=bool(data.get("enabled")),
+            route=data["route"], agent=data.get("agent"),
         )
 
 
@@ -145,7 +148,7 @@ class ConnectorAdmin(_TenantAdminsOnly, ServiceModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         main = ["kind", "name", "base_url", "auth_scheme", "username", "new_secret", "region", "enabled", "dry_run",
-                "daily_write_cap"]
+                "daily_write_cap", "route", "agent"]  # route, agent: customer agent (0024)
         if obj is None:
             return [(None, {"fields": main})]
         return [

@@ -9,7 +9,9 @@ One call is, in order:
 2. the secret decrypted for this call only (a secret no key decrypts disables the
    connector, audited, with an event for the admins: no retry loop, no 500s);
 3. per attempt: the URL checked and its host resolved by the SSRF guard, then ONE
-   request to the validated address (http.py; no redirect followed);
+   request to the validated address (http.py; no redirect followed); for a connector
+   routed through a customer agent, the URL checked without resolving (the host is
+   internal) and the request queued for the agent instead (agent/transport.py);
 4. retried on a network error, a timeout, 429 and 5xx (writes only when they carry an
    idempotency key or the method is idempotent), waiting what Retry-After says or an
    exponential backoff with full jitter; each failed attempt counts towards the
@@ -45,6 +47,7 @@ from django.utils import timezone
 from apps.core import secrets
 
 from . import backoff, breaker, conf, guard, http, selectors
+from .agent import transport as agent_transport  # customer agent (docs/decisions/0024-customer-agent.md)
 from .choices import IDEMPOTENT_METHODS, WRITE_METHODS, AuthScheme, DeadLetterStatus, Health, Outcome, Status
 from .disabling import connector_disable_unreadable
 from .models import Connector, ConnectorCall, ConnectorUsage, DeadLetter
@@ -189,6 +192,11 @@ class ConnectorClient:
             raise CircuitOpen("circuit_open", "The connector's circuit is open after repeated failures; try later.")
         if write and selectors.writes_today(connector) >= connector.daily_write_cap:
             raise WriteCapReached("cap", f"The daily write cap ({connector.daily_write_cap}) is reached.")
+        if agent_transport.is_agent_routed(connector):  # --- customer agent (0024): away or revoked, nothing metered
+            try:
+                agent_transport.ensure_available(connector)
+            except agent_transport.AgentCallError as exc:
+                raise (CallRefused if exc.refused else NetworkFailed)(exc.code, exc.message) from None
         auth = self._auth_headers()
         send_headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers, **auth}
         if idempotency_key:
@@ -211,9 +219,18 @@ class ConnectorClient:
             self._meter(calls=1)
             retry_after = None
             try:
-                response = http.send(endpoint, method=method, headers=send_headers, params=params, json=json,
-                                     connect_timeout=float(conf.get("WARDEN_CONNECTORS_CONNECT_TIMEOUT")),
-                                     read_timeout=float(conf.get("WARDEN_CONNECTORS_READ_TIMEOUT")))
+                if agent_transport.is_agent_routed(connector):  # --- customer agent (0024)
+                    response = agent_transport.send(connector, endpoint, method=method, headers=send_headers,
+                                                    params=params, json=json, retry_safe=retry_safe)
+                else:
+                    response = http.send(endpoint, method=method, headers=send_headers, params=params, json=json,
+                                         connect_timeout=float(conf.get("WARDEN_CONNECTORS_CONNECT_TIMEOUT")),
+                                         read_timeout=float(conf.get("WARDEN_CONNECTORS_READ_TIMEOUT")))
+            except agent_transport.AgentCallError as exc:  # --- customer agent (0024): its refusals and absence
+                if exc.refused:
+                    raise CallRefused(exc.code, exc.message, attempts=attempts, address=address) from None
+                failure = NetworkFailed(exc.code, exc.message)
+                retryable = exc.retry == "always" or (exc.retry == "if_safe" and retry_safe)
             except requests.ConnectTimeout:
                 failure, retryable = NetworkFailed("connect_timeout", "Connecting timed out."), True
             except requests.ReadTimeout:
@@ -256,6 +273,8 @@ class ConnectorClient:
 
     def _endpoint(self, url: str, *, attempts: int = 0) -> guard.Endpoint:
         try:
+            if agent_transport.is_agent_routed(self.connector):  # customer agent (0024): no DNS, internal host
+                return agent_transport.check_url(url, hosts=allowed_hosts(self.connector), connector=self.connector)
             return check_url(url, hosts=allowed_hosts(self.connector), resolver=self.resolver)
         except guard.UrlRefused as exc:
             raise CallRefused(exc.code, exc.message, attempts=attempts) from None

@@ -19,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .agent.models import AgentCall, ConnectorAgent, Route  # noqa: F401 - the customer agent (0024)
 from .choices import AuthScheme, DeadLetterStatus, Health, Outcome, Status
 
 
@@ -44,6 +45,13 @@ class Connector(models.Model):
     health_checked_at = models.DateTimeField(_("health checked"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    # --- customer agent (docs/decisions/0024-customer-agent.md) ---
+    route = models.CharField(_("route"), max_length=8, choices=Route.choices, default=Route.DIRECT,
+                             help_text=_("Through a customer agent for a system reachable only inside the "
+                                         "organisation's network."))
+    agent = models.ForeignKey(ConnectorAgent, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="connectors", verbose_name=_("customer agent"))
+    # --- end customer agent ---
 
     class Meta:
         verbose_name = _("connector")
@@ -51,6 +59,9 @@ class Connector(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=["active", "disabled"]), name="connector_status_valid"),
+            models.CheckConstraint(condition=models.Q(route="direct", agent__isnull=True)
+                                   | models.Q(route="agent", agent__isnull=False),
+                                   name="connector_route_agent"),  # customer agent (0024)
         ]
 
     def __str__(self) -> str:

@@ -302,6 +302,10 @@ def _connector_row(model_name: str):
             return found
         if model is models.ConnectorDomain:
             return domains.domain_add(actor=site.user, pattern="*.tickets.example.com", note="DNS TXT record checked")
+        if model is models.ConnectorAgent:  # the customer agent (read-only once registered)
+            from apps.connectors.agent.services import agent_register
+
+            return agent_register(actor=site.user, name="round-trip")[0]
         connector = _first(models.Connector) or connectors.connector_create(
             actor=site.user, kind="servicenow", name="acme-snow", base_url="https://acme.service-now.com",
             auth_scheme="basic", username="warden", secret="round-trip-secret", dry_run=True,
@@ -396,6 +400,7 @@ MAKERS: dict[str, Callable[[Site], Model | None]] = {
     "connectors.githubrepository": _github_row("GitHubRepository"),
     "connectors.githubissuelink": _github_row("GitHubIssueLink"),
     "connectors.githubdelivery": _github_row("GitHubDelivery"),
+    "connectors.connectoragent": _connector_row("ConnectorAgent"),
     "notifications.channeldefault": _notification_row("ChannelDefault"),
     "notifications.templateoverride": _notification_row("TemplateOverride"),
     "notifications.teamchannel": _notification_row("TeamChannel"),

@@ -172,6 +172,11 @@ CASES: dict[str, Case] = {
                                    objects=OWN_FOREIGN),
     "retry dead letter": Case("connectors-api:dead-letter-retry", "POST", C + "dead-letters/{dead_letter}/retry/",
                               ADMIN_ONLY, objects=OWN_FOREIGN),
+    # The customer agent's endpoints take an agent token only: a user's token is 401, whatever the role.
+    "agent poll": Case("connectors-api:agent-poll", "POST", "/api/v1/connectors/agent/poll/", flat(401, 401, 401),
+                       body={"wait": 0}),
+    "agent results": Case("connectors-api:agent-results", "POST", "/api/v1/connectors/agent/results/",
+                          flat(401, 401, 401), body={"results": []}),
 }
 
 

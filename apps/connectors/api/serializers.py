@@ -9,7 +9,7 @@ from apps.core.serializers import InputSerializer
 
 from .. import breaker, selectors
 from ..choices import AuthScheme
-from ..models import Connector, ConnectorCall, DeadLetter
+from ..models import Connector, ConnectorCall, DeadLetter, Route
 
 
 class ConnectorInputSerializer(InputSerializer):
@@ -24,6 +24,10 @@ class ConnectorInputSerializer(InputSerializer):
     dry_run = serializers.BooleanField(default=True)
     daily_write_cap = serializers.IntegerField(min_value=0, default=100)
     enabled = serializers.BooleanField(required=False)
+    # customer agent (0024): through which agent an internal system is reached
+    route = serializers.ChoiceField(choices=Route.choices, default=Route.DIRECT)
+    agent = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                     help_text="The customer agent's id, with route `agent`.")
 
 
 class ConnectorOutputSerializer(serializers.ModelSerializer):
@@ -35,7 +39,8 @@ class ConnectorOutputSerializer(serializers.ModelSerializer):
         model = Connector
         fields = ["id", "kind", "name", "base_url", "auth_scheme", "username", "secret_set", "status",
                   "disabled_reason", "region", "dry_run", "daily_write_cap", "writes_today", "last_sync_at", "health",
-                  "health_detail", "health_checked_at", "circuit", "created_at", "updated_at"]
+                  "health_detail", "health_checked_at", "circuit", "created_at", "updated_at",
+                  "route", "agent"]  # customer agent (0024)
 
     def get_secret_set(self, obj: Connector) -> bool:
         return bool(obj.secret)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/calls/", views.ConnectorCallListApi.as_view(), name="calls"),
     path("<int:pk>/dead-letters/", views.DeadLetterListApi.as_view(), name="dead-letters"),
     path("<int:pk>/dead-letters/<int:dead_letter_id>/retry/", views.DeadLetterRetryApi.as_view(), name="dead-letter-retry"),
+    path("agent/", include("apps.connectors.agent.urls")),  # customer agent (docs/decisions/0024)
 ]
