@@ -148,3 +148,6 @@ class ConnectorDomain(models.Model):
 
     def __str__(self) -> str:
         return self.pattern
+
+
+from .servicenow.models import IncidentLink, SyncState, WriteBack  # noqa: E402, F401 - Django finds models here

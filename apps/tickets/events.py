@@ -23,6 +23,16 @@ class TicketCreated(DomainEvent):
 
 
 @event_type(
+    "ticket.imported",
+    summary="Tickets were opened in bulk from an outside system (`source`: servicenow); one event per batch. "
+    "Sent instead of ticket.created for each of them: a consumer of new tickets subscribes to both.",
+)
+class TicketsImported(DomainEvent):
+    ticket_ids: list[int]
+    source: str
+
+
+@event_type(
     "ticket.changed",
     summary="Descriptive fields of a ticket changed; `fields` names them (title, description, category, "
     "impact, urgency, priority, tags).",
