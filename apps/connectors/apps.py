@@ -3,7 +3,8 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-# Each kind is one package under apps/connectors with a module-level KIND.
+# Each kind is one package under apps/connectors with a module-level KIND and, when it
+# has periodic work or plug-ins to register, a `ready()` called from ready() below.
 KIND_PACKAGES = ("servicenow", "github")
 
 
@@ -22,7 +23,10 @@ class ConnectorsConfig(AppConfig):
         from .registry import register_kind
 
         for package in KIND_PACKAGES:
-            register_kind(import_module(f"{self.name}.{package}").KIND)
+            module = import_module(f"{self.name}.{package}")
+            register_kind(module.KIND)
+            if callable(getattr(module, "ready", None)):
+                module.ready()
         for action, description in DESCRIPTIONS.items():
             register_action(action, description)
         secrets.register_field("connectors.Connector", "secret", on_unreadable=_disable_unreadable)

@@ -7,9 +7,9 @@
   full-content mode). Importing a record again with a `sys_mod_count` not above the
   stored one changes nothing: (sys_id, sys_mod_count) is the de-duplication key.
 * `SyncState`: one per connector: the watermark (the `sys_updated_on` of the last record
-  committed), the lease that keeps a second poll from running at the same time, the
-  last run's outcome, and the integration user imported tickets are requested by when
-  the caller is not a Warden user.
+  committed), an optional filter (an encoded query an admin set), the lease that keeps
+  a second poll from running at the same time, the last run's outcome, and the
+  integration user imported tickets are requested by when the caller is not a Warden user.
 * `WriteBack`: one governed write to an incident (or the undo of one): what was asked,
   the values before and after, the `sys_mod_count` it was decided on and the one it
   produced, its status, and an idempotency key that is unique.
@@ -81,6 +81,10 @@ class SyncState(models.Model):
     watermark = models.DateTimeField(_("watermark (sys_updated_on)"), null=True, blank=True,
                                      help_text=_("The last record committed; the next poll reads from here, minus the "
                                                  "overlap window."))
+    query_filter = models.CharField(
+        _("filter"), max_length=500, blank=True,
+        help_text=_("An encoded query ANDed to every poll, e.g. active=true^assignment_group.name=Service Desk "
+                    "(field names are checked; OR and ORDERBY are not accepted)."))
     lease_until = models.DateTimeField(_("poll running until"), null=True, blank=True)
     lease_owner = models.CharField(_("poll run"), max_length=64, blank=True)
     integration_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
@@ -125,7 +129,7 @@ class WriteBack(models.Model):
                                      related_name="+", verbose_name=_("requested by"))
     requested_by_label = models.CharField(_("requested by (label)"), max_length=200, blank=True)
     approved_by_label = models.CharField(_("approved by"), max_length=200, blank=True)
-    decision_id = models.BigIntegerField(_("policy decision"), null=True, blank=True)
+    dry_run = models.BooleanField(_("dry run"), default=False)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     created_at = models.DateTimeField(_("asked"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)

@@ -135,6 +135,28 @@ class Query:
         return "^".join(parts)
 
 
+_TERM = re.compile(r"^(?P<field>[a-z][a-z0-9_.]*?)(?P<op>ISNOTEMPTY|ISEMPTY|STARTSWITH|ENDSWITH|NOTIN|LIKE|IN|>=|<=|!=|=|>|<)"
+                   r"(?P<value>.*)$", re.S)
+
+
+def parse_filter(table: str, text: str) -> tuple[Condition, ...]:
+    """An admin's encoded query (AND-ed terms) as checked conditions: every field known,
+    every operator known; no OR, NQ or ORDERBY (the poll owns the order)."""
+    conditions = []
+    for part in (text or "").strip().split("^"):
+        if not part:
+            continue
+        if part.startswith(("OR", "NQ", "ORDERBY", "EQ")) or part.startswith("RL"):
+            raise QueryInvalid(f"Only AND-ed conditions are accepted in a filter, not {part[:20]!r}.")
+        match = _TERM.match(part)
+        if match is None:
+            raise QueryInvalid(f"Not a condition: {part[:60]!r} (use field, operator, value).")
+        condition = Condition(match.group("field"), match.group("op"), match.group("value"))
+        Query(table, (condition,)).encoded()  # checks the field, the operator and the value
+        conditions.append(condition)
+    return tuple(conditions)
+
+
 def fields_param(table: str, fields: Iterable[str]) -> str:
     """`sysparm_fields`: every name checked (an unknown one would come back missing)."""
     names = [check_field(table, name) for name in fields]
