@@ -328,14 +328,14 @@ class FakeServiceNow:
             return dict(record)
 
     def change_many(self, count: int, *, rng: random.Random | None = None, **values) -> list[str]:
-        """`count` distinct incidents changed (chosen at random): a work note each and, by
-        default, the next urgency; `values` override."""
+        """`count` distinct incidents changed (chosen at random): with `values` when given,
+        else the next urgency and a work note each."""
         rng = rng or random.Random(count)  # noqa: S311 - a reproducible choice, not a secret
         with self._lock:
             ids = rng.sample(sorted(self.tables["incident"]), min(count, len(self.tables["incident"])))
             for sys_id in ids:
                 urgency = str(1 + int(self.tables["incident"][sys_id]["urgency"] or 2) % 3)
-                self.change(sys_id, **{"urgency": urgency, "work_notes": "changed by the fake", **values})
+                self.change(sys_id, **(values or {"urgency": urgency, "work_notes": "changed by the fake"}))
             return ids
 
     def get(self, sys_id: str, table: str = "incident") -> dict[str, str]:

@@ -93,10 +93,10 @@ def writeback_request(*, actor, ticket: Ticket, changes: dict[str, Any], version
     """Write `changes` to the incident of `ticket` (see the module docstring). Returns
     the write-back record, whatever its outcome; raises ApplicationError for bad input
     (a ticket not imported from ServiceNow, a field that cannot be written)."""
-    link = link_for_ticket(ticket_id=ticket.pk)
+    link = link_for_ticket(ticket_id=ticket.pk)  # with its connector, as it is now
     if link is None:
         raise ApplicationError(f"Ticket #{ticket.number} was not imported from ServiceNow.")
-    connector = Connector.objects.get(pk=link.connector_id)
+    connector = link.connector
     if connector.status != Status.ACTIVE:
         raise ApplicationError(f"Connector {connector.name!r} is disabled.")
     try:
@@ -122,14 +122,25 @@ def _govern(*, actor, connector: Connector, ticket: Ticket, link: IncidentLink |
     """Steps 1-3 in one transaction: the existing record (None: nothing to do), the
     policy decision, approval, the cap. Returns the plan to send, or None when the
     record is final (sent, denied, capped, a conflict, in flight)."""
-    state = sync_state_get(connector)
     now = timezone.now()
+
+    def settled(row: WriteBack | None) -> bool:
+        return row is not None and (row.status in final or (row.status == WriteBackStatus.PENDING
+                                                            and row.updated_at > now - STALE_PENDING))
+
     with transaction.atomic():
-        SyncState.objects.select_for_update().filter(pk=state.pk).first()  # one writer of this connector at a time
-        row = WriteBack.objects.select_for_update().filter(idempotency_key=key).first()
-        if row is not None and (row.status in final or (row.status == WriteBackStatus.PENDING
-                                                       and row.updated_at > now - STALE_PENDING)):
+        if settled(WriteBack.objects.filter(idempotency_key=key).first()):
             return None  # sent once already, a conflict for this version, or being sent now
+        context = {"connector": connector.name, "kind": connector.kind, "operation": operation,
+                   "fields": sorted(changes)}
+        decision = decide(actor, Action.CONNECTOR_WRITE, ticket, context)
+        # One writer of this connector at a time from here to the commit: the key checked
+        # again, the cap counted (the lock is taken after the decision, to hold it briefly).
+        if SyncState.objects.select_for_update().filter(connector=connector).first() is None:
+            SyncState.objects.select_for_update().get(pk=sync_state_get(connector).pk)
+        row = WriteBack.objects.select_for_update().filter(idempotency_key=key).first()
+        if settled(row):
+            return None
         resuming = row is not None and row.status in (WriteBackStatus.PENDING, WriteBackStatus.FAILED)
         if row is None:
             row = WriteBack(connector=connector, ticket=ticket, sys_id=link.sys_id if link else undo_of.sys_id,
@@ -139,9 +150,6 @@ def _govern(*, actor, connector: Connector, ticket: Ticket, link: IncidentLink |
         row.requested_by_label = label[:200]
         row.updated_at = now
         row.detail = ""
-        context = {"connector": connector.name, "kind": connector.kind, "operation": operation,
-                   "fields": sorted(changes)}
-        decision = decide(actor, Action.CONNECTOR_WRITE, ticket, context)
         if not decision.allowed:
             return _finish_now(row, WriteBackStatus.DENIED, "; ".join(decision.reasons) or "not allowed", actor, label)
         approver = approved_by or (label if _is_user(actor) else "")
@@ -208,15 +216,16 @@ def _after_sent(plan: _Plan) -> None:
     """The link follows our own write (so the next write is decided on the new version and
     the poll does not read it as a change), and an undo marks its write-back undone."""
     row = plan.row
-    link = IncidentLink.objects.select_for_update().filter(connector=plan.connector, sys_id=row.sys_id).first()
+    link = plan.link
     if link is not None and row.result_mod_count is not None and row.found_mod_count is not None \
-            and row.result_mod_count == row.found_mod_count + 1 and link.sys_mod_count <= row.found_mod_count:
+            and row.result_mod_count == row.found_mod_count + 1 and link.sys_mod_count == row.found_mod_count:
+        # Only from the version the link holds: a link behind it is brought up by the poll.
         snapshot = dict(link.snapshot or {})
         for name in ("category", "impact", "urgency", "priority", "assignment_group"):
             if name in row.new_values:
                 snapshot[name] = row.new_values[name]
-        link.sys_mod_count, link.snapshot, link.updated_at = row.result_mod_count, snapshot, timezone.now()
-        link.save(update_fields=["sys_mod_count", "snapshot", "updated_at"])
+        IncidentLink.objects.filter(pk=link.pk, sys_mod_count=row.found_mod_count).update(
+            sys_mod_count=row.result_mod_count, snapshot=snapshot, updated_at=timezone.now())
     if plan.undo_of is not None:
         WriteBack.objects.filter(pk=plan.undo_of.pk).update(status=WriteBackStatus.UNDONE, undone_at=row.sent_at,
                                                             updated_at=timezone.now())
