@@ -33,6 +33,17 @@ class TicketsImported(DomainEvent):
 
 
 @event_type(
+    "ticket.synced",
+    summary="Many tickets took changes made in an outside system (`source`: servicenow): their impact, urgency "
+    "(and so priority), category and/or team, named in `fields`; one event per batch.",
+)
+class TicketsSynced(DomainEvent):
+    ticket_ids: list[int]
+    fields: list[str]
+    source: str
+
+
+@event_type(
     "ticket.changed",
     summary="Descriptive fields of a ticket changed; `fields` names them (title, description, category, "
     "impact, urgency, priority, tags).",

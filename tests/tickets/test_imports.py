@@ -60,3 +60,28 @@ def test_only_agents_and_the_system_import(tenant, requester_user):
     with pytest.raises(PermissionDenied):
         ticket_import_many(actor=requester_user, source="servicenow",
                            rows=[ImportRow(title="x", requester_id=requester_user.pk)])
+
+
+def test_a_batch_of_outside_changes_is_one_governed_write(tenant, requester_user, django_capture_on_commit_callbacks):
+    from apps.accounts.models import Team
+    from apps.tickets.services import SyncChange, ticket_sync_many
+
+    a, b, c = ticket_import_many(actor=None, source="servicenow", rows=[
+        ImportRow(title=f"INC{i}", requester_id=requester_user.pk) for i in range(3)])
+    ops = Team.objects.get(name="Ops")
+    Ticket.objects.filter(pk=c.pk).update(status="closed", resolution_code="fixed", resolution_note="x")
+    with django_capture_on_commit_callbacks() as callbacks:
+        outcome = ticket_sync_many(actor=None, source="servicenow", origin="snow", changes=[
+            SyncChange(ticket_id=a.pk, impact=1, urgency=1), SyncChange(ticket_id=b.pk, team_id=ops.pk),
+            SyncChange(ticket_id=c.pk, urgency=1)])
+    assert (outcome.changed, outcome.closed) == ([a.pk, b.pk], [c.pk])
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.impact, a.urgency, a.priority, b.team_id) == (1, 1, "P1", ops.pk)
+    assert Ticket.objects.get(pk=c.pk).urgency == 2
+    event = AuditEvent.objects.get(action="ticket.synced")
+    assert b'"count":2' in bytes(event.payload)
+    assert OutboxEvent.objects.get(event_type="ticket.synced").payload["ticket_ids"] == [a.pk, b.pk]
+    assert callbacks  # the SLA re-target of the batch is queued after commit
+    with pytest.raises(ApplicationError):
+        ticket_sync_many(actor=None, source="servicenow", changes=[SyncChange(ticket_id=a.pk, impact=7)])

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from apps.tickets.text import CONTROL_CHARS
+
 from .query import parse_glide_time
 
 SYS_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -51,7 +53,7 @@ def _value(row: dict[str, Any], name: str) -> str:
     value = row.get(name, "")
     if isinstance(value, dict):  # a reference with its link: {"link": ..., "value": sys_id}
         value = value.get("value", "")
-    return "" if value is None else str(value).strip()
+    return "" if value is None else CONTROL_CHARS.sub(" ", str(value)).strip()  # Warden refuses control characters
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,12 @@ def ticket_title(incident: Incident) -> str:
     return incident.number
 
 
-def ticket_description(incident: Incident) -> str:
-    return incident.description if incident.full_content else ""
+def ticket_description(incident: Incident, *, max_bytes: int = 50 * 1024) -> str:
+    """The description (full content only), cut to what a ticket takes."""
+    if not incident.full_content:
+        return ""
+    data = incident.description.encode("utf-8")
+    return incident.description if len(data) <= max_bytes else data[:max_bytes].decode("utf-8", "ignore")
 
 
 def resolution_code(close_code: str) -> str:

@@ -27,7 +27,7 @@ from .categories import category_archive, category_create, category_merge, categ
 from .comments import comment_add
 from .common import UNSET, lock_ticket
 from .desk_settings import desk_settings_update
-from .imports import ImportRow, ticket_import_many
+from .imports import ImportRow, SyncChange, SyncOutcome, ticket_import_many, ticket_sync_many
 from .matrix import priority_matrix_set
 from .replies import ReplyOutcome, reply_add
 from .tags import tag_create, tag_delete, tag_rename
@@ -39,6 +39,8 @@ __all__ = [
     "DownloadLink",
     "ImportRow",
     "ReplyOutcome",
+    "SyncChange",
+    "SyncOutcome",
     "attachment_add",
     "attachment_download",
     "attachment_download_link",
@@ -61,6 +63,7 @@ __all__ = [
     "ticket_assign",
     "ticket_create",
     "ticket_import_many",
+    "ticket_sync_many",
     "ticket_transition",
     "ticket_update",
 ]

@@ -1,4 +1,4 @@
-"""Opening many tickets at once from an outside system (a connector's import).
+"""Opening and changing many tickets at once from an outside system (a connector's sync).
 
 `ticket_import_many` is `ticket_create` for a batch, set-based: one policy decision for
 the batch (`ticket.create`, context `bulk`), the numbers taken in one statement, the rows
@@ -8,6 +8,14 @@ attached for the whole batch by the SLA app's handler of that event). All in the
 caller's transaction. Each row says its own status and times (an incident imported
 already resolved stays resolved), which `ticket_create` never does: only the system and
 agents import.
+
+`ticket_sync_many` is `ticket_update` + `ticket_assign` for a batch of changes made in
+the outside system (impact, urgency and so priority, category, team): one decision per
+action (`ticket.update`, and `ticket.assign` when a team changes), the rows locked in one
+statement and written in one, one audit event `ticket.synced` with every change (from,
+to), one domain event `ticket.synced`; the SLA app re-targets the clocks of the batch
+after commit (its bulk path, as after a category merge). Closed and cancelled tickets
+are left alone.
 """
 
 from __future__ import annotations
@@ -22,20 +30,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts import permissions
-from apps.accounts.models import Team, User
+from apps.accounts.models import Team, TeamMembership, User
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.events.services.emit import emit
 from apps.policies.services import policy_require
 
 from .. import events as ev
+from .. import workflow
+from ..actions import TICKET_UPDATE
 from ..choices import Level, ResolutionCode, TicketSource, TicketStatus
 from ..markdown import render_markdown
 from ..models import Category, Ticket
 from ..priority import priority_for
 from ..search import CONFIG, LEARN_TICKETS_TEXT_SQL, learn_params
 from ..selectors import priority_matrix_get, routing_for
-from .common import TICKET_CREATE, clean_level, clean_markdown, clean_title
+from .common import TICKET_ASSIGN, TICKET_CREATE, UNSET, clean_level, clean_markdown, clean_title
 
 MAX_BATCH = 1000
 
@@ -192,3 +202,101 @@ def ticket_import_many(*, actor, rows: Sequence[ImportRow], source: str, origin:
     audit_record(actor=actor, action="ticket.imported", target=None, payload=payload)
     emit(ev.TicketsImported(ticket_ids=ids, source=source), actor=actor, instances=tickets)
     return tickets
+
+
+# --- Changes from the outside system -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncChange:
+    """What changed for one ticket; UNSET: not this field."""
+
+    ticket_id: int
+    impact: Any = UNSET
+    urgency: Any = UNSET
+    category_id: Any = UNSET
+    team_id: Any = UNSET
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    changed: list[int]  # ticket ids written
+    unchanged: list[int]  # already so
+    closed: list[int]  # closed or cancelled: left alone
+
+
+_SYNC_UPDATE = """
+UPDATE tickets_ticket AS t SET impact = v.impact, urgency = v.urgency, priority = v.priority,
+       category_id = v.category_id, team_id = v.team_id, assignee_id = v.assignee_id, updated_at = %s
+FROM unnest(%s::bigint[], %s::smallint[], %s::smallint[], %s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[])
+     AS v(id, impact, urgency, priority, category_id, team_id, assignee_id)
+WHERE t.id = v.id
+"""
+
+
+@transaction.atomic
+def ticket_sync_many(*, actor, changes: Sequence[SyncChange], source: str, origin: str = "") -> SyncOutcome:
+    """Apply a batch of outside changes (see the module docstring). Nothing is written
+    unless every change is valid."""
+    if not changes:
+        return SyncOutcome([], [], [])
+    if len(changes) > MAX_BATCH:
+        raise ApplicationError(_("Sync at most %(max)d tickets at once.") % {"max": MAX_BATCH})
+    resource = {"type": "tickets.ticket", "source": source, "count": len(changes)}
+    policy_require(actor, TICKET_UPDATE, resource, {"source": source, "bulk": True})
+    if any(change.team_id is not UNSET for change in changes):
+        policy_require(actor, TICKET_ASSIGN, resource, {"source": source, "bulk": True})
+    if actor is not None and not permissions.is_agent(actor):
+        raise PermissionDenied(_("Only agents and the system sync tickets."))
+    category_ids = {c.category_id for c in changes if c.category_id not in (UNSET, None)}
+    if category_ids - set(Category.objects.filter(pk__in=category_ids, archived=False).values_list("pk", flat=True)):
+        raise ApplicationError(_("Unknown or archived category."), errors={"category": [_("Unknown or archived.")]})
+    team_ids = {c.team_id for c in changes if c.team_id not in (UNSET, None)}
+    if team_ids - set(Team.objects.filter(pk__in=team_ids).values_list("pk", flat=True)):
+        raise ApplicationError(_("Unknown team."), errors={"team": [_("Unknown team.")]})
+    for change in changes:
+        for name in ("impact", "urgency"):
+            if getattr(change, name) is not UNSET:
+                clean_level(getattr(change, name), name)
+    tickets = {t.pk: t for t in Ticket.objects.select_for_update(of=("self",), no_key=True)
+               .filter(pk__in=[c.ticket_id for c in changes]).order_by("pk")
+               .only("id", "number", "status", "impact", "urgency", "priority", "category_id", "team_id", "assignee_id")}
+    members = set(TeamMembership.objects.filter(team_id__in=team_ids).values_list("team_id", "user_id")) if team_ids else set()
+    matrix = priority_matrix_get()
+    rows, audit, fields, unchanged, closed = [], [], set(), [], []
+    for change in changes:
+        ticket = tickets.get(change.ticket_id)
+        if ticket is None:
+            raise ApplicationError(_("Unknown ticket %(id)s.") % {"id": change.ticket_id})
+        if ticket.status in workflow.TERMINAL:
+            closed.append(ticket.pk)
+            continue
+        before = {"impact": ticket.impact, "urgency": ticket.urgency, "priority": ticket.priority,
+                  "category": ticket.category_id, "team": ticket.team_id, "assignee": ticket.assignee_id}
+        impact = ticket.impact if change.impact is UNSET else int(change.impact)
+        urgency = ticket.urgency if change.urgency is UNSET else int(change.urgency)
+        after = {"impact": impact, "urgency": urgency, "priority": priority_for(impact, urgency, matrix),
+                 "category": ticket.category_id if change.category_id is UNSET else change.category_id,
+                 "team": ticket.team_id if change.team_id is UNSET else change.team_id,
+                 "assignee": ticket.assignee_id}
+        if after["team"] != before["team"] and after["assignee"] is not None and after["team"] is not None \
+                and (after["team"], after["assignee"]) not in members:
+            after["assignee"] = None  # as ticket_assign: a new team drops an assignee who is not in it
+        diff = {name: {"from": before[name], "to": after[name]} for name in before if before[name] != after[name]}
+        if not diff:
+            unchanged.append(ticket.pk)
+            continue
+        fields.update(diff)
+        rows.append((ticket.pk, after))
+        audit.append({"number": ticket.number, **diff})
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_SYNC_UPDATE, [
+                timezone.now(), [pk for pk, _ in rows], [a["impact"] for _, a in rows], [a["urgency"] for _, a in rows],
+                [a["priority"] for _, a in rows], [a["category"] for _, a in rows], [a["team"] for _, a in rows],
+                [a["assignee"] for _, a in rows],
+            ])
+        audit_record(actor=actor, action="ticket.synced", target=None,
+                     payload={"source": source, "origin": origin, "count": len(rows), "tickets": audit})
+        emit(ev.TicketsSynced(ticket_ids=[pk for pk, _ in rows], fields=sorted(fields), source=source), actor=actor)
+    return SyncOutcome(changed=[pk for pk, _ in rows], unchanged=unchanged, closed=closed)

@@ -3,6 +3,7 @@ overlap window, the watermark, failures, the circuit, changes applied, isolation
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from apps.audit.models import AuditEvent
@@ -103,10 +104,10 @@ def test_the_overlap_window_rereads_but_never_duplicates(snow, snow_connector, p
     assert Ticket.objects.count() == tickets_before
     assert IncidentLink.objects.get(sys_id=ids[4]).ticket.urgency == 1
     # Read yet again: nothing changes, nothing is applied twice.
-    updates = AuditEvent.objects.filter(action="ticket.updated").count()
+    assert AuditEvent.objects.filter(action="ticket.synced").count() == 1
     again = poll()
     assert (again.imported, again.updated, again.unchanged) == (0, 0, 5)
-    assert AuditEvent.objects.filter(action="ticket.updated").count() == updates
+    assert AuditEvent.objects.filter(action="ticket.synced").count() == 1
 
 
 def test_429_then_503_then_timeouts_hold_the_watermark_and_recovery_imports_each_change_once(
@@ -143,8 +144,10 @@ def test_429_then_503_then_timeouts_hold_the_watermark_and_recovery_imports_each
     assert Ticket.objects.count() == 13
     assert sorted(IncidentLink.objects.filter(sys_id__in=ids[:3]).values_list("ticket__urgency", flat=True)) == [3, 3, 3]
     assert _state(snow_connector).watermark == T0 + timedelta(hours=1)
-    assert AuditEvent.objects.filter(action="ticket.updated").count() == 3
+    synced = AuditEvent.objects.get(action="ticket.synced")  # one governed batch for the page's changes
+    assert json.loads(bytes(synced.payload))["count"] == 3
     assert poll().updated == 0  # and not again
+    assert AuditEvent.objects.filter(action="ticket.synced").count() == 1
 
 
 def test_a_failure_after_some_pages_keeps_what_was_committed(snow, snow_connector, poll, settings):
@@ -268,3 +271,36 @@ def test_one_tenants_sync_never_touches_another_tenants_tickets(snow, loopback, 
         connection.set_tenant(tenant)
     assert IncidentLink.objects.count() == 4
     assert Ticket.objects.filter(source="servicenow").count() == 4
+
+
+def test_an_incident_warden_cannot_take_is_skipped_and_noted_the_rest_imported(snow, snow_connector, poll,
+                                                                               monkeypatch):
+    from apps.connectors.servicenow import mapping
+
+    ids = snow.seed(3, start=T0, step_seconds=60)
+    bad = snow.get(ids[1])["number"]
+    title = mapping.ticket_title
+    monkeypatch.setattr(mapping, "ticket_title", lambda incident: "" if incident.number == bad else title(incident))
+    result = poll()
+    assert result.ok
+    assert (result.imported, result.invalid) == (2, 1)
+    assert any(note.startswith(f"{bad} not imported") for note in result.notes)
+    assert _state(snow_connector).watermark == T0 + timedelta(minutes=2)
+
+
+def test_a_policy_refusing_imports_stops_the_poll_and_holds_the_watermark(snow, snow_connector, poll, admin_user):
+    from apps.policies.baseline import BASELINE_RULES
+    from apps.policies.services import policy_publish
+
+    rules = [rule for rule in BASELINE_RULES if rule["name"] != "system may do everything"]
+    rules.append({"name": "system may not open tickets", "subject": "system", "action": "ticket.create",
+                  "effect": "deny", "priority": 5})
+    rules.append({"name": "system may do the rest", "subject": "system", "action": "*", "effect": "allow",
+                  "priority": 0})
+    policy_publish(actor=admin_user, rules=rules, comment="no imports")
+    snow.seed(3, start=T0)
+    result = poll()
+    assert result.error_code == "denied"
+    assert "system may not open tickets" in result.error
+    assert Ticket.objects.filter(source="servicenow").count() == 0
+    assert _state(snow_connector).watermark is None

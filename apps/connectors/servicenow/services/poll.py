@@ -44,8 +44,9 @@ from psycopg.types.json import Jsonb
 from apps.accounts.models import Role, Team, User
 from apps.accounts.services import user_create
 from apps.audit.services import audit_record, tenant_is_metadata_only
-from apps.core.errors import ApplicationError
-from apps.policies.services import policy_require
+from apps.core.errors import ApplicationError, PermissionDenied
+from apps.policies.services import policy_denial_persist_any, policy_require
+from apps.tickets import conf as tickets_conf
 from apps.tickets import services as tickets
 from apps.tickets import workflow
 from apps.tickets.models import Category, Ticket
@@ -169,6 +170,10 @@ def servicenow_poll(*, connector: Connector, max_pages: int | None = None, run_s
             path = page.next_path
     except q.QueryInvalid as exc:
         result.error, result.error_code = exc.message, "query"
+    except PermissionDenied as exc:  # the policies refuse the import (a PolicyDenied): nothing of the page stays
+        result.error, result.error_code = exc.message, "denied"
+        policy_denial_persist_any(exc)  # the page's rollback took the denial's record with it
+        logger.warning("servicenow poll of %s refused by policy: %s", connector.name, exc.message)
     except ConnectorError as exc:
         result.error, result.error_code, result.retry_after = exc.message, exc.code, exc.retry_after
         logger.warning("servicenow poll of %s stopped: %s", connector.name, exc.message)
@@ -234,15 +239,14 @@ def _apply_page(*, connector: Connector, state_id: int, rows: list[dict], full_c
         else:
             result.unchanged += 1  # read again (overlap window, a later page): already imported
     lookups = _Lookups(incidents.values())
-    if new:
-        _import(connector=connector, state=state, incidents=new, lookups=lookups)
-        result.imported += len(new)
+    opened = _import(connector=connector, state=state, incidents=new, lookups=lookups, result=result) if new else 0
+    result.imported += opened
     if changed:
-        result.not_applied += _update(changed=changed, lookups=lookups, notes=result.notes)
+        result.not_applied += _update(connector=connector, changed=changed, lookups=lookups, notes=result.notes)
         result.updated += len(changed)
     if latest is not None and (state.watermark is None or latest > state.watermark):
         state.watermark = latest
-    state.imported_total += len(new)
+    state.imported_total += opened
     state.updated_total += len(changed)
     state.save(update_fields=["watermark", "imported_total", "updated_total", "integration_user"])
     result.watermark = _iso(state.watermark)
@@ -287,14 +291,44 @@ def _integration_user(connector: Connector, state: SyncState) -> int:
     return user.pk
 
 
-def _import(*, connector: Connector, state: SyncState, incidents: list[mapping.Incident], lookups: _Lookups) -> None:
+def _import(*, connector: Connector, state: SyncState, incidents: list[mapping.Incident], lookups: _Lookups,
+            result: PollResult) -> int:
+    """Open a ticket per new incident, in one batch; when the batch is refused (an
+    incident Warden cannot take as a ticket), one by one, skipping and noting the ones
+    refused, so that one bad record never stops the poll. Returns the tickets opened."""
+    pairs = list(zip(_import_rows(connector, state, incidents, lookups), incidents, strict=True))
+    try:
+        with transaction.atomic():
+            _import_batch(connector, pairs)
+        return len(pairs)
+    except PermissionDenied:
+        raise  # a policy that refuses imports stops the poll; the watermark stays
+    except ApplicationError:
+        pass
+    opened = 0
+    for pair in pairs:
+        try:
+            with transaction.atomic():
+                _import_batch(connector, [pair])
+            opened += 1
+        except PermissionDenied:
+            raise
+        except ApplicationError as exc:
+            result.invalid += 1
+            result.notes.append(f"{pair[1].number} not imported: {exc.message}")
+    return opened
+
+
+def _import_rows(connector: Connector, state: SyncState, incidents: list[mapping.Incident],
+                 lookups: _Lookups) -> list[tickets.ImportRow]:
+    max_bytes = int(tickets_conf.get("WARDEN_TICKETS_BODY_MAX_BYTES"))
     rows = []
     for incident in incidents:
         requester = lookups.users.get(incident.caller_email) or _integration_user(connector, state)
         status = mapping.ticket_status(incident.state)
         done = status in (workflow.RESOLVED, workflow.CLOSED)
         rows.append(tickets.ImportRow(
-            title=mapping.ticket_title(incident), description=mapping.ticket_description(incident),
+            title=mapping.ticket_title(incident), description=mapping.ticket_description(incident, max_bytes=max_bytes),
             requester_id=requester, impact=mapping.ticket_level(incident.impact),
             urgency=mapping.ticket_level(incident.urgency), status=status, category_id=lookups.category(incident),
             team_id=lookups.team(incident), created_at=incident.opened_at or incident.created_on or incident.updated_on,
@@ -302,12 +336,17 @@ def _import(*, connector: Connector, state: SyncState, incidents: list[mapping.I
             resolution_code=mapping.resolution_code(incident.close_code) if done else "",
             resolution_note=mapping.resolution_note(incident) if done else "",
         ))
-    created = tickets.ticket_import_many(actor=None, rows=rows, source=SOURCE, origin=connector.name)
+    return rows
+
+
+def _import_batch(connector: Connector, pairs: list[tuple[tickets.ImportRow, mapping.Incident]]) -> None:
+    created = tickets.ticket_import_many(actor=None, rows=[row for row, _ in pairs], source=SOURCE,
+                                         origin=connector.name)
     now = timezone.now()
     _copy_links([
         (connector.pk, ticket.pk, incident.sys_id, incident.number, incident.mod_count, incident.updated_on,
          Jsonb(incident.snapshot()), "", now, now)
-        for ticket, incident in zip(created, incidents, strict=True)
+        for ticket, (_, incident) in zip(created, pairs, strict=True)
     ])
 
 
@@ -329,60 +368,129 @@ def _copy_links(rows: list[tuple]) -> None:
                 copy.write_row(row)
 
 
-LINK_FIELDS = ["number", "sys_mod_count", "sys_updated_on", "snapshot", "sync_note", "updated_at"]
-
-
-def _update(*, changed: list[tuple[IncidentLink, mapping.Incident]], lookups: _Lookups, notes: list[str]) -> int:
-    """Apply what changed in ServiceNow since the stored snapshot to each ticket, through
-    the tickets services (each in a savepoint: a change the workflow refuses is noted on
-    the link and the rest goes on). Returns how many changes were not applied."""
+def _update(*, connector: Connector, changed: list[tuple[IncidentLink, mapping.Incident]], lookups: _Lookups,
+            notes: list[str]) -> int:
+    """Apply what changed in ServiceNow since each link's snapshot to its ticket: impact,
+    urgency, category and team of the whole page in one `ticket_sync_many` (one by one
+    through `ticket_update` / `ticket_assign` if the batch is refused), status and text
+    through the per-ticket services, each in a savepoint: a change the workflow refuses is
+    noted on the link and the rest goes on. Returns how many changes were not applied."""
     tickets_by_id = {t.pk: t for t in Ticket.objects.filter(pk__in=[link.ticket_id for link, _ in changed])}
-    refused = 0
-    now = timezone.now()
+    problems: dict[int, list[str]] = {link.pk: [] for link, _ in changed}
+    batch: list[tuple[IncidentLink, tickets.SyncChange]] = []
     for link, incident in changed:
         ticket = tickets_by_id.get(link.ticket_id)
-        problems = [] if ticket is None else _apply_changes(ticket, link.snapshot or {}, incident, lookups)
-        refused += len(problems)
-        notes.extend(f"{incident.number}: {problem}" for problem in problems)
+        if ticket is None:
+            continue
+        fields = mapping.changed_fields(link.snapshot or {}, incident)
+        change = _sync_change(ticket, fields, incident, lookups)
+        if change is not None:
+            batch.append((link, change))
+    if batch:
+        try:
+            with transaction.atomic():
+                tickets.ticket_sync_many(actor=None, changes=[change for _, change in batch], source=SOURCE,
+                                         origin=connector.name)
+        except PermissionDenied:
+            raise
+        except ApplicationError:
+            for link, change in batch:
+                problems[link.pk] += _sync_one(tickets_by_id[change.ticket_id], change)
+    for link, incident in changed:
+        ticket = tickets_by_id.get(link.ticket_id)
+        if ticket is not None:
+            problems[link.pk] += _apply_changes(ticket, link.snapshot or {}, incident)
+    now = timezone.now()
+    refused = 0
+    for link, incident in changed:
+        found = problems[link.pk]
+        refused += len(found)
+        notes.extend(f"{incident.number}: {problem}" for problem in found)
         link.number, link.sys_mod_count, link.sys_updated_on = incident.number, incident.mod_count, incident.updated_on
-        link.snapshot, link.sync_note, link.updated_at = incident.snapshot(), "; ".join(problems)[:300], now
-    IncidentLink.objects.bulk_update([link for link, _ in changed], LINK_FIELDS)
+        link.snapshot, link.sync_note, link.updated_at = incident.snapshot(), "; ".join(found)[:300], now
+    _update_links([link for link, _ in changed], now)
     return refused
 
 
-def _apply_changes(ticket: Ticket, before: dict, incident: mapping.Incident, lookups: _Lookups) -> list[str]:
+def _sync_change(ticket: Ticket, fields: set[str], incident: mapping.Incident,
+                 lookups: _Lookups) -> tickets.SyncChange | None:
+    values: dict[str, Any] = {}
+    if fields & {"impact", "urgency"}:
+        values.update(impact=mapping.ticket_level(incident.impact), urgency=mapping.ticket_level(incident.urgency))
+    if "category" in fields and lookups.category(incident) is not None:
+        values["category_id"] = lookups.category(incident)
+    if "assignment_group_name" in fields and lookups.team(incident) is not None:
+        values["team_id"] = lookups.team(incident)
+    if not values or ticket.status in workflow.TERMINAL:
+        return None
+    return tickets.SyncChange(ticket_id=ticket.pk, **values)
+
+
+def _attempt(problems: list[str], what: str, call) -> None:
+    try:
+        with transaction.atomic():
+            call()
+    except PermissionDenied as exc:
+        problems.append(f"{what} not applied: {exc.message}")
+    except (ApplicationError, ValueError) as exc:  # Conflict, workflow refusals
+        problems.append(f"{what} not applied: {getattr(exc, 'message', exc)}")
+
+
+def _sync_one(ticket: Ticket, change: tickets.SyncChange) -> list[str]:
+    """One ticket's change through the per-ticket services (when a batch was refused)."""
+    problems: list[str] = []
+    update = {name: getattr(change, key) for name, key in (("impact", "impact"), ("urgency", "urgency"),
+                                                          ("category", "category_id"))
+              if getattr(change, key) is not tickets.UNSET}
+    if update:
+        _attempt(problems, "update", lambda: tickets.ticket_update(actor=None, ticket=ticket, **update))
+    if change.team_id is not tickets.UNSET:
+        _attempt(problems, "team", lambda: tickets.ticket_assign(actor=None, ticket=ticket, team=change.team_id))
+    return problems
+
+
+_UPDATE_LINKS = """
+UPDATE {table} AS l SET number = v.number, sys_mod_count = v.mod_count, sys_updated_on = v.updated_on,
+       snapshot = v.snapshot, sync_note = v.note, updated_at = %s
+FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::timestamptz[], %s::jsonb[], %s::varchar[])
+     AS v(id, number, mod_count, updated_on, snapshot, note)
+WHERE l.id = v.id
+"""
+
+
+def _update_links(links: list[IncidentLink], now) -> None:
+    """The changed links in one statement (Django's bulk_update writes a CASE per field
+    and row: quadratic on a page of a thousand)."""
+    table = connection.ops.quote_name(IncidentLink._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPDATE_LINKS.format(table=table), [
+            now, [link.pk for link in links], [link.number for link in links], [link.sys_mod_count for link in links],
+            [link.sys_updated_on for link in links], [Jsonb(link.snapshot) for link in links],
+            [link.sync_note for link in links],
+        ])
+
+
+def _apply_changes(ticket: Ticket, before: dict, incident: mapping.Incident) -> list[str]:
+    """The text (full-content tenants) and the status, through the per-ticket services."""
     fields = mapping.changed_fields(before, incident)
     problems: list[str] = []
     reason = f"Changed in ServiceNow ({incident.number})"
-
-    def attempt(what: str, call) -> None:
-        try:
-            with transaction.atomic():
-                call()
-        except (ApplicationError, ValueError) as exc:  # Conflict, PermissionDenied, PolicyDenied are ApplicationErrors
-            problems.append(f"{what} not applied: {getattr(exc, 'message', exc)}")
-
     update: dict[str, Any] = {}
-    if fields & {"impact", "urgency"}:
-        update.update(impact=mapping.ticket_level(incident.impact), urgency=mapping.ticket_level(incident.urgency))
-    if "category" in fields and lookups.category(incident) is not None:
-        update["category"] = lookups.category(incident)
     if incident.full_content and "short_description" in fields:
         update["title"] = mapping.ticket_title(incident)
     if incident.full_content and "description" in fields:
-        update["description"] = mapping.ticket_description(incident)
+        update["description"] = mapping.ticket_description(
+            incident, max_bytes=int(tickets_conf.get("WARDEN_TICKETS_BODY_MAX_BYTES")))
     if update and ticket.status not in workflow.TERMINAL:
-        attempt("update", lambda: tickets.ticket_update(actor=None, ticket=ticket, **update))
-    team = lookups.team(incident)
-    if "assignment_group_name" in fields and team is not None and ticket.status not in workflow.TERMINAL:
-        attempt("team", lambda: tickets.ticket_assign(actor=None, ticket=ticket, team=team))
+        _attempt(problems, "text", lambda: tickets.ticket_update(actor=None, ticket=ticket, **update))
     if "state" in fields:
+        ticket.refresh_from_db(fields=["status"])
         target = mapping.ticket_status(incident.state)
         path = status_path(ticket.status, target)
         if path is None:
             problems.append(f"status {ticket.status} -> {target} not applied: the workflow has no such move")
         for step in path or ():
-            attempt(f"status {step}", lambda step=step: tickets.ticket_transition(
+            _attempt(problems, f"status {step}", lambda step=step: tickets.ticket_transition(
                 actor=None, ticket=ticket, to=step, reason=reason,
                 resolution_code=mapping.resolution_code(incident.close_code) if step == workflow.RESOLVED else "",
                 resolution_note=mapping.resolution_note(incident) if step == workflow.RESOLVED else ""))
