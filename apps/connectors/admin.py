@@ -300,6 +300,4 @@ class ConnectorDomainAdmin(_TenantAdminsOnly, ServiceModelAdmin):
             domain_services.domain_remove(actor=request.user, domain=domain)
 
 
-
-
 from .servicenow import admin as servicenow_admin  # noqa: E402, F401 - registers the ServiceNow admin pages
