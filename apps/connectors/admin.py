@@ -305,3 +305,4 @@ class ConnectorDomainAdmin(_TenantAdminsOnly, ServiceModelAdmin):
 
 
 github_admin.register(admin.site)  # the GitHub connector's pages (github/admin.py)
+from .servicenow import admin as servicenow_admin  # noqa: E402, F401 - registers the ServiceNow admin pages

@@ -3,7 +3,8 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-# Each kind is one package under apps/connectors with a module-level KIND.
+# Each kind is one package under apps/connectors with a module-level KIND and, when it
+# has periodic work or plug-ins to register, a `ready()` called from ready() below.
 KIND_PACKAGES = ("servicenow", "github")
 
 
@@ -24,7 +25,7 @@ class ConnectorsConfig(AppConfig):
         for package in KIND_PACKAGES:
             module = import_module(f"{self.name}.{package}")
             register_kind(module.KIND)
-            if hasattr(module, "ready"):  # a kind with behaviour of its own wires it in (github)
+            if callable(getattr(module, "ready", None)):
                 module.ready()
         for action, description in DESCRIPTIONS.items():
             register_action(action, description)

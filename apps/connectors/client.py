@@ -38,6 +38,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -55,6 +56,8 @@ from .models import Connector, ConnectorCall, ConnectorUsage, DeadLetter
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "Warden-Connectors/1"
+# The health row is rewritten when the health changes, else at most this often.
+HEALTH_REFRESH = timedelta(seconds=60)
 
 
 class ConnectorError(Exception):
@@ -214,9 +217,7 @@ class ConnectorClient:
             endpoint = self._endpoint(url, attempts=attempts)
             address = endpoint.address
             attempts = attempt + 1
-            if write:
-                self._meter(writes=1)
-            self._meter(calls=1)
+            self._meter(calls=1, writes=1 if write else 0)
             retry_after = None
             try:
                 if agent_transport.is_agent_routed(connector):  # --- customer agent (0024)
@@ -323,7 +324,9 @@ class ConnectorClient:
             health, health_detail = Health.OK, ""
         if outcome == Outcome.HTTP_ERROR and status_code is not None and status_code < 500 and status_code != 429:
             health, health_detail = Health.OK, ""  # the service answered: it works, this request was wrong
-        if health is not None:
+        unchanged = (health == connector.health and health_detail[:300] == connector.health_detail
+                     and connector.health_checked_at is not None and now - connector.health_checked_at < HEALTH_REFRESH)
+        if health is not None and not unchanged:  # a busy connector's health row is written once a minute
             Connector.objects.filter(pk=connector.pk).update(health=health, health_detail=health_detail[:300],
                                                              health_checked_at=now)
             connector.health, connector.health_detail, connector.health_checked_at = health, health_detail[:300], now

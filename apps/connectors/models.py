@@ -162,3 +162,4 @@ class ConnectorDomain(models.Model):
 
 
 from .models_github import *  # noqa: E402,F403 - GitHub's rows (models_github.py says why they live there)
+from .servicenow.models import IncidentLink, SyncState, WriteBack  # noqa: E402, F401 - Django finds models here

@@ -11,6 +11,7 @@ from apps.core.tasks import tenant_task
 from . import conf
 from .agent.services import calls_prune as agent_calls_prune
 from .models import ConnectorCall
+from .servicenow.tasks import servicenow_poll_all, servicenow_poll_task  # noqa: F401 - found by Celery's autodiscovery
 
 
 @tenant_task(name="connectors.prune", ignore_result=True)

@@ -4,7 +4,9 @@ Registered from SlaConfig.ready (`register`):
 
 * `sla.clocks`, an **in-transaction handler** of the ticket events: a ticket's clocks
   change in the same transaction as the ticket (created, re-targeted, paused, resumed,
-  stopped, reopened), so a ticket is never seen without its clocks.
+  stopped, reopened), so a ticket is never seen without its clocks. A batch of imported
+  tickets (`ticket.imported`) gets its clocks through the bulk path, `sla_attach_many`;
+  a batch of synced changes (`ticket.synced`) is re-targeted after commit (`sla.resync`).
 * `sla.retarget`, a **subscriber**: after a category merge or move, the clocks of the
   tickets concerned are re-matched against the policies, after commit (possibly
   thousands of tickets: not in the admin's request).
@@ -28,6 +30,8 @@ CLOCK_EVENTS = frozenset(
         ticket_events.TicketAssigned.event_type,
         ticket_events.TicketStatusChanged.event_type,
         ticket_events.TicketCommented.event_type,
+        ticket_events.TicketsImported.event_type,
+        ticket_events.TicketsSynced.event_type,
     }
 )
 
@@ -38,6 +42,15 @@ def on_ticket_event(event, ctx: EmitContext) -> None:
         return  # only an agent's first public reply stops a clock
     if isinstance(event, ticket_events.TicketAssigned) and event.team_id == event.previous_team_id:
         return  # the assignee alone does not change which policy applies
+    if isinstance(event, ticket_events.TicketsImported):
+        loaded = [ctx.instances.get((Ticket, pk)) for pk in event.ticket_ids]
+        missing = [pk for pk, found in zip(event.ticket_ids, loaded, strict=True) if found is None]
+        tickets = [found for found in loaded if found is not None] + list(Ticket.objects.filter(pk__in=missing))
+        services.sla_attach_many(tickets)  # a batch: one policy lookup, the clocks in one statement
+        return
+    if isinstance(event, ticket_events.TicketsSynced):
+        services.sla_on_tickets_changed(event.ticket_ids)  # a batch: re-targeted after commit, as after a merge
+        return
     ticket = ctx.instance(Ticket, event.ticket_id)
     if isinstance(event, ticket_events.TicketCreated):
         services.sla_on_ticket_created(ticket)

@@ -23,6 +23,27 @@ class TicketCreated(DomainEvent):
 
 
 @event_type(
+    "ticket.imported",
+    summary="Tickets were opened in bulk from an outside system (`source`: servicenow); one event per batch. "
+    "Sent instead of ticket.created for each of them: a consumer of new tickets subscribes to both.",
+)
+class TicketsImported(DomainEvent):
+    ticket_ids: list[int]
+    source: str
+
+
+@event_type(
+    "ticket.synced",
+    summary="Many tickets took changes made in an outside system (`source`: servicenow): their impact, urgency "
+    "(and so priority), category and/or team, named in `fields`; one event per batch.",
+)
+class TicketsSynced(DomainEvent):
+    ticket_ids: list[int]
+    fields: list[str]
+    source: str
+
+
+@event_type(
     "ticket.changed",
     summary="Descriptive fields of a ticket changed; `fields` names them (title, description, category, "
     "impact, urgency, priority, tags).",

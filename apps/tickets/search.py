@@ -182,6 +182,12 @@ LEARN_TICKETS_SQL = _LEARN.format(
     words="SELECT DISTINCT unnest(tsvector_to_array(t.search_vector_all)) AS word "
           "FROM tickets_ticket t WHERE t.id = ANY(%(ids)s)"
 )
+# An import's words without identifiers (words with a digit: incident numbers, host names),
+# which no search widens to and which would flood the list, one new word per ticket.
+LEARN_TICKETS_TEXT_SQL = _LEARN.format(
+    words="SELECT DISTINCT w.word FROM tickets_ticket t, unnest(tsvector_to_array(t.search_vector_all)) AS w(word) "
+          "WHERE t.id = ANY(%(ids)s) AND w.word !~ '[0-9]'"
+)
 LEARN_ALL_SQL = _LEARN.format(words="SELECT word FROM ts_stat('SELECT search_vector_all FROM tickets_ticket')")
 
 

@@ -318,6 +318,21 @@ def _connector_row(model_name: str):
         if model is models.DeadLetter:
             return models.DeadLetter.objects.create(connector=connector, method="POST", path="/api/now/table/incident",
                                                     body={"short_description": "x"}, attempts=4, last_error="503")
+        if model is models.SyncState:
+            from apps.connectors.servicenow.selectors import sync_state_get
+
+            return sync_state_get(connector)
+        if model in (models.IncidentLink, models.WriteBack):  # as a poll and a write-back record them
+            link = _first(models.IncidentLink) or models.IncidentLink.objects.create(
+                connector=connector, ticket=_ticket(site), sys_id="a" * 32, number="INC0010001", sys_mod_count=3,
+                sys_updated_on=timezone.now(), snapshot={"state": "2", "priority": "3"})
+            if model is models.IncidentLink:
+                return link
+            return models.WriteBack.objects.create(
+                connector=connector, ticket=link.ticket, sys_id=link.sys_id, number=link.number,
+                idempotency_key="servicenow:round-trip", new_values={"priority": "2", "work_notes": "note"},
+                prior_values={"priority": "3"}, expected_mod_count=3, found_mod_count=3, result_mod_count=4,
+                status="sent", sent_at=timezone.now(), requested_by_label="agent@alpha.test")
         raise AssertionError(model_name)
 
     return make
@@ -401,6 +416,9 @@ MAKERS: dict[str, Callable[[Site], Model | None]] = {
     "connectors.githubissuelink": _github_row("GitHubIssueLink"),
     "connectors.githubdelivery": _github_row("GitHubDelivery"),
     "connectors.connectoragent": _connector_row("ConnectorAgent"),
+    "connectors.syncstate": _connector_row("SyncState"),
+    "connectors.incidentlink": _connector_row("IncidentLink"),
+    "connectors.writeback": _connector_row("WriteBack"),
     "notifications.channeldefault": _notification_row("ChannelDefault"),
     "notifications.templateoverride": _notification_row("TemplateOverride"),
     "notifications.teamchannel": _notification_row("TeamChannel"),

@@ -1,7 +1,12 @@
-"""ServiceNow (the connector kind; polling and write-back come with their own issue).
+"""ServiceNow (the connector kind): incidents polled into Warden tickets, triage written
+back, write-backs undone (docs/connectors.md, docs/decisions/0022-servicenow-sync.md).
 
 Instances live at https://<instance>.service-now.com. Test connection reads one user id
-from the Table API, which any integration user with read access can do."""
+from the Table API, which any integration user with read access can do.
+
+Layout: `query.py` and `mapping.py` are pure; `client.py` is the Table API over the
+connectors' client (HTTP only); `models.py`, `selectors.py`, `services/` (poll,
+writeback, undo), `tasks.py`, `admin.py`. `ready()` is called by ConnectorsConfig."""
 
 from __future__ import annotations
 
@@ -25,3 +30,14 @@ KIND = ConnectorKind(
     describe=_describe,
     example_url="https://acme.service-now.com",
 )
+
+
+def ready() -> None:
+    """Beat's periodic poll (registered from ConnectorsConfig.ready())."""
+    from apps.core import periodic
+
+    from . import conf
+
+    periodic.register(periodic.Periodic(name="connectors-servicenow-poll", tenant_task="connectors.servicenow_poll_all",
+                                        every_seconds=int(conf.get("WARDEN_SERVICENOW_POLL_SECONDS")),
+                                        jitter_seconds=30))

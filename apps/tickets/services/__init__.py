@@ -1,7 +1,7 @@
 """Every write of the tickets app, one module per aggregate: `tickets` (open, change,
-transition, assign), `comments`, `replies` (a reply, or the follow-up it opens),
-`attachments`, `categories`, `tags`, `matrix`, `desk_settings`, `autoclose`; shared
-input cleaning and the row lock in `common`.
+transition, assign), `imports` (many tickets at once, from a connector), `comments`,
+`replies` (a reply, or the follow-up it opens), `attachments`, `categories`, `tags`,
+`matrix`, `desk_settings`, `autoclose`; shared input cleaning and the row lock in `common`.
 
 Each service is keyword-only and runs in one transaction: it asks the policies first
 (`policy_require`, fail-closed), checks the input, writes, appends its audit event, and
@@ -27,6 +27,7 @@ from .categories import category_archive, category_create, category_merge, categ
 from .comments import comment_add
 from .common import UNSET, lock_ticket
 from .desk_settings import desk_settings_update
+from .imports import ImportRow, SyncChange, SyncOutcome, ticket_import_many, ticket_sync_many
 from .matrix import priority_matrix_set
 from .replies import ReplyOutcome, reply_add
 from .tags import tag_create, tag_delete, tag_rename
@@ -36,7 +37,10 @@ __all__ = [
     "UNSET",
     "AutoCloseResult",
     "DownloadLink",
+    "ImportRow",
     "ReplyOutcome",
+    "SyncChange",
+    "SyncOutcome",
     "attachment_add",
     "attachment_download",
     "attachment_download_link",
@@ -58,6 +62,8 @@ __all__ = [
     "ticket_autoclose",
     "ticket_assign",
     "ticket_create",
+    "ticket_import_many",
+    "ticket_sync_many",
     "ticket_transition",
     "ticket_update",
 ]
