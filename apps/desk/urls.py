@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views, watching
+from . import connected, views, watching
 
 app_name = "desk"
 
@@ -20,6 +20,9 @@ urlpatterns = [
     path("tickets/<int:number>/suggestion/", views.suggestion_view, name="suggestion"),
     path("tickets/<int:number>/follow/", watching.follow_view, name="follow"),
     path("tickets/<int:number>/mentions/", watching.mentions_view, name="mentions"),
+    path("tickets/<int:number>/github/", connected.github_view, name="github"),
+    path("tickets/<int:number>/servicenow/<int:writeback_id>/undo/", connected.servicenow_undo_view,
+         name="servicenow-undo"),
     path("tickets/<int:number>/attachments/", views.attachment_upload_view, name="attachment-upload"),
     path(
         "tickets/<int:number>/attachments/<int:attachment_id>/",

@@ -156,13 +156,17 @@ ROUTES = {
     "attachment-download": ("GET", True, None, 302),
     "follow": ("POST", True, lambda n, ctx: {"follow": "1"}, 302),
     "mentions": ("GET", True, None, 200),
+    "github": ("POST", True, lambda n, ctx: {"action": "none"}, 302),  # refused on the page
+    "servicenow-undo": ("POST", True, lambda n, ctx: {"reason": "wrong"}, 404),  # no such write-back
 }
 
 
 def _path(name: str, number: int, ctx) -> str:
     if name in ("ticket", "comment", "transition", "assign", "edit", "attachment-upload", "suggestion",
-                "follow", "mentions"):
+                "follow", "mentions", "github"):
         return url(name, number=number)
+    if name == "servicenow-undo":
+        return url(name, number=number, writeback_id=999_999)
     if name == "attachment-download":
         return url(name, number=number, attachment_id=ctx["attachments"].get(number, 999_999))
     if name == "saved-view-delete":

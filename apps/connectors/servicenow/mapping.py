@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from apps.tickets.text import CONTROL_CHARS
 
 from .query import parse_glide_time
@@ -202,22 +204,25 @@ def clean_changes(changes: dict[str, Any]) -> dict[str, str]:
     """The changes a write-back may make, checked: only WRITABLE fields (ServiceNow would
     silently ignore an unknown one), values in their ranges. Sorted by field."""
     if not changes:
-        raise WriteInvalid("Nothing to write.")
+        raise WriteInvalid(_("Nothing to write."))
     clean: dict[str, str] = {}
     for name in sorted(changes):
         if name not in WRITABLE:
-            raise WriteInvalid(f"{name!r} cannot be written back (allowed: {', '.join(WRITABLE)}).", name)
+            message = _("%(field)s cannot be written back (allowed: %(allowed)s).")
+            raise WriteInvalid(message % {"field": name, "allowed": ", ".join(WRITABLE)}, name)
         value = "" if changes[name] is None else str(changes[name]).strip()
         if name == "assignment_group" and not SYS_ID.match(value):
-            raise WriteInvalid("The assignment group is a group's sys_id (32 hex digits).", name)
+            raise WriteInvalid(_("The assignment group is a group's sys_id (32 hex digits)."), name)
         if name == "category" and not _CATEGORY.match(value):
-            raise WriteInvalid("A category value is 1-40 letters, digits, spaces, _ . -.", name)
+            raise WriteInvalid(_("A category value is 1-40 letters, digits, spaces, _ . -."), name)
         if name == "priority" and value not in ("1", "2", "3", "4", "5"):
-            raise WriteInvalid("Priority is 1 (critical) to 5 (planning).", name)
+            raise WriteInvalid(_("Priority is 1 (critical) to 5 (planning)."), name)
         if name in ("impact", "urgency") and value not in ("1", "2", "3"):
-            raise WriteInvalid(f"{name.capitalize()} is 1 (high), 2 (medium) or 3 (low).", name)
+            if name == "impact":
+                raise WriteInvalid(_("Impact is 1 (high), 2 (medium) or 3 (low)."), name)
+            raise WriteInvalid(_("Urgency is 1 (high), 2 (medium) or 3 (low)."), name)
         if name == "work_notes" and not 0 < len(value) <= MAX_NOTE:
-            raise WriteInvalid(f"A work note has 1 to {MAX_NOTE} characters.", name)
+            raise WriteInvalid(_("A work note has 1 to %(max)s characters.") % {"max": MAX_NOTE}, name)
         clean[name] = value
     return clean
 

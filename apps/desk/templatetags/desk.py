@@ -86,6 +86,14 @@ def watch_panel(context, ticket) -> dict:
     }
 
 
+@register.inclusion_tag("desk/_connected.html", takes_context=True)
+def connected_panel(context, ticket) -> dict:
+    """The ServiceNow incident the ticket came from, its write-backs, its GitHub issues."""
+    from apps.desk.connected import panel
+
+    return {**panel(ticket), "ticket": ticket, "csrf_token": context.get("csrf_token")}
+
+
 @register.inclusion_tag("desk/_follow_ups.html", takes_context=True)
 def follow_up_links(context, ticket) -> dict:
     """The ticket this one follows up on (a requester's reply after resolution opened it)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.core.errors import ApplicationError, Conflict
 
@@ -40,24 +41,24 @@ def writeback_undo(*, actor, writeback: WriteBack, reason: str, approved_by: str
     `denied`, `capped` or `failed`). ApplicationError when it cannot be undone at all."""
     reason = " ".join((reason or "").split())[:300]
     if not reason:
-        raise ApplicationError("Say why the write-back is undone.", errors={"reason": ["required"]})
+        raise ApplicationError(_("Say why the write-back is undone."), errors={"reason": [_("This field is required.")]})
     writeback = WriteBack.objects.select_related("connector", "ticket").get(pk=writeback.pk)
     if writeback.kind != WriteBackKind.WRITE:
-        raise ApplicationError("An undo cannot be undone; make a new write-back instead.")
+        raise ApplicationError(_("An undo cannot be undone; make a new write-back instead."))
     if writeback.status == WriteBackStatus.UNDONE:
         undo = WriteBack.objects.filter(undo_of=writeback).order_by("-pk").first()
         if undo is not None:
             return undo
     if writeback.status != WriteBackStatus.SENT:
-        raise Conflict(f"Write-back #{writeback.pk} is {writeback.get_status_display()}: only a sent write-back can be "
-                       "undone.")
+        raise Conflict(_("Write-back #%(id)s is %(status)s: only a sent write-back can be undone.") % {
+            "id": writeback.pk, "status": writeback.get_status_display()})
     deadline = undo_deadline(writeback)
     if deadline is None or timezone.now() > deadline:
-        raise Conflict(f"Write-back #{writeback.pk} was sent more than {conf.get('WARDEN_SERVICENOW_UNDO_HOURS')} h "
-                       "ago; it can no longer be undone here.")
+        raise Conflict(_("Write-back #%(id)s was sent more than %(hours)s h ago; it can no longer be undone here.") % {
+            "id": writeback.pk, "hours": conf.get("WARDEN_SERVICENOW_UNDO_HOURS")})
     connector = Connector.objects.get(pk=writeback.connector_id)
     if connector.status != Status.ACTIVE:
-        raise ApplicationError(f"Connector {connector.name!r} is disabled.")
+        raise ApplicationError(_("Connector %(name)s is disabled.") % {"name": connector.name})
     changes = mapping.undo_changes(writeback_id=writeback.pk, number=writeback.number,
                                    prior=writeback.prior_values, written=writeback.new_values, reason=reason)
     key = f"servicenow:{connector.pk}:undo-of-{writeback.pk}"

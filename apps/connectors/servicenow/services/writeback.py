@@ -37,6 +37,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
@@ -95,10 +96,10 @@ def writeback_request(*, actor, ticket: Ticket, changes: dict[str, Any], version
     (a ticket not imported from ServiceNow, a field that cannot be written)."""
     link = link_for_ticket(ticket_id=ticket.pk)  # with its connector, as it is now
     if link is None:
-        raise ApplicationError(f"Ticket #{ticket.number} was not imported from ServiceNow.")
+        raise ApplicationError(_("Ticket #%(number)s was not imported from ServiceNow.") % {"number": ticket.number})
     connector = link.connector
     if connector.status != Status.ACTIVE:
-        raise ApplicationError(f"Connector {connector.name!r} is disabled.")
+        raise ApplicationError(_("Connector %(name)s is disabled.") % {"name": connector.name})
     try:
         clean = mapping.clean_changes(changes)
     except mapping.WriteInvalid as exc:
