@@ -610,6 +610,25 @@ def _control(fake: FakeServiceNow, method: str, path: str, body: bytes) -> tuple
     return _error(404, "Unknown control endpoint", f"{method} {path}")
 
 
+TRICKLE_TITLES = (
+    "Email not syncing on mobile", "Badge reader at the main gate rejects cards", "Cannot print to the 3rd floor",
+    "VPN asks for the password again and again", "Teams calls drop after a minute", "Disk almost full on FS01",
+    "New starter needs access to the ERP", "Laptop fan very loud", "Wi-Fi slow in meeting room B",
+    "Shared mailbox missing in Outlook",
+)
+
+
+def _trickle(fake: FakeServiceNow, seconds: float, limit: int) -> None:
+    """The demo's live instance: one new incident every `seconds` (at most `limit`), and
+    one earlier incident changed each time."""
+    rng = random.Random(7)  # noqa: S311 - demo data, not a secret
+    for n in range(limit):
+        time.sleep(seconds)
+        title = TRICKLE_TITLES[n % len(TRICKLE_TITLES)]
+        fake.seed(1, short_description=title, description=f"{title}. Reported by phone.")
+        fake.change_many(1, rng=rng)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fakes.servicenow", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback only (default 127.0.0.1)")
@@ -618,6 +637,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", default="", help="accept Basic auth with --user and this password")
     parser.add_argument("--token", default="", help="accept Bearer auth with this token")
     parser.add_argument("--seed", type=int, default=0, help="incidents to create at start")
+    parser.add_argument("--trickle", type=float, default=0, metavar="SECONDS",
+                        help="every SECONDS a new incident arrives and an old one changes, as in a live instance")
+    parser.add_argument("--trickle-max", type=int, default=500, metavar="N", help="stop trickling after N incidents")
     parser.add_argument("--lenient", action="store_true",
                         help="drop unknown query terms (matching everything) like a default instance")
     args = parser.parse_args(argv)
@@ -629,6 +651,8 @@ def main(argv: list[str] | None = None) -> None:
                           strict=not args.lenient)
     if args.seed:
         fake.seed(args.seed)
+    if args.trickle > 0:
+        threading.Thread(target=_trickle, args=(fake, args.trickle, args.trickle_max), daemon=True).start()
     auth = f"Bearer {args.token}" if args.token else f"Basic {args.user}:<password>"
     print(json.dumps({"url": fake.url, "auth": auth, "incidents": args.seed, "strict": fake.strict}), flush=True)
     try:

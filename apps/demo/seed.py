@@ -79,8 +79,38 @@ def seed_demo() -> list[dict]:
                                 validate=False)
                 logins.append((email, "requester"))
             _seed_extras(tenant)
+            if spec.slug == DEMO_SERVICENOW_TENANT:
+                _seed_servicenow()
         summary.append({"tenant": tenant, "logins": logins})
     return summary
+
+
+# `make demo` runs a fake ServiceNow on 127.0.0.1 (scripts/demo.sh) that acme polls.
+DEMO_SERVICENOW_TENANT = "acme"
+DEMO_SERVICENOW_NAME = "demo-servicenow"
+DEMO_SERVICENOW_TOKEN = "demo-servicenow-token"  # noqa: S105 - the local fake's, printed by the fake itself
+
+
+def demo_servicenow_url() -> str:
+    import os
+
+    return f"http://127.0.0.1:{os.environ.get('FAKE_SERVICENOW_PORT', '8899')}"
+
+
+def _seed_servicenow() -> None:
+    """Acme's connector to the demo's fake ServiceNow (a loopback URL: local settings
+    only, production refuses it). Live, not dry run: the fake is there to be written to."""
+    from django.conf import settings
+
+    from apps.accounts.models import Role, User
+    from apps.connectors.models import Connector
+    from apps.connectors.services.connectors import connector_create
+
+    if Connector.objects.filter(name=DEMO_SERVICENOW_NAME).exists() or not settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK:
+        return
+    admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
+    connector_create(actor=admin, kind="servicenow", name=DEMO_SERVICENOW_NAME, base_url=demo_servicenow_url(),
+                     auth_scheme="bearer", secret=DEMO_SERVICENOW_TOKEN, dry_run=False, daily_write_cap=200)
 
 
 SAMPLE_CATEGORIES = {"Hardware": ["Laptops", "Printers"], "Access": ["VPN", "Accounts"], "Software": []}

@@ -36,6 +36,10 @@ else:
 # Mail is kept on disk and read at the platform site's /mail/ page (apps.core.mail);
 # EMAIL_BACKEND in the environment (SMTP) wins.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="apps.core.mail.CaptureBackend")
+# `make demo` connects acme to a fake ServiceNow on 127.0.0.1 (scripts/demo.sh starts it):
+# connectors may call loopback here, never in production (config/settings/production.py).
+WARDEN_CONNECTORS_ALLOW_LOOPBACK = env.bool("WARDEN_CONNECTORS_ALLOW_LOOPBACK", default=True)
+WARDEN_SERVICENOW_POLL_SECONDS = env.int("WARDEN_SERVICENOW_POLL_SECONDS", default=30)
 WARDEN_MAIL_CAPTURE_DIR = env("WARDEN_MAIL_CAPTURE_DIR", default=str(BASE_DIR / ".run" / "mail"))
 # One local machine stands in for every regional deployment, so residency is enforced
 # only when WARDEN_REGION is set explicitly (docs/decisions/0004-residency.md).

@@ -35,3 +35,37 @@ def test_seed_demo_builds_both_tenants_through_the_services(db, capsys):
             assert (office.holiday_country, office.always_open) == ({"eu": "PL", "us": "US"}[spec.region], False)
             assert audit_chain_verify().ok
     connection.set_schema_to_public()
+
+
+def test_the_demo_connects_acme_to_the_fake_servicenow_and_incidents_arrive(db, settings, monkeypatch, capsys):
+    """`make demo`: acme's connector calls the fake ServiceNow that scripts/demo.sh starts
+    (here started by the test on a free port); one poll turns its incidents into tickets.
+    Without loopback allowed (production, the tests' default) no such connector is made."""
+    from apps.connectors.models import Connector, IncidentLink
+    from apps.connectors.servicenow.services import servicenow_poll
+    from apps.demo.seed import DEMO_SERVICENOW_NAME, DEMO_SERVICENOW_TOKEN
+    from fakes.servicenow import FakeServiceNow
+
+    connection.set_schema_to_public()
+    call_command("seed_demo")
+    with schema_context("t_acme"):
+        assert not Connector.objects.exists()
+    settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK = True
+    with FakeServiceNow(token=DEMO_SERVICENOW_TOKEN) as fake:
+        monkeypatch.setenv("FAKE_SERVICENOW_PORT", str(fake.url.rsplit(":", 1)[-1]))
+        fake.seed(5)
+        connection.set_schema_to_public()
+        call_command("seed_demo")
+        call_command("seed_demo")  # idempotent
+        call_command("demo_banner", "--port", "8000")
+        assert f"connector {DEMO_SERVICENOW_NAME}" in capsys.readouterr().out
+        with schema_context("t_acme"):
+            connector = Connector.objects.get(name=DEMO_SERVICENOW_NAME)
+            assert (connector.kind, connector.dry_run, connector.base_url) == ("servicenow", False, fake.url)
+            result = servicenow_poll(connector=connector)
+            assert result.imported == 5
+            assert IncidentLink.objects.count() == 5
+            assert Ticket.objects.filter(source="servicenow").count() == 5
+        with schema_context("t_globex"):
+            assert not Connector.objects.exists()
+    connection.set_schema_to_public()

@@ -1,7 +1,14 @@
 from django.conf import settings
 
 from apps.core.cli import OperatorCommand
-from apps.demo.seed import DEMO_PASSWORD, DEMO_TENANTS, PLATFORM_ADMIN
+from apps.demo.seed import (
+    DEMO_PASSWORD,
+    DEMO_SERVICENOW_NAME,
+    DEMO_SERVICENOW_TENANT,
+    DEMO_TENANTS,
+    PLATFORM_ADMIN,
+    demo_servicenow_url,
+)
 
 
 class Command(OperatorCommand):
@@ -24,6 +31,9 @@ class Command(OperatorCommand):
             out.append("     agents    " + ", ".join(f"{a[0]}@{spec.domain}" for a in spec.agents))
             out.append("     requesters " + ", ".join(f"{r[0]}@{spec.domain}" for r in spec.requesters))
         out.append(f"  password for every demo login: {DEMO_PASSWORD}")
+        if settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK:
+            out.append(f"  {DEMO_SERVICENOW_TENANT} polls a fake ServiceNow at {demo_servicenow_url()} (connector "
+                       f"{DEMO_SERVICENOW_NAME}): incidents arrive as tickets within a minute, a new one every 45 s")
         if not settings.WARDEN_RESIDENCY_ENFORCED:
             out.append(
                 "  residency: this machine serves every region (set WARDEN_REGION=eu to enforce; production always does)"
