@@ -8,14 +8,14 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts import permissions
 
 from . import selectors
-from .kinds import AGENTS, SPECS, Channel, Kind
+from .kinds import ADMIN_ALERTS, AGENTS, SPECS, Channel, Kind
 from .models import Digest, Profile
 
 
 def kinds_for(user) -> list[Kind]:
     """The kinds a person can be told of (requesters: not the agents' ones)."""
     agent = permissions.is_agent(user)
-    return [k for k in Kind if k != Kind.SLACK_DISCONNECTED and (agent or SPECS[k].audience != AGENTS)]
+    return [k for k in Kind if k not in ADMIN_ALERTS and (agent or SPECS[k].audience != AGENTS)]
 
 
 class PreferencesForm(forms.Form):

@@ -28,6 +28,7 @@ class Kind(models.TextChoices):
     SLA_WARNING = "sla_warning", _("SLA warning")
     SLA_BREACHED = "sla_breached", _("SLA breached")
     SLACK_DISCONNECTED = "slack_disconnected", _("Slack was switched off")
+    CONNECTOR_DISABLED = "connector_disabled", _("A connector was switched off")
 
 
 class Role(models.TextChoices):
@@ -78,8 +79,11 @@ SPECS: dict[Kind, KindSpec] = {
         KindSpec(Kind.SLA_BREACHED, AGENTS, (Role.ASSIGNEE, Role.TEAM_LEAD), _ALL),
         # An alert to the tenant admins, not a rule's choice (no event, no outside channel).
         KindSpec(Kind.SLACK_DISCONNECTED, AGENTS, (), (Channel.IN_APP,)),
+        KindSpec(Kind.CONNECTOR_DISABLED, AGENTS, (), (Channel.IN_APP,)),
     )
 }
+# Told to the tenant's admins whatever the rules say; nobody opts out of them.
+ADMIN_ALERTS = frozenset({Kind.SLACK_DISCONNECTED, Kind.CONNECTOR_DISABLED})
 
 
 def default_rules() -> dict[str, list[str]]:

@@ -64,6 +64,12 @@ HEADLINES = {
     Kind.SLA_WARNING: gettext_noop("Ticket #%(number)s has used %(threshold)s%% of its %(metric)s target"),
     Kind.SLA_BREACHED: gettext_noop("Ticket #%(number)s missed its %(metric)s target"),
     Kind.SLACK_DISCONNECTED: gettext_noop("Slack was switched off: %(reason)s"),
+    Kind.CONNECTOR_DISABLED: gettext_noop("Connector %(connector)s was switched off: %(reason)s"),
+}
+# Why a connector was switched off (`connector.disabled`'s reason).
+CONNECTOR_REASONS = {
+    "secret_unreadable": gettext_noop("no configured key decrypts its secret; set the secret again in the admin"),
+    "admin": gettext_noop("by a tenant admin"),
 }
 METRICS = {"first_response": gettext_noop("first response"), "resolution": gettext_noop("resolution")}
 
@@ -77,8 +83,16 @@ def _headline(notification: Notification) -> str:
         "number": notification.ticket.number if notification.ticket_id else "",
         "threshold": context.get("threshold", ""),
         "metric": _(metric) if metric else "",
-        "reason": context.get("reason", ""),
+        "reason": _reason(notification),
+        "connector": context.get("connector", ""),
     }
+
+
+def _reason(notification: Notification) -> str:
+    reason = (notification.context or {}).get("reason", "")
+    if notification.kind == Kind.CONNECTOR_DISABLED and reason in CONNECTOR_REASONS:
+        return _(CONNECTOR_REASONS[reason])
+    return reason
 
 
 def _excerpt(notification: Notification, reader: User, comments: dict[int, TicketComment]) -> str:

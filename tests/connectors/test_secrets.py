@@ -71,3 +71,30 @@ def test_rotation_counts_and_disables_what_it_cannot_read(settings, make_connect
     report = json.loads(capsys.readouterr().out)
     assert report["unreadable"] == 1
     assert Connector.objects.get(pk=connector.pk).status == Status.DISABLED
+
+
+def test_the_admins_are_alerted_in_the_app_when_a_secret_cannot_be_read(settings, loopback, service, make_connector,
+                                                                        no_sockets, relay, admin_user, agent_user,
+                                                                        web_as):
+    """The outbox carries `connector.disabled` to the notifications app: every active
+    admin gets one alert naming the connector and what to do; agents get none."""
+    from django.utils import translation
+
+    from apps.notifications.models import Notification
+
+    settings.WARDEN_SECRETS_KEY = K1
+    connector = make_connector(name="lost", base_url=service.url)
+    settings.WARDEN_SECRETS_KEY = K2
+    with pytest.raises(ConnectorDisabled):
+        ConnectorClient(connector).get("/x")
+    relay()
+    relay()  # delivered once, whatever runs again
+    alerts = Notification.objects.filter(kind="connector_disabled")
+    assert [a.recipient for a in alerts] == [admin_user]
+    assert alerts[0].context == {"connector": "lost", "reason": "secret_unreadable"}
+    page = web_as(admin_user).get("/notifications/").content.decode()
+    assert "Connector lost was switched off: no configured key decrypts its secret" in page
+    with translation.override("pl"):
+        page = web_as(admin_user).get("/notifications/", HTTP_ACCEPT_LANGUAGE="pl").content.decode()
+    assert "Connector lost was switched off" not in page
+    assert not Notification.objects.filter(recipient=agent_user).exists()

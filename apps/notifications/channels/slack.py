@@ -31,13 +31,13 @@ from django.utils import timezone, translation
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from apps.accounts.models import Role as UserRole
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core import secrets
 from apps.events.consumers import Deferred
 
 from .. import conf, render
+from ..alerts import admins_alert
 from ..kinds import Channel, Kind
 from ..models import Message, MessageStatus, Notification, SlackWorkspace, TeamChannel
 from .common import due_state, mark_sent
@@ -303,13 +303,6 @@ def _switch_off(workspace: SlackWorkspace, reason: str, batch: list[Message]) ->
         return 0
     logger.error("Slack switched off for this tenant: %s", reason)
     audit_record(actor=None, action="notification.slack_disabled", target=workspace, payload={"reason": reason[:300]})
-    now = timezone.now()
-    Notification.objects.bulk_create(
-        [
-            Notification(recipient=admin, kind=Kind.SLACK_DISCONNECTED, key=f"slack-off:{now.isoformat()}",
-                         event_id=0, context={"reason": reason[:300]}, created_at=now)
-            for admin in User.objects.filter(role=UserRole.ADMIN, is_active=True)
-        ],
-        ignore_conflicts=True,
-    )
+    admins_alert(kind=Kind.SLACK_DISCONNECTED, key=f"slack-off:{timezone.now().isoformat()}",
+                 context={"reason": reason[:300]})
     return 0
