@@ -39,7 +39,7 @@ def connector_disable_unreadable(*, connector: Connector) -> bool:
         logger.error("connector %s disabled: its secret cannot be decrypted with the configured keys", connector.name)
         audit_record(actor=None, action="connector.disabled", target=connector,
                      payload={"name": connector.name, "reason": SECRET_UNREADABLE})
-        emit(ConnectorDisabled(connector_id=connector.pk, reason=SECRET_UNREADABLE, name=connector.name))
+        emit(ConnectorDisabled(connector_id=connector.pk, reason=SECRET_UNREADABLE))
     return True
 
 

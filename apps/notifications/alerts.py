@@ -29,6 +29,7 @@ def admins_alert(*, kind: Kind, key: str, context: dict, event_id: int = 0) -> i
 
 
 def on_connector_disabled(event, *, event_id: int) -> int:
-    """`connector.disabled`: its admins must act (set the secret again, or switch it on)."""
+    """`connector.disabled`: its admins must act (set the secret again, or switch it on).
+    The event carries ids only: the alert names the connector by id and links to its page."""
     return admins_alert(kind=Kind.CONNECTOR_DISABLED, key=f"connector-off:{event_id}", event_id=event_id,
-                        context={"connector": event.name or f"#{event.connector_id}", "reason": event.reason})
+                        context={"connector": event.connector_id, "reason": event.reason})

@@ -64,7 +64,7 @@ HEADLINES = {
     Kind.SLA_WARNING: gettext_noop("Ticket #%(number)s has used %(threshold)s%% of its %(metric)s target"),
     Kind.SLA_BREACHED: gettext_noop("Ticket #%(number)s missed its %(metric)s target"),
     Kind.SLACK_DISCONNECTED: gettext_noop("Slack was switched off: %(reason)s"),
-    Kind.CONNECTOR_DISABLED: gettext_noop("Connector %(connector)s was switched off: %(reason)s"),
+    Kind.CONNECTOR_DISABLED: gettext_noop("Connector #%(connector)s was switched off: %(reason)s"),
 }
 # Why a connector was switched off (`connector.disabled`'s reason).
 CONNECTOR_REASONS = {
@@ -131,10 +131,19 @@ def items(
             notification=n,
             headline=_override(n, wordings.get((n.kind, channel, language))) or _headline(n),
             excerpt=_excerpt(n, reader, comments),
-            url=ticket_url(reader, n.ticket, absolute=absolute) if n.ticket_id else home,
+            url=ticket_url(reader, n.ticket, absolute=absolute) if n.ticket_id else _other_url(n, home, absolute),
         )
         for n in notifications
     ]
+
+
+def _other_url(notification: Notification, home: str, absolute: bool) -> str:
+    """Where an entry about no ticket leads: a disabled connector's admin page."""
+    connector = (notification.context or {}).get("connector")
+    if notification.kind != Kind.CONNECTOR_DISABLED or not isinstance(connector, int):
+        return home
+    path = reverse("admin:connectors_connector_change", args=[connector])
+    return connection.tenant.url(path) if absolute else path
 
 
 def _override(notification: Notification, body: str | None) -> str:

@@ -91,10 +91,16 @@ def test_the_admins_are_alerted_in_the_app_when_a_secret_cannot_be_read(settings
     relay()  # delivered once, whatever runs again
     alerts = Notification.objects.filter(kind="connector_disabled")
     assert [a.recipient for a in alerts] == [admin_user]
-    assert alerts[0].context == {"connector": "lost", "reason": "secret_unreadable"}
+    assert alerts[0].context == {"connector": connector.pk, "reason": "secret_unreadable"}  # ids only
     page = web_as(admin_user).get("/notifications/").content.decode()
-    assert "Connector lost was switched off: no configured key decrypts its secret" in page
+    assert f"Connector #{connector.pk} was switched off: no configured key decrypts its secret" in page
+    from django.urls import reverse
+
+    opened = web_as(admin_user).get(reverse("notifications:open", args=[alerts[0].pk]))
+    assert opened.status_code == 302
+    assert opened["Location"].endswith(f"/admin/connectors/connector/{connector.pk}/change/")
     with translation.override("pl"):
         page = web_as(admin_user).get("/notifications/", HTTP_ACCEPT_LANGUAGE="pl").content.decode()
-    assert "Connector lost was switched off" not in page
+    assert "was switched off" not in page
+    assert f"Wyłączono konektor #{connector.pk}" in page
     assert not Notification.objects.filter(recipient=agent_user).exists()

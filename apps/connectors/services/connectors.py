@@ -222,7 +222,7 @@ def connector_update(*, actor, connector: Connector, name=_UNSET, base_url=_UNSE
         audit_record(actor=actor, action=f"connector.{status_change}", target=connector,
                      payload={"name": connector.name, "reason": "admin"})
         if status_change == "disabled":
-            emit(ConnectorDisabled(connector_id=connector.pk, reason="admin", name=connector.name), actor=actor)
+            emit(ConnectorDisabled(connector_id=connector.pk, reason="admin"), actor=actor)
     other = [key for key in changed if key not in ("dry_run", "status")]
     if other or secret or secret_removed:
         audit_record(actor=actor, action="connector.updated", target=connector,
