@@ -103,7 +103,8 @@ def page_factory(browser):
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # Evidence, not a check: a long page (ReDoc) on a busy machine may take a while to paint.
+    page.screenshot(path=str(path), full_page=True, timeout=60_000)
     return path
 
 
