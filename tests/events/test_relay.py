@@ -199,9 +199,13 @@ def test_a_delivery_that_kills_every_worker_ends_dead_lettered(tenant, subscribe
     assert "worker stopped" in delivery.last_error
 
 
-def test_a_run_stops_at_its_budget_and_the_task_hands_over(tenant, subscribe, no_kick, settings):
+def test_a_run_stops_at_its_budget_and_the_task_hands_over(tenant, subscribe, settings, monkeypatch):
     from apps.events import tasks
+    from apps.events.services import kick
 
+    kick.flush()
+    handed_over = []  # the task's own hand-over (force=True), whatever kick threads do meanwhile
+    monkeypatch.setattr(kick, "send_relay", lambda schema, **options: handed_over.append((schema, options)) or True)
     subscribe("probe.slow", lambda e, d: None)
     _emit(*range(10, 17))
     result = relay_run(budget_seconds=0, batch=3)
@@ -211,7 +215,7 @@ def test_a_run_stops_at_its_budget_and_the_task_hands_over(tenant, subscribe, no
     outcome = tasks.relay.run()
     assert outcome["more"] is True
     assert outcome["delivered"] == 3
-    assert no_kick == [tenant.schema_name]  # a fresh task goes on
+    assert [schema for schema, options in handed_over if options.get("force")] == [tenant.schema_name]  # goes on
 
 
 def _relay_in(tenant, results, index, barrier) -> None:
