@@ -64,7 +64,9 @@ def test_500k_pending_deliveries_are_worked_off_in_bounded_committed_batches(
         outcome = tasks.relay.run()
         took = time.monotonic() - started
         assert outcome["more"] is True
-        assert took < BUDGET + 2, f"a relay run took {took:.1f} s with a {BUDGET} s budget"
+        # The budget plus the batch that was running when it ran out (500 no-op deliveries:
+        # well under a second, more on a machine running the suite on every core).
+        assert took < BUDGET + 5, f"a relay run took {took:.1f} s with a {BUDGET} s budget"
         progress.append(_done())  # committed: read back outside the run
     assert no_kick == [fresh_tenant.schema_name] * 2  # each run handed over to a fresh one
     assert 500 <= progress[0] < progress[1] < BACKLOG
