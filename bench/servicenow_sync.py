@@ -184,7 +184,14 @@ def writebacks(connector, count: int, workers: int) -> None:
         batch, start = ids[start:start + count], start + count
         connections.close_all()
         started = time.perf_counter()
-        if processes == 1:
+        if processes == 1 and os.environ.get("BENCH_PROFILE_SORT"):  # where a write-back's time goes
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            statuses = profiler.runcall(_write, batch, agent.pk, schema)
+            pstats.Stats(profiler).sort_stats(os.environ["BENCH_PROFILE_SORT"]).print_stats(25)
+        elif processes == 1:
             statuses = _write(batch, agent.pk, schema)
         else:
             context = multiprocessing.get_context("fork")
