@@ -17,12 +17,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin_site import ReadOnlyModelAdmin
-from apps.accounts.permissions import is_tenant_admin
 from apps.core.errors import ApplicationError
 from apps.policies.decisions import PolicyDenied
 from apps.tickets.admin import ServiceModelAdmin, ServiceModelForm
 
 from . import breaker, selectors
+from .admin_access import TenantAdminsOnly as _TenantAdminsOnly
+from .admin_access import tenant_admin as _tenant_admin
 from .agent import admin as agent_admin  # noqa: F401 - registers the customer agents' admin (0024)
 from .choices import DeadLetterStatus, Status
 from .github import admin as github_admin
@@ -31,27 +32,6 @@ from .registry import KINDS
 from .services import connectors as connector_services
 from .services import domains as domain_services
 from .services import operations
-
-
-def _tenant_admin(request) -> bool:
-    return connection.schema_name != "public" and is_tenant_admin(request.user)
-
-
-class _TenantAdminsOnly:
-    def has_module_permission(self, request) -> bool:
-        return _tenant_admin(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request)
-
-    def has_add_permission(self, request) -> bool:
-        return _tenant_admin(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request) and super().has_delete_permission(request, obj)
 
 
 class ConnectorForm(ServiceModelForm):

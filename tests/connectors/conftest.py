@@ -57,6 +57,19 @@ def no_sockets(monkeypatch):
 
 
 @pytest.fixture
+def fast(settings):
+    """Short timeouts and backoff, and a breaker that opens after four failures."""
+    settings.WARDEN_CONNECTORS_READ_TIMEOUT = 0.3
+    settings.WARDEN_CONNECTORS_CONNECT_TIMEOUT = 1.0
+    settings.WARDEN_CONNECTORS_MAX_ATTEMPTS = 4
+    settings.WARDEN_CONNECTORS_BREAKER_FAILURES = 4
+    settings.WARDEN_CONNECTORS_BREAKER_SECONDS = 60
+    settings.WARDEN_CONNECTORS_BACKOFF_BASE = 0.5
+    settings.WARDEN_CONNECTORS_BACKOFF_CAP = 30
+    return settings
+
+
+@pytest.fixture
 def no_sleep():
     slept: list[float] = []
     return slept

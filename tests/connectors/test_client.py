@@ -16,18 +16,6 @@ from tests.connectors.conftest import SECRET
 from tests.fakes.http_service import Answer
 
 
-@pytest.fixture
-def fast(settings):
-    settings.WARDEN_CONNECTORS_READ_TIMEOUT = 0.3
-    settings.WARDEN_CONNECTORS_CONNECT_TIMEOUT = 1.0
-    settings.WARDEN_CONNECTORS_MAX_ATTEMPTS = 4
-    settings.WARDEN_CONNECTORS_BREAKER_FAILURES = 4
-    settings.WARDEN_CONNECTORS_BREAKER_SECONDS = 60
-    settings.WARDEN_CONNECTORS_BACKOFF_BASE = 0.5
-    settings.WARDEN_CONNECTORS_BACKOFF_CAP = 30
-    return settings
-
-
 def test_retry_after_then_503_then_timeouts_open_the_circuit(fast, local_connector, service):
     service.script = [Answer(429, {"Retry-After": "2"}), Answer(503), Answer(delay=1.0), Answer(delay=1.0)]
     slept = []

@@ -7,21 +7,16 @@ polled, from where and with which version."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import connection
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.permissions import is_tenant_admin
 from apps.core.errors import ApplicationError
 from apps.policies.decisions import PolicyDenied
 from apps.tickets.admin import ServiceModelAdmin, ServiceModelForm
 
+from ..admin_access import tenant_admin as _tenant_admin
 from . import services
 from .models import ConnectorAgent
-
-
-def _tenant_admin(request) -> bool:
-    return connection.schema_name != "public" and is_tenant_admin(request.user)
 
 
 class AgentForm(ServiceModelForm):

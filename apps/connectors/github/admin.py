@@ -13,33 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin_site import ReadOnlyModelAdmin
 from apps.accounts.models import Role, User
-from apps.accounts.permissions import is_tenant_admin
 from apps.tickets.admin import ServiceModelAdmin, ServiceModelForm
 
+from ..admin_access import TenantAdminsOnly as _TenantAdminsOnly
 from ..models import Connector, GitHubDelivery, GitHubIssueLink, GitHubRepository, GitHubSettings
 from . import KIND
 from .configure import github_repository_add, github_repository_remove, github_settings_update
-
-
-def _tenant_admin(request) -> bool:
-    return connection.schema_name != "public" and is_tenant_admin(request.user)
-
-
-class _TenantAdminsOnly:
-    def has_module_permission(self, request) -> bool:
-        return _tenant_admin(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request)
-
-    def has_add_permission(self, request) -> bool:
-        return _tenant_admin(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request) and super().has_delete_permission(request, obj)
 
 
 def hook_url(connector: Connector) -> str:

@@ -9,30 +9,18 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.db import connection
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin_site import ReadOnlyModelAdmin
-from apps.accounts.permissions import is_tenant_admin
 from apps.core.errors import ApplicationError
 from apps.tickets.admin import ServiceModelAdmin, ServiceModelForm
 
+from ..admin_access import TenantAdminsOnly
+from ..admin_access import tenant_admin as _tenant_admin
 from .models import IncidentLink, SyncState, WriteBack, WriteBackKind, WriteBackStatus, incident_url
 from .services import PollRefused, servicenow_filter_set, servicenow_sync_now, writeback_undo
-
-
-def _tenant_admin(request) -> bool:
-    return connection.schema_name != "public" and is_tenant_admin(request.user)
-
-
-class _AdminsOnly:
-    def has_module_permission(self, request) -> bool:
-        return _tenant_admin(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _tenant_admin(request)
 
 
 def _pretty(value) -> str:
@@ -55,7 +43,7 @@ class SyncStateForm(ServiceModelForm):
 
 
 @admin.register(SyncState)
-class SyncStateAdmin(_AdminsOnly, ServiceModelAdmin):
+class SyncStateAdmin(TenantAdminsOnly, ServiceModelAdmin):
     form = SyncStateForm
     list_display = ("connector", "watermark", "last_finished_at", "last_success_at", "last_error", "imported_total",
                     "updated_total", "running")
@@ -94,7 +82,7 @@ class SyncStateAdmin(_AdminsOnly, ServiceModelAdmin):
 
 
 @admin.register(IncidentLink)
-class IncidentLinkAdmin(_AdminsOnly, ReadOnlyModelAdmin):
+class IncidentLinkAdmin(TenantAdminsOnly, ReadOnlyModelAdmin):
     list_display = ("number_link", "ticket_link", "connector", "sys_mod_count", "sys_updated_on", "updated_at",
                     "sync_note")
     list_filter = ("connector",)
@@ -119,7 +107,7 @@ class IncidentLinkAdmin(_AdminsOnly, ReadOnlyModelAdmin):
 
 
 @admin.register(WriteBack)
-class WriteBackAdmin(_AdminsOnly, ReadOnlyModelAdmin):
+class WriteBackAdmin(TenantAdminsOnly, ReadOnlyModelAdmin):
     """Every write to ServiceNow and every undo, with the values before and after."""
 
     list_display = ("pk", "created_at", "kind", "number_link", "ticket_link", "written", "status", "dry_run",

@@ -16,16 +16,10 @@ def snow():
 
 
 @pytest.fixture
-def fast(settings):
-    settings.WARDEN_CONNECTORS_READ_TIMEOUT = 0.3
-    settings.WARDEN_CONNECTORS_CONNECT_TIMEOUT = 1.0
-    settings.WARDEN_CONNECTORS_MAX_ATTEMPTS = 4
-    settings.WARDEN_CONNECTORS_BREAKER_FAILURES = 4
-    settings.WARDEN_CONNECTORS_BREAKER_SECONDS = 60
-    settings.WARDEN_CONNECTORS_BACKOFF_BASE = 0.5
-    settings.WARDEN_CONNECTORS_BACKOFF_CAP = 30
-    settings.WARDEN_SERVICENOW_PAGE_SIZE = 10
-    return settings
+def fast(fast):
+    """The connectors' fast client settings (tests/connectors/conftest.py), small pages."""
+    fast.WARDEN_SERVICENOW_PAGE_SIZE = 10
+    return fast
 
 
 @pytest.fixture
