@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from apps.connectors.github import issues as github
 from apps.connectors.github import selectors as github_selectors
-from apps.connectors.models import Connector, GitHubIssueLink, GitHubRepository, WriteBack
+from apps.connectors.models import Connector, GitHubIssueLink, GitHubRepository
 from apps.connectors.servicenow import selectors as servicenow
 from apps.connectors.servicenow.models import WriteBackKind, WriteBackStatus
 from apps.connectors.servicenow.services import writeback_undo
@@ -45,7 +45,7 @@ def _repository(request: HttpRequest) -> GitHubRepository:
         pk = int(request.POST.get("repository", ""))
     except ValueError:
         pk = 0
-    repository = GitHubRepository.objects.select_related("connector").filter(pk=pk, connector__kind="github").first()
+    repository = github_selectors.repository_list().filter(pk=pk).first()
     if repository is None:
         raise ApplicationError(_("Choose one of the repositories."), errors={"repository": [_("Unknown repository.")]})
     return repository
@@ -95,7 +95,7 @@ def github_view(request: HttpRequest, number: int) -> HttpResponse:
 def servicenow_undo_view(request: HttpRequest, number: int, writeback_id: int) -> HttpResponse:
     """Undo one write-back of this ticket's incident (a reason is required)."""
     ticket = selectors.ticket_get_visible(actor=request.user, number=number)
-    writeback = WriteBack.objects.filter(pk=writeback_id, ticket=ticket).first()
+    writeback = servicenow.writeback_list(ticket_id=ticket.pk).filter(pk=writeback_id).first()
     if writeback is None:
         raise Http404(_("This ticket has no write-back %(id)s.") % {"id": writeback_id})
     try:
@@ -120,8 +120,7 @@ def panel(ticket) -> dict:
     source = servicenow.ticket_source(ticket_id=ticket.pk)
     writebacks = list(servicenow.writeback_list(ticket_id=ticket.pk).select_related("undo_of")[:20]) if source else []
     links = list(github_selectors.link_list(ticket=ticket))
-    repositories = list(GitHubRepository.objects.filter(connector__kind="github").select_related("connector")
-                        .order_by("full_name"))
+    repositories = list(github_selectors.repository_list())
     if not (source or writebacks or links or repositories):
         return {}
     rows = [{"row": w, "deadline": undo_deadline(w),

@@ -40,6 +40,11 @@ def link_get(*, connector: Connector, repo: str, number: int) -> GitHubIssueLink
         connector=connector, repo=repo, number=number, status=LinkStatus.LINKED).first())
 
 
+def repository_list() -> QuerySet[GitHubRepository]:
+    """The repositories of the tenant's GitHub connectors, with their connector, by name."""
+    return GitHubRepository.objects.filter(connector__kind="github").select_related("connector").order_by("full_name")
+
+
 def links_of_repository(repository: GitHubRepository) -> dict[int, GitHubIssueLink]:
     rows = GitHubIssueLink.objects.filter(connector_id=repository.connector_id, repo=repository.full_name,
                                           status=LinkStatus.LINKED, number__isnull=False)
