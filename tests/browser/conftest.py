@@ -91,7 +91,7 @@ def page_factory(browser):
 
     def make(locale: str = "en-GB", width: int = 1280, height: int = 900):
         context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(30_000)  # the suite runs on every core: a page may wait for a CPU
         contexts.append(context)
         return context.new_page()
 
