@@ -41,6 +41,10 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 0
 # The live server in browser tests serves static files without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The browser tests' live server turns the requesters' comment cooldown off (its env): the
+# seeded requesters reply in test after test, in whatever order pytest-xdist runs them, and
+# a reply within 5 s of another was refused (tests/tickets proves the cooldown itself).
+WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS = env.int("WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS", default=5)
 WARDEN_NOTIFICATIONS_POLL_SECONDS = 2  # the browser tests watch the bell change
 # The seeded users are shared by the whole suite; rate-limit tests set their own rates.
 WARDEN_API_RATES = {"user": None, "ip": None, "ip_user": None, "write": None}

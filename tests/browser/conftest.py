@@ -38,6 +38,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_GUNICORN_LOG = ROOT / "test-artifacts" / f"gunicorn-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
+
+# On a failed browser test, what the server was doing: the sessions on the test database
+# that were busy or waiting (and on whom), and the end of gunicorn's log. A page that
+# never answers is then diagnosed from the report, not guessed at.
+_SESSIONS = """
+SELECT pid, pg_blocking_pids(pid) AS blocked_by, state, wait_event_type, wait_event,
+       now() - xact_start AS in_transaction_for, left(query, 300) AS query
+  FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+ ORDER BY xact_start
+"""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    lines = []
+    try:
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        name = (db.get("TEST") or {}).get("NAME") or db["NAME"]
+        with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=name,
+                             password=db.get("PASSWORD") or None, connect_timeout=5) as conn:
+            for row in conn.execute(_SESSIONS):
+                lines.append(" | ".join(str(v) for v in row))
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure itself
+        lines.append(f"(sessions not read: {exc})")
+    report.sections.append(("database sessions busy at failure", "\n".join(lines) or "(none)"))
+    if _GUNICORN_LOG.exists():
+        report.sections.append(("gunicorn log (end)", _GUNICORN_LOG.read_text()[-4000:]))
+
+
 @pytest.fixture(scope="session")
 def live_url(django_db_setup):
     """Base URL template of a real server: live_url.format(slug='alpha')."""
@@ -47,13 +84,15 @@ def live_url(django_db_setup):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "WARDEN_TICKETS_COMMENT_COOLDOWN_SECONDS": "0",  # config/settings/test.py says why
     }
-    log = ROOT / "test-artifacts" / "gunicorn.log"
+    log = _GUNICORN_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-             "-w", "2", "--timeout", "60"],
+             "-w", "2", "--timeout", "60", "--no-control-socket", "--access-logfile", "-",
+             "--access-logformat", '%(t)s "%(r)s" %(s)s %(M)sms'],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 30
