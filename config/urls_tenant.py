@@ -15,6 +15,7 @@ api_v1 = [
     path("sla/", include("apps.sla.api.urls")),
     path("notifications/", include("apps.notifications.api.urls")),
     path("connectors/", include("apps.connectors.api.urls")),
+    path("triage/", include("apps.triage.api.urls")),
     path("", include("apps.tickets.api.urls")),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

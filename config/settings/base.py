@@ -90,6 +90,7 @@ TENANT_APPS = [
     "apps.sla",
     "apps.notifications",
     "apps.connectors",
+    "apps.triage",
     "apps.desk",
     "apps.portal",
     "apps.demo",

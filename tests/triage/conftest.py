@@ -1,0 +1,48 @@
+"""Fixtures of the triage tests: categories, a rule, a ticket to route."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+
+@pytest.fixture
+def categories(tenant, admin_user):
+    from apps.tickets import services
+
+    hardware = services.category_create(actor=admin_user, name="Hardware")
+    printers = services.category_create(actor=admin_user, name="Printers", parent=hardware)
+    network = services.category_create(actor=admin_user, name="Network")
+    return {"hardware": hardware, "printers": printers, "network": network}
+
+
+@pytest.fixture
+def ops(tenant):
+    from apps.accounts.models import Team
+
+    return Team.objects.get(name="Ops")
+
+
+@pytest.fixture
+def make_rule(admin_user, categories, ops):
+    from apps.triage.models import Rule
+    from apps.triage.services import rule_save
+
+    def make(**values):
+        values = {"name": "Printers to Ops", "keywords": "printer, toner", "set_category": categories["printers"],
+                  "set_team": ops, "set_impact": 2, "set_urgency": 1, "work_note": "Routed to Ops by the printer rule.",
+                  "confidence": Decimal("0.90"), **values}
+        return rule_save(actor=admin_user, rule=Rule(**values))
+
+    return make
+
+
+@pytest.fixture
+def new_ticket(requester_user):
+    from apps.tickets import services
+
+    def make(title="The printer on floor 2 is out of toner", **values):
+        return services.ticket_create(actor=requester_user, title=title, **values)
+
+    return make
