@@ -17,6 +17,9 @@ class ProposalStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
     FAILED = "failed", _("Approved, not applied")
     SUPERSEDED = "superseded", _("Superseded")
+    # A classifier was asked and gave no usable answer (a model timed out, answered
+    # nonsense, the monthly cap is reached, ...): a person routes the ticket; `status_reason` says why.
+    UNCLASSIFIED = "unclassified", _("Needs a person: no proposal")
 
 
 class Verdict(models.TextChoices):

@@ -192,3 +192,21 @@ def test_bulk_approval_takes_rule_proposals_above_the_floor_only(make_rule, new_
     assert sorted(outcome.approved) == sorted(set(ids) - {weak_id})
     assert list(outcome.refused) == [weak_id]
     assert "confidence floor" in outcome.refused[weak_id]
+
+
+def test_a_classifier_that_fails_sends_the_ticket_to_people_with_the_reason(new_ticket, relay, monkeypatch):
+    from apps.triage.services import classify
+
+    def broken(ticket):
+        return classify.Classification(classifier="llm", confidence=Decimal("0"), rationale="", changes={},
+                                       model="fake:model", failure="the model did not answer within 10 s")
+
+    monkeypatch.setattr(classify, "_FALLBACKS", [broken])
+    ticket = new_ticket(title="Something odd")
+    relay()
+    entry = Proposal.objects.get(ticket=ticket)
+    assert (entry.status, entry.status_reason, entry.changes) == (
+        ProposalStatus.UNCLASSIFIED, "the model did not answer within 10 s", {})
+    assert AuditEvent.objects.filter(action="triage.unclassified").exists()
+    with pytest.raises(Conflict):
+        services.proposal_decide(actor=None, proposal_id=entry.pk, verdict="approve", version=1, channel="auto")

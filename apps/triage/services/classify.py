@@ -28,6 +28,9 @@ class Classification:
     prompt_version: str = ""
     prompt_hash: str = ""
     detail: dict = field(default_factory=dict)
+    # Set when the classifier was asked and failed: no proposal, a person routes the
+    # ticket, and this says why (shown on the queue entry). `changes` is then empty.
+    failure: str = ""
 
 
 def rule_changes(rule: Rule) -> dict:

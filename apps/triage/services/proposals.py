@@ -78,6 +78,8 @@ def proposal_make(*, ticket_id: int, again: bool = False, classification: Classi
     found = classification or classify(ticket)  # outside the transaction: a model may take seconds
     if found is None:
         return None
+    if found.failure:
+        return _unclassified(ticket, found)
     with transaction.atomic():
         ticket = tickets.lock_ticket(ticket)
         if ticket.status in selectors.DONE:
@@ -111,6 +113,21 @@ def proposal_make(*, ticket_id: int, again: bool = False, classification: Classi
         except ApplicationError as exc:  # the policy wants a person, or the ticket moved: it waits in the queue
             logger.info("triage: proposal %s not approved automatically: %s", proposal.pk, exc.message)
         proposal.refresh_from_db()
+    return proposal
+
+
+def _unclassified(ticket: Ticket, found: Classification) -> Proposal:
+    """A classifier failed: the ticket goes to the people's queue with the reason."""
+    with transaction.atomic():
+        ticket = tickets.lock_ticket(ticket)
+        now = timezone.now()
+        proposal = Proposal.objects.create(
+            ticket=ticket, classifier=found.classifier, model=found.model, prompt_version=found.prompt_version,
+            prompt_hash=found.prompt_hash, confidence=0, rationale="", changes={}, before={},
+            ticket_updated_at=ticket.updated_at, status=ProposalStatus.UNCLASSIFIED,
+            status_reason=found.failure[:300], created_at=now, updated_at=now)
+        audit_record(actor=None, actor_label="triage", action="triage.unclassified", target=ticket,
+                     payload={**_proof(proposal), "reason": found.failure[:300]})
     return proposal
 
 
