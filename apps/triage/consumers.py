@@ -1,8 +1,14 @@
 """How triage reacts (registered from `TriageConfig.ready()`), after commit, retried by
 the outbox:
 
-* `triage.classify`: a new ticket (created here, or imported in bulk) gets a proposal;
-* `triage.writeback`: an approved proposal goes back to the ticket's outside system.
+* `triage.classify`: a new ticket (created here, or imported in bulk) starts its run of
+  the `itsm-triage` workflow (classify, propose, approve, write back, notify);
+* `triage.runs`: a decision on a proposal resumes the run waiting for it (write-back).
+
+Both only write rows here: the steps run in the task `triage.run_advance`, sent after the
+delivery commits (a step may wait seconds for a model or ServiceNow, which must not
+happen inside the relay's transaction); the periodic sweep advances a run whose task was
+lost.
 """
 
 from __future__ import annotations
@@ -10,30 +16,28 @@ from __future__ import annotations
 from apps.events.consumers import DeliveryContext, Subscriber, register_subscriber
 from apps.tickets.events import TicketCreated, TicketsImported
 
-from .choices import Verdict
 from .events import ProposalDecided
-from .services import proposal_make, proposal_write_back
+from .services.runs import run_create, run_resume_for_proposal
 
 CLASSIFY = "triage.classify"
-WRITEBACK = "triage.writeback"
+RUNS = "triage.runs"
 IMPORT_BATCH_MAX = 500  # an imported batch is classified in one delivery, bounded
 
 
 def on_new_tickets(event, delivery: DeliveryContext) -> None:
     ids = [event.ticket_id] if isinstance(event, TicketCreated) else list(event.ticket_ids)[:IMPORT_BATCH_MAX]
     for ticket_id in ids:
-        proposal_make(ticket_id=ticket_id)  # once per ticket: a redelivery proposes nothing twice
+        run_create(ticket_id=ticket_id)  # once per ticket (a redelivery finds the run); advanced by a task
 
 
 def on_decided(event: ProposalDecided, delivery: DeliveryContext) -> None:
-    if event.verdict == Verdict.APPROVE:
-        proposal_write_back(proposal_id=event.proposal_id)
+    run_resume_for_proposal(proposal_id=event.proposal_id)
 
 
 def register() -> None:
     register_subscriber(Subscriber(
         name=CLASSIFY, event_types=frozenset({TicketCreated.event_type, TicketsImported.event_type}),
-        handle=on_new_tickets, description="Propose a routing for each new ticket"))
+        handle=on_new_tickets, description="Start the triage workflow of each new ticket"))
     register_subscriber(Subscriber(
-        name=WRITEBACK, event_types=frozenset({ProposalDecided.event_type}), handle=on_decided,
-        description="Write an approved proposal back to the ticket's outside system"))
+        name=RUNS, event_types=frozenset({ProposalDecided.event_type}), handle=on_decided,
+        description="Resume the triage run waiting for a decision (write-back, notify)"))

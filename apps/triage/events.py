@@ -40,3 +40,14 @@ class ProposalWrittenBack(DomainEvent):
     proposal_id: int
     ticket_id: int
     status: str
+
+
+@event_type(
+    "triage.run.finished",
+    summary="A workflow run ended its last step (`outcome`: applied, rejected, not_routed, ...): the routing of "
+    "the ticket is settled.",
+)
+class RunFinished(DomainEvent):
+    run_id: int
+    ticket_id: int
+    outcome: str

@@ -156,3 +156,4 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} ({self.decided_by_label})"
+from .models_runs import Run, RunState, RunStep, StepState  # noqa: E402, F401 - workflow runs

@@ -51,4 +51,4 @@ WARDEN_API_RATES = {"user": None, "ip": None, "ip_user": None, "write": None}
 # Connectors: no real DNS in tests (tests/fakes/dns.py answers, and refuses unknown
 # names); loopback fakes are allowed per test (settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK).
 WARDEN_CONNECTORS_RESOLVER = "tests.fakes.dns.resolve"
-WARDEN_CONNECTORS_ALLOW_LOOPBACK = False
+WARDEN_CONNECTORS_ALLOW_LOOPBACK = env.bool("WARDEN_CONNECTORS_ALLOW_LOOPBACK", default=False)  # on for a test's child process

@@ -46,3 +46,23 @@ def new_ticket(requester_user):
         return services.ticket_create(actor=requester_user, title=title, **values)
 
     return make
+
+
+@pytest.fixture
+def relay(relay):
+    """The outbox relay, then what the `triage.run_advance` tasks sent after its commits
+    would do (in a test's transaction nothing commits): the sweep advances every run that
+    is due, until neither has anything left."""
+    from apps.triage.services.runs import run_sweep
+
+    def run(rounds: int = 10) -> int:
+        delivered = 0
+        for _ in range(rounds):
+            now_delivered = relay(rounds)
+            swept = run_sweep()
+            delivered += now_delivered
+            if not now_delivered and not swept["advanced"] and not swept["resumed"]:
+                break
+        return delivered
+
+    return run

@@ -1,0 +1,1 @@
+"""Workflow templates (YAML, validated against `schema.json` when loaded)."""
