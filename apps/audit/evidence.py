@@ -24,8 +24,11 @@ from .pack_main import (
     PACK_DECISION_FIELDS,
     PACK_FORMAT,
     PACK_KEYS,
+    PACK_WRITES,
+    _decoded_events,
     pack_decision_line,
     pack_json,
+    pack_writes,
 )
 from .selectors import audit_export_segment, audit_snapshot
 from .services import audit_checkpoint_for_snapshot_head, audit_checkpoint_store, audit_record
@@ -42,7 +45,7 @@ Check it offline (Python 3.9+, standard library only):
 
 It checks every file against manifest.json, the signature of the manifest and of the
 audit checkpoints, the audit hash chain, and that the files agree with each other and
-with the audit chain (policy versions, decisions, deployment, residency).
+with the audit chain (policy versions, decisions, triage writes, deployment, residency).
 Exit 0: verified. Exit 1: something is wrong (every problem is listed with its file).
 Exit 3: nothing wrong was found, but HMAC signatures could not be checked (no key).
 
@@ -50,7 +53,9 @@ Exit 3: nothing wrong was found, but HMAC signatures could not be checked (no ke
 
 Files: manifest.json (sha256 of every other file), manifest.sig (the manifest's
 signature: key id, algorithm, hex), residency.json, deployment.json,
-policies/versions.json, policies/decisions.jsonl, audit/segment.json (the chain),
+policies/versions.json, policies/decisions.jsonl, triage/writes.jsonl (each write a triage
+decision sent: what proposed it, who approved it, the policy version, the undo record),
+audit/segment.json (the chain),
 audit/keys.json (Ed25519 public keys), verify_pack.py.
 """
 SIGNING_ED25519 = """Signatures are Ed25519: the public key is in audit/keys.json and anyone can check
@@ -163,6 +168,7 @@ def evidence_pack_build(*, tenant, actor=None, actor_label: str | None = None) -
         }),
         "policies/versions.json": versions,
         "policies/decisions.jsonl": decisions,
+        PACK_WRITES: pack_writes(_decoded_events(segment)),
         "audit/segment.json": pack_json(segment),
         PACK_KEYS: _public_keys(),
         "verify_pack.py": verifier_source().encode("utf-8"),

@@ -35,12 +35,14 @@ PACK_VERSIONS = "policies/versions.json"
 PACK_DECISIONS = "policies/decisions.jsonl"
 PACK_DEPLOYMENT = "deployment.json"
 PACK_RESIDENCY = "residency.json"
+PACK_WRITES = "triage/writes.jsonl"
 PACK_CONTENT_FILES = (
     "README.txt",
     PACK_RESIDENCY,
     PACK_DEPLOYMENT,
     PACK_VERSIONS,
     PACK_DECISIONS,
+    PACK_WRITES,
     PACK_SEGMENT,
     PACK_KEYS,
     "verify_pack.py",
@@ -49,6 +51,12 @@ PACK_FILES = (PACK_MANIFEST, PACK_SIGNATURE, *PACK_CONTENT_FILES)
 PACK_DECISION_FIELDS = ("id", "created_at", "actor_label", "action", "resource_type", "resource_id", "facts",
                         "outcome", "allowed", "reasons", "rule_version", "mode")
 PACK_DECISION_EVENTS = ("policy.denied", "policy.allowed", "policy.error")
+# Writes that triage decisions sent to outside systems, one line per `triage.written_back`
+# audit event: what proposed it (classifier, rule or model and prompt template hash), who
+# approved it and where, the policy version, and the undo record.
+PACK_WRITE_EVENT = "triage.written_back"
+PACK_WRITE_FIELDS = ("seq", "proposal_id", "ticket_id", "status", "classifier", "rule", "model", "prompt_version",
+                     "prompt_hash", "confidence", "approved_by", "channel", "policy_version", "undo")
 PACK_OK, PACK_FAILED, PACK_UNVERIFIED = "ok", "failed", "unverified"
 
 
@@ -59,6 +67,18 @@ def pack_json(data) -> bytes:
 
 def pack_decision_line(row) -> bytes:
     return json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def pack_write_line(event) -> bytes:
+    """The line of triage/writes.jsonl for one `triage.written_back` audit event (decoded)."""
+    payload = event["payload"]
+    row = {"seq": event["seq"], **{name: payload.get(name) for name in PACK_WRITE_FIELDS if name != "seq"}}
+    return json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def pack_writes(events) -> bytes:
+    """triage/writes.jsonl from the segment's decoded events (evidence.py writes it so)."""
+    return b"".join(pack_write_line(e) for e in events if e["action"] == PACK_WRITE_EVENT)
 
 
 def pack_rules_digest(rules) -> str:
@@ -419,6 +439,56 @@ class _Pack:
             if row.get("outcome") != "allowed" and decision_id not in audited:
                 self.problem(PACK_DECISIONS, f"decision {decision_id} ({row.get('outcome')}) has no audit event")
 
+    def check_writes(self, events, versions):
+        """Each write a triage decision sent is in triage/writes.jsonl as its audit event
+        says, and agrees with the decision's event (approver, channel, policy version: a
+        published one) and with the connector's write-back event (the undo record)."""
+        data = self.files.get(PACK_WRITES)
+        if data is None or events is None:
+            return
+        expected = pack_writes(events)
+        if data != expected:
+            lines = data.splitlines(keepends=True)
+            wanted = set(expected.splitlines(keepends=True))
+            for number, line in enumerate(lines, start=1):
+                if line not in wanted:
+                    self.problem(PACK_WRITES, f"line {number} is not a triage.written_back event of the audit chain")
+            for line in sorted(wanted - set(lines)):
+                self.problem(PACK_WRITES, f"the write of audit seq {json.loads(line)['seq']} is missing")
+        published = set()
+        if isinstance(versions, dict):
+            published = {v.get("number") for v in versions.get("versions") or [] if isinstance(v, dict)}
+        approvals = {}
+        writebacks = {}
+        for event in events:
+            payload = event["payload"]
+            if event["action"] == "triage.proposal_approved":
+                approvals[payload.get("proposal_id")] = payload
+            elif str(event["action"]).startswith("servicenow.writeback_"):
+                writebacks[payload.get("writeback_id")] = payload
+        for event in events:
+            if event["action"] != PACK_WRITE_EVENT:
+                continue
+            write, seq = event["payload"], event["seq"]
+            approval = approvals.get(write.get("proposal_id"))
+            if approval is None:
+                self.problem(PACK_WRITES, f"seq {seq}: proposal {write.get('proposal_id')} has no approval event")
+                continue
+            differing = [name for name, key in (("approved_by", "decided_by"), ("channel", "channel"),
+                                                ("policy_version", "policy_version"), ("prompt_hash", "prompt_hash"))
+                         if write.get(name) != approval.get(key)]
+            if differing:
+                self.problem(PACK_WRITES, f"seq {seq}: differs from the approval event in {', '.join(differing)}")
+            if write.get("policy_version") is not None and write.get("policy_version") not in published:
+                self.problem(PACK_WRITES, f"seq {seq}: policy version {write.get('policy_version')} was never published")
+            undo = write.get("undo")
+            if isinstance(undo, dict):
+                sent = writebacks.get(undo.get("writeback_id"))
+                if sent is None:
+                    self.problem(PACK_WRITES, f"seq {seq}: write-back {undo.get('writeback_id')} has no audit event")
+                elif (sent.get("prior"), sent.get("idempotency_key")) != (undo.get("prior"), undo.get("idempotency_key")):
+                    self.problem(PACK_WRITES, f"seq {seq}: the undo record differs from the write-back's audit event")
+
     def run(self):
         self.check_file_list()
         self.check_manifest()
@@ -439,6 +509,7 @@ class _Pack:
         self.check_residency(manifest, export_event)
         versions = self.check_versions(events)
         self.check_decisions(events, versions, manifest)
+        self.check_writes(events, versions)
         if self.problems:
             return PACK_FAILED
         return PACK_UNVERIFIED if self.unverified else PACK_OK

@@ -33,6 +33,7 @@ from apps.policies.services import decide
 
 CONTENT = [
     "README.txt", "residency.json", "deployment.json", "policies/versions.json", "policies/decisions.jsonl",
+    "triage/writes.jsonl",
     "audit/segment.json", "audit/keys.json", "verify_pack.py",
 ]
 EXPECTED = {"manifest.json", "manifest.sig", *CONTENT}

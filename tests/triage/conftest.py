@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
+from tests.connectors.conftest import SECRET, fake_dns, loopback, make_connector  # noqa: F401 - fixtures
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -66,3 +71,45 @@ def relay(relay):
         return delivered
 
     return run
+
+
+@pytest.fixture
+def snow(loopback):  # noqa: F811 - the fixture of that name
+    from fakes.servicenow import FakeServiceNow
+
+    loopback.WARDEN_CONNECTORS_READ_TIMEOUT = 2
+    loopback.WARDEN_CONNECTORS_MAX_ATTEMPTS = 2
+    with FakeServiceNow(token=SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+def routed(snow, make_connector, admin_user, relay):  # noqa: F811
+    """`routed(**connector_options)`: (fake record id, ticket, waiting proposal) for one
+    incident imported through a connector to the fake; a rule for ServiceNow tickets
+    proposes category Network, team Database, urgency 1 and a work note."""
+    from apps.accounts.services import team_create
+    from apps.connectors import breaker
+    from apps.connectors.servicenow.models import IncidentLink
+    from apps.connectors.servicenow.services import servicenow_poll
+    from apps.tickets.services import category_create
+    from apps.triage import services
+    from apps.triage.models import Proposal, Rule
+
+    network = category_create(actor=admin_user, name="Network")
+    database = team_create(name="Database", actor=admin_user)
+    services.rule_save(actor=admin_user, rule=Rule(
+        name="ServiceNow incidents", source="servicenow", set_category=network, set_team=database, set_urgency=1,
+        work_note="Routed by Warden triage.", confidence=Decimal("0.9")))
+
+    def make(**options):
+        connector = make_connector(name="snow", base_url=snow.url, **options)
+        breaker.reset(connector.pk)
+        [sys_id] = snow.seed(1, start=T0, state="2", impact="2", urgency="2", category="inquiry",
+                             groups=("Service Desk",))
+        servicenow_poll(connector=connector, sleep=lambda s: None)
+        relay()
+        ticket = IncidentLink.objects.get(sys_id=sys_id).ticket
+        return sys_id, ticket, Proposal.objects.get(ticket=ticket)
+
+    return make

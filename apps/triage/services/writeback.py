@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.connectors.client import ConnectorError
 from apps.connectors.servicenow.client import TableApi
+from apps.connectors.servicenow.models import WriteBack
 from apps.connectors.servicenow.selectors import link_for_ticket
 from apps.connectors.servicenow.services import writeback_request
 from apps.core.errors import ApplicationError
@@ -102,11 +103,29 @@ def proposal_write_back(*, proposal_id: int, resolver=None, sleep=None) -> str:
 
 
 def _record(proposal: Proposal, status: str, detail: str, writeback_id: int | None) -> str:
+    """Keep the outcome on the proposal, and its proof in the audit chain: the one event
+    of an applied write carries the classifier (rule, or model and prompt template hash),
+    the approver and channel, the policy version of the decision, and the undo record
+    (the connector's write-back id, key and the values before)."""
+    decision = Decision.objects.filter(proposal_id=proposal.pk).first()
+    undo = None
+    if writeback_id is not None:
+        row = WriteBack.objects.filter(pk=writeback_id).first()
+        if row is not None:
+            undo = {"writeback_id": row.pk, "connector_id": row.connector_id, "number": row.number,
+                    "idempotency_key": row.idempotency_key, "prior": row.prior_values,
+                    "fields": sorted(row.new_values)}
     with transaction.atomic():
         Proposal.objects.filter(pk=proposal.pk).update(writeback_status=status, writeback_detail=detail[:300],
                                                        writeback_id=writeback_id, updated_at=timezone.now())
         audit_record(actor=None, actor_label="triage", action="triage.written_back", target=proposal.ticket,
-                     payload={"proposal_id": proposal.pk, "status": status, "writeback_id": writeback_id,
-                              "detail": detail[:300]})
+                     payload={"proposal_id": proposal.pk, "ticket_id": proposal.ticket_id, "status": status,
+                              "detail": detail[:300], "classifier": proposal.classifier, "rule": proposal.rule_name,
+                              "model": proposal.model, "prompt_version": proposal.prompt_version,
+                              "prompt_hash": proposal.prompt_hash, "confidence": str(proposal.confidence),
+                              "approved_by": decision.decided_by_label if decision else "",
+                              "channel": decision.channel if decision else "",
+                              "policy_version": decision.policy_version if decision else None,
+                              "undo": undo})
         emit(ProposalWrittenBack(proposal_id=proposal.pk, ticket_id=proposal.ticket_id, status=status))
     return status
