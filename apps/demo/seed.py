@@ -132,6 +132,29 @@ SAMPLE_TICKETS = (
 )
 
 
+def _seed_triage(admin, categories, first_team, second_team) -> None:
+    """Triage rules for the sample tickets and for incidents from the demo ServiceNow: the
+    desk's triage queue has proposals to approve from the start (docs/triage.md)."""
+    from decimal import Decimal
+
+    from apps.triage.models import Rule
+    from apps.triage.services import rule_save
+
+    rules = (
+        {"name": "Printers and scanners", "keywords": "printer, printers, scanner, toner, jams", "set_category":
+         categories["Printers"], "set_team": second_team, "work_note": "Printer problem: the infrastructure team "
+         "keeps the spare parts.", "confidence": Decimal("0.90")},
+        {"name": "Network access", "keywords": "vpn, wifi, wi-fi, network", "set_category": categories["VPN"],
+         "set_team": second_team, "set_urgency": 1, "confidence": Decimal("0.80")},
+        {"name": "Incidents from ServiceNow", "source": "servicenow", "set_category": categories["Software"],
+         "set_team": first_team, "work_note": "Triaged in Warden: routed to the service desk.",
+         "confidence": Decimal("0.75")},
+    )
+    for position, values in enumerate(rules, start=1):
+        if not Rule.objects.filter(name=values["name"]).exists():
+            rule_save(actor=admin, rule=Rule(position=position * 10, **values))
+
+
 def _seed_extras(tenant) -> None:
     """Sample categories and tickets, through the same services the desk and portal use.
 (The SLA calendars and policies are every new tenant's defaults: `sla.services.defaults`.)
@@ -170,6 +193,7 @@ def _seed_extras(tenant) -> None:
     first_team, second_team = agents[0].teams.first(), agents[1 % len(agents)].teams.first()
     desk_settings_update(actor=admin, default_team=first_team)
     category_update(actor=admin, category=categories["Access"], default_team=second_team)
+    _seed_triage(admin, categories, first_team, second_team)  # before the tickets: they get proposals
     for title, description, category, impact, urgency, req, agent, status, comments in SAMPLE_TICKETS:
         requester = requesters[req % len(requesters)]
         ticket = ticket_create(

@@ -34,6 +34,17 @@ def test_seed_demo_builds_both_tenants_through_the_services(db, capsys):
             office = SlaPolicy.objects.get(order=20).calendar
             assert (office.holiday_country, office.always_open) == ({"eu": "PL", "us": "US"}[spec.region], False)
             assert audit_chain_verify().ok
+            # The desk's triage queue has work from the start: the sample printer ticket
+            # matches a demo rule and waits for approval once the outbox delivers.
+            from apps.events.services.relay import relay_run
+            from apps.triage.models import Proposal, Rule
+            from apps.triage.services.runs import run_sweep
+
+            assert Rule.objects.count() == 3
+            relay_run(budget_seconds=30)
+            run_sweep()
+            printer = Proposal.objects.get(ticket__title__startswith="Printer on floor 2")
+            assert (printer.status, printer.rule_name) == ("pending", "Printers and scanners")
     connection.set_schema_to_public()
 
 
