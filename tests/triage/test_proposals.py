@@ -40,9 +40,11 @@ def test_a_new_ticket_matching_a_rule_gets_a_proposal_of_what_it_would_change(pr
                                 "work_note": "Routed to Ops by the printer rule."}
     assert proposal.before == {"category": None, "team": ticket.team_id, "urgency": 2}
     assert "keywords: printer, toner" in proposal.rationale
-    event = AuditEvent.objects.filter(action="triage.proposed").latest("seq")
-    assert event.payload_data["proposal_id"] == proposal.pk
-    assert event.payload_data["rule"] == "Printers to Ops"
+    event = AuditEvent.objects.filter(action="triage.proposed_many").latest("seq")  # a new ticket: the bulk path
+    [proof] = event.payload_data["proposals"]
+    assert proof["proposal_id"] == proposal.pk
+    assert proof["rule"] == "Printers to Ops"
+    assert proof["proposed"]["urgency"] == 1
     assert OutboxEvent.objects.filter(event_type="triage.proposal.created", payload__proposal_id=proposal.pk).exists()
     untouched = Ticket.objects.get(pk=ticket.pk)
     assert (untouched.category_id, untouched.urgency) == (None, 2)

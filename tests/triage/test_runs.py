@@ -146,7 +146,7 @@ def test_a_classifier_failure_hands_the_ticket_to_people(new_ticket, relay, monk
 
 
 @pytest.mark.django_db
-def test_an_action_that_keeps_failing_is_retried_then_fails_the_run(make_rule, new_ticket, relay, monkeypatch):
+def test_an_action_that_keeps_failing_is_retried_then_fails_the_run(make_rule, new_ticket, monkeypatch):
     from apps.triage.services import steps
 
     calls = []
@@ -156,9 +156,8 @@ def test_an_action_that_keeps_failing_is_retried_then_fails_the_run(make_rule, n
         raise RuntimeError("the database hiccuped")
 
     monkeypatch.setitem(steps.ACTIONS, "triage.classify", flaky)
-    ticket = new_ticket()
-    relay()
-    run = Run.objects.get(ticket=ticket)
+    ticket = new_ticket()  # its run started the single way (as for a language model), not through the outbox
+    run = runs.run_start(ticket_id=ticket.pk)
     assert len(calls) == 3  # the template's attempts
     assert (run.state, run.state_reason) == ("needs_person", "classify: RuntimeError: the database hiccuped")
     step = run.steps.get(name="classify")
@@ -185,8 +184,8 @@ def test_a_step_a_dead_worker_left_running_is_done_again_by_the_sweep(make_rule,
     real = steps.ACTIONS["triage.classify"]
     monkeypatch.setitem(steps.ACTIONS, "triage.classify", lambda run: (_ for _ in ()).throw(SystemExit(9)))
     ticket = new_ticket()
-    with pytest.raises(SystemExit):
-        relay()  # the "worker" dies inside the step: the claim was committed, the outcome never
+    with pytest.raises(SystemExit):  # the "worker" dies inside the step: the claim was committed, the outcome never
+        runs.run_start(ticket_id=ticket.pk)
     run = Run.objects.get(ticket=ticket)
     assert _steps(run)["classify"] == "running"
     monkeypatch.setitem(steps.ACTIONS, "triage.classify", real)
@@ -243,3 +242,31 @@ def test_unblock_and_override_close(waiting_run, agent_user, relay):
     relay()
     closed.refresh_from_db()
     assert closed.state == "closed"
+
+
+@pytest.mark.django_db
+def test_an_imported_batch_is_proposed_in_bulk_once(make_rule, relay, admin_user, requester_user, monkeypatch):
+    from apps.tickets.services import ImportRow, ticket_import_many
+    from apps.triage.services import classify
+    from apps.triage.services.bulk import runs_start_many
+
+    make_rule()
+    titles = ["Printer jams", "Toner empty", "Printer offline", "Mouse broken", "Chair squeaks"]
+    seen_by_model: list[int] = []
+    monkeypatch.setattr(classify, "_FALLBACKS", [lambda ticket: seen_by_model.append(ticket.pk)])
+    tickets = ticket_import_many(actor=admin_user, source="servicenow",
+                                 rows=[ImportRow(title=t, requester_id=requester_user.pk) for t in titles])
+    relay()
+    states = dict(Run.objects.filter(ticket__in=tickets).values_list("ticket__title", "state"))
+    assert states == {"Printer jams": "waiting", "Toner empty": "waiting", "Printer offline": "waiting",
+                      "Mouse broken": "done", "Chair squeaks": "done"}
+    # The two no rule matched went the single way, to the further classifier (a model), one by one.
+    assert sorted(seen_by_model) == sorted(t.pk for t in tickets if t.title in ("Mouse broken", "Chair squeaks"))
+    [batch] = AuditEvent.objects.filter(action="triage.proposed_many")
+    assert batch.payload_data["count"] == 3
+    waiting = Run.objects.get(ticket__title="Toner empty")
+    assert _steps(waiting) == {"classify": "done", "propose": "done", "approve": "waiting", "write_back": "pending",
+                               "notify": "pending"}
+    assert waiting.steps.get(name="classify").output["rule_id"] == waiting.proposal.rule_id
+    assert runs_start_many(ticket_ids=[t.pk for t in tickets]) == 0  # redelivered: nothing twice
+    assert Proposal.objects.filter(ticket__in=tickets).count() == 3

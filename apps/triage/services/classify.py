@@ -78,6 +78,10 @@ def register_classifier(classify: Callable[[Ticket], Classification | None]) -> 
         _FALLBACKS.append(classify)
 
 
+def has_fallbacks() -> bool:
+    return bool(_FALLBACKS)
+
+
 def classify(ticket: Ticket) -> Classification | None:
     found = by_rules(ticket)
     if found is not None:

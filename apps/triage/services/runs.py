@@ -22,6 +22,7 @@ by policy `triage.operate` and audited.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -46,8 +47,11 @@ STUCK_AFTER = timedelta(minutes=2)
 TRIAGE_OPERATE = "triage.operate"
 
 
+@functools.cache
 def template(name: str = DEFAULT_TEMPLATE) -> templates.Template:
-    return templates.load(name, actions=ACTIONS, facts=FACTS)
+    """The shipped template, parsed and checked once per process (the files ship with
+    the code: a new version is a deployment)."""
+    return templates.load(name, actions=tuple(ACTIONS), facts=FACTS)
 
 
 # --- Starting and advancing --------------------------------------------------------------------
