@@ -33,6 +33,16 @@ from apps.tickets.models import Ticket
 from .people import People, Person, person
 
 TICKET_ACTIONS = ("ticket.transitioned", "ticket.assigned", "ticket.updated", "ticket.commented")
+# The triage workflow's steps on this ticket (apps/triage): shown as "triage" entries.
+TRIAGE_ACTIONS = ("triage.run_started", "triage.proposal_approved", "triage.proposal_rejected", "triage.written_back",
+                  "triage.unclassified", "triage.run_needs_person", "triage.run_escalated", "triage.run_failed",
+                  "triage.run_closed", "triage.run_unblocked")
+WRITEBACK_LABELS = {
+    "sent": gettext_lazy("written to ServiceNow"), "dry_run": gettext_lazy("recorded, not sent (dry run)"),
+    "denied": gettext_lazy("refused by policy"), "capped": gettext_lazy("not sent: the daily cap is reached"),
+    "conflict": gettext_lazy("not sent: the incident changed in ServiceNow"),
+    "failed": gettext_lazy("failed"), "skipped": gettext_lazy("nothing to write"),
+}
 AUDIT_LIMIT = 500  # a ticket with more history shows its latest 500 events
 # The fields of a `ticket.updated` event, in the order a change lists them.
 FIELD_LABELS = {
@@ -67,7 +77,8 @@ def ticket_audit_events(ticket: Ticket):
     """The ticket's own audit events (status, assignment, field changes), oldest first."""
     events = (
         audit_event_list()
-        .filter(target_type=Ticket._meta.label_lower, target_id=str(ticket.pk), action__in=TICKET_ACTIONS)
+        .filter(target_type=Ticket._meta.label_lower, target_id=str(ticket.pk),
+                action__in=TICKET_ACTIONS + TRIAGE_ACTIONS)
         .only("seq", "created_at", "actor_id", "actor_label", "action", "payload")
         .order_by("-seq")[:AUDIT_LIMIT]
     )
@@ -245,6 +256,11 @@ def build(*, actor, ticket: Ticket, comments, attachments, teams: dict) -> list[
                             "assignee_changed": before.get("assignee") != after.get("assignee"),
                             "team_changed": before.get("team") != after.get("team")})
             )
+        elif event.action in TRIAGE_ACTIONS:
+            entry = _triage_entry(event.action, payload)
+            if entry is not None:
+                entries.append(Entry(kind="triage", at=event.created_at, actor=who, order=1, anchor=anchor,
+                                     internal=True, data=entry))
         elif event.action == "ticket.updated":
             changes = field_changes(payload, categories=categories)
             if changes:
@@ -254,6 +270,42 @@ def build(*, actor, ticket: Ticket, comments, attachments, teams: dict) -> list[
                 )
     entries.sort(key=lambda e: (e.at, e.order))
     return entries
+
+
+def _triage_entry(action: str, payload: dict) -> dict | None:
+    """What a triage audit event says, in words: `what` (a sentence), `detail` (or "")."""
+    def text(key: str) -> str:
+        value = payload.get(key)
+        return value if isinstance(value, str) else ""
+
+    source = text("rule") or text("model") or text("classifier")
+    if action == "triage.run_started":
+        return {"what": _("Triage workflow started (%(template)s, version %(version)s)")
+                % {"template": text("template"), "version": payload.get("version")}, "detail": ""}
+    if action == "triage.proposal_approved":
+        return {"what": _("approved the proposed routing (%(source)s, confidence %(confidence)s) via %(channel)s")
+                % {"source": source, "confidence": text("confidence"), "channel": text("channel")},
+                "detail": text("reason"), "by_person": True}
+    if action == "triage.proposal_rejected":
+        return {"what": _("rejected the proposed routing (%(source)s) via %(channel)s")
+                % {"source": source, "channel": text("channel")}, "detail": text("reason"), "by_person": True}
+    if action == "triage.written_back":
+        status = text("status")
+        if status == "not_linked":
+            return None  # a ticket from here: nothing went anywhere
+        label = WRITEBACK_LABELS.get(status, status)
+        return {"what": _("Approved routing: %(outcome)s") % {"outcome": label}, "detail": text("detail")}
+    if action in ("triage.unclassified", "triage.run_needs_person"):
+        return {"what": _("Triage: no proposal, a person routes this ticket"), "detail": text("reason")}
+    if action == "triage.run_escalated":
+        return {"what": _("Triage workflow escalated"), "detail": text("reason")}
+    if action == "triage.run_failed":
+        return {"what": _("Triage workflow failed"), "detail": text("reason")}
+    if action == "triage.run_closed":
+        return {"what": _("Triage workflow closed by an operator"), "detail": text("reason")}
+    if action == "triage.run_unblocked":
+        return {"what": _("Triage workflow unblocked by an operator"), "detail": text("reason")}
+    return None
 
 
 def load(*, actor, ticket: Ticket):

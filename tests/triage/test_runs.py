@@ -270,3 +270,19 @@ def test_an_imported_batch_is_proposed_in_bulk_once(make_rule, relay, admin_user
     assert waiting.steps.get(name="classify").output["rule_id"] == waiting.proposal.rule_id
     assert runs_start_many(ticket_ids=[t.pk for t in tickets]) == 0  # redelivered: nothing twice
     assert Proposal.objects.filter(ticket__in=tickets).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_desk_timeline_shows_the_triage_steps(make_rule, new_ticket, relay, agent_user, web_as):
+    make_rule()
+    ticket = new_ticket()
+    relay()
+    run = Run.objects.get(ticket=ticket)
+    services.proposal_decide(actor=agent_user, proposal_id=run.proposal_id, verdict="reject", version=1,
+                             reason="Printers belong to facilities")
+    relay()
+    page = web_as(agent_user).get(f"/desk/tickets/{ticket.number}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "rejected the proposed routing (Printers to Ops) via web" in html
+    assert "Printers belong to facilities" in html
