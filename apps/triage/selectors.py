@@ -16,11 +16,9 @@ DONE = ("resolved", "closed", "cancelled")
 
 
 def settings_get() -> TriageSettings:
-    """The tenant's settings, made with the defaults on first use."""
-    row = TriageSettings.objects.filter(singleton=True).first()
-    if row is None:
-        row, _ = TriageSettings.objects.get_or_create(singleton=True)
-    return row
+    """The tenant's settings; the defaults (unsaved) until an admin changes them, so that a
+    new tenant triages at once and reading never writes."""
+    return TriageSettings.objects.filter(singleton=True).first() or TriageSettings(singleton=True)
 
 
 def rule_list(*, enabled_only: bool = False) -> QuerySet[Rule]:

@@ -84,7 +84,8 @@ def settings_update(*, actor, **values) -> TriageSettings:
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise ApplicationError(f"unknown triage settings: {', '.join(sorted(unknown))}")
-    row = TriageSettings.objects.select_for_update().get(pk=selectors.settings_get().pk)
+    TriageSettings.objects.get_or_create(singleton=True)  # the defaults, saved the first time they change
+    row = TriageSettings.objects.select_for_update().get(singleton=True)
     previous = model_to_dict(row, fields=SETTINGS_FIELDS)
     for name, value in values.items():
         setattr(row, name, value)
