@@ -8,6 +8,8 @@ must be one of the organisation's allowed regions.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -66,9 +68,16 @@ def _check_url(provider: LlmProvider, *, resolver=None) -> str:
     return url
 
 
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 0 and 0.000000 are the same price
+    return str(value)
+
+
 def _audit_view(provider: LlmProvider) -> dict:
-    return {name: str(value) if value is not None else None
-            for name, value in model_to_dict(provider, fields=PROVIDER_FIELDS).items()}
+    return {name: _text(value) for name, value in model_to_dict(provider, fields=PROVIDER_FIELDS).items()}
 
 
 @transaction.atomic
