@@ -9,11 +9,14 @@ class TriageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.core import periodic
+        from apps.core import periodic, secrets
         from apps.policies.actions import register_action
 
         from . import consumers
+        from .llm.classifier import classify as llm_classify
+        from .llm.classifier import configured as llm_configured
         from .services import TRIAGE_CONFIGURE, TRIAGE_DECIDE
+        from .services.classify import register_classifier
         from .services.runs import TRIAGE_OPERATE
 
         consumers.register()
@@ -24,3 +27,11 @@ class TriageConfig(AppConfig):
                                         "(context: operation)")
         periodic.register(periodic.Periodic(name="triage-runs-sweep", tenant_task="triage.runs_sweep",
                                             every_seconds=60, jitter_seconds=10))
+        register_classifier(llm_classify, available=llm_configured)  # the language model, for tickets no rule matched
+        secrets.register_field("triage.LlmProvider", "api_key", on_unreadable=_disable_llm_unreadable)
+
+
+def _disable_llm_unreadable(provider) -> None:
+    from .services.llm import llm_provider_disable_unreadable
+
+    llm_provider_disable_unreadable(provider)

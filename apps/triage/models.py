@@ -156,4 +156,5 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} ({self.decided_by_label})"
+from .models_llm import LlmProvider, LlmUsage  # noqa: E402, F401 - the language model (docs/triage-llm.md)
 from .models_runs import Run, RunState, RunStep, StepState  # noqa: E402, F401 - workflow runs

@@ -69,17 +69,24 @@ def by_rules(ticket: Ticket, *, rules: list[Rule] | None = None,
                           rationale=f"Rule “{rule.name}” matched ({'; '.join(why)}).", changes=rule_changes(rule))
 
 
-# Further classifiers, tried in order after the rules (the language model registers here).
+# Further classifiers, tried in order after the rules (the language model registers here),
+# each with a cheap "is it set up in this tenant?" (None: always).
 _FALLBACKS: list[Callable[[Ticket], Classification | None]] = []
+_AVAILABLE: dict[Callable, Callable[[], bool]] = {}
 
 
-def register_classifier(classify: Callable[[Ticket], Classification | None]) -> None:
+def register_classifier(classify: Callable[[Ticket], Classification | None], *,
+                        available: Callable[[], bool] | None = None) -> None:
     if classify not in _FALLBACKS:
         _FALLBACKS.append(classify)
+    if available is not None:
+        _AVAILABLE[classify] = available
 
 
 def has_fallbacks() -> bool:
-    return bool(_FALLBACKS)
+    """Is any further classifier set up in the current tenant? (The bulk path sends the
+    tickets no rule matched the single way only then.)"""
+    return any(_AVAILABLE.get(fallback, lambda: True)() for fallback in _FALLBACKS)
 
 
 def classify(ticket: Ticket) -> Classification | None:
