@@ -10,11 +10,13 @@ export WARDEN_WORKER_METRICS_PORT="${WARDEN_WORKER_METRICS_PORT:-9808}"
 
 FAKE_SERVICENOW_PORT="${FAKE_SERVICENOW_PORT:-8899}"
 export FAKE_SERVICENOW_PORT
+FAKE_LLM_PORT="${FAKE_LLM_PORT:-8898}"
+export FAKE_LLM_PORT
 
 pids=()
 stop_all() {
   trap - INT TERM EXIT
-  echo; echo "stopping web, worker, beat and the fake ServiceNow"
+  echo; echo "stopping web, worker, beat, the fake ServiceNow and the fake language model"
   kill "${pids[@]}" 2>/dev/null
   wait 2>/dev/null
   echo "PostgreSQL and Redis keep running: 'make stop' stops them."
@@ -23,6 +25,9 @@ trap stop_all INT TERM EXIT
 
 # Acme's "Demo ServiceNow" (apps/demo/seed.py): 20 incidents now, a new one every 45 s.
 $PY -m fakes.servicenow --port "$FAKE_SERVICENOW_PORT" --token demo-servicenow-token --seed 20 --trickle 45 >/dev/null &
+pids+=($!)
+# Acme's language model for tickets no triage rule matches: a fake OpenAI-compatible provider.
+$PY -m fakes.llm --port "$FAKE_LLM_PORT" >/dev/null &
 pids+=($!)
 $PY -m celery -A config worker -l warning --concurrency 2 -n "warden@%h" &
 pids+=($!)

@@ -81,6 +81,7 @@ def seed_demo() -> list[dict]:
             _seed_extras(tenant)
             if spec.slug == DEMO_SERVICENOW_TENANT:
                 _seed_servicenow()
+                _seed_llm()
         summary.append({"tenant": tenant, "logins": logins})
     return summary
 
@@ -89,6 +90,30 @@ def seed_demo() -> list[dict]:
 DEMO_SERVICENOW_TENANT = "acme"
 DEMO_SERVICENOW_NAME = "demo-servicenow"
 DEMO_SERVICENOW_TOKEN = "demo-servicenow-token"  # noqa: S105 - the local fake's, printed by the fake itself
+DEMO_LLM_KEY = "demo-llm-key"  # the local fake provider's (it accepts any key)
+
+
+def demo_llm_url() -> str:
+    import os
+
+    return f"http://127.0.0.1:{os.environ.get('FAKE_LLM_PORT', '8898')}/v1"
+
+
+def _seed_llm() -> None:
+    """Acme's language model: the demo's fake OpenAI-compatible provider on loopback
+    (`python -m fakes.llm`, scripts/demo.sh), for tickets no triage rule matches."""
+    from django.conf import settings
+
+    from apps.accounts.models import Role, User
+    from apps.triage.models_llm import LlmKind, LlmProvider
+    from apps.triage.services.llm import llm_provider_save
+
+    if LlmProvider.objects.exists() or not settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK:
+        return
+    admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
+    llm_provider_save(actor=admin, api_key=DEMO_LLM_KEY, provider=LlmProvider(
+        kind=LlmKind.OPENAI, base_url=demo_llm_url(), region="eu", model="demo-triage-model", timeout_seconds=10,
+        max_output_tokens=400, monthly_token_cap=2_000_000))
 
 
 def demo_servicenow_url() -> str:

@@ -80,3 +80,33 @@ def test_the_demo_connects_acme_to_the_fake_servicenow_and_incidents_arrive(db, 
         with schema_context("t_globex"):
             assert not Connector.objects.exists()
     connection.set_schema_to_public()
+
+
+def test_the_demo_gives_acme_the_fake_language_model_for_tickets_no_rule_matches(db, settings, monkeypatch):
+    """scripts/demo.sh runs `python -m fakes.llm`; acme's language model calls it, and a
+    ticket none of the demo's triage rules matches gets the model's proposal."""
+    from apps.accounts.models import User
+    from apps.events.services.relay import relay_run
+    from apps.tickets.services import ticket_create
+    from apps.triage.models import LlmProvider, Proposal
+    from apps.triage.services.runs import run_sweep
+    from fakes.llm import FakeLLM
+
+    settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK = True
+    with FakeLLM() as fake:
+        monkeypatch.setenv("FAKE_LLM_PORT", str(fake.url.rsplit(":", 1)[-1]))
+        connection.set_schema_to_public()
+        call_command("seed_demo")
+        with schema_context("t_acme"):
+            assert LlmProvider.objects.get().base_url == f"{fake.url}/v1"
+            ticket = ticket_create(actor=User.objects.get(email="marta@acme.example"),
+                                   title="The coffee machine shows error E42")
+            for _ in range(3):
+                relay_run(budget_seconds=30)
+                run_sweep()
+            proposal = Proposal.objects.get(ticket=ticket)
+            assert (proposal.classifier, proposal.model) == ("llm", "openai:demo-triage-model")
+            assert fake.requests
+        with schema_context("t_globex"):
+            assert not LlmProvider.objects.exists()
+    connection.set_schema_to_public()
