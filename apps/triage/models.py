@@ -156,3 +156,5 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} ({self.decided_by_label})"
+
+from .models_slack import SlackCard, SlackInteraction  # noqa: E402,F401 - Slack approvals (apps/triage/slack)
