@@ -81,25 +81,25 @@ def slack_approvals_configure(*, actor, signing_secret: str | None = None, app_t
     workspace = SlackWorkspace.objects.select_for_update().filter(pk=1).first()
     if workspace is None:
         raise ApplicationError(gettext("Connect Slack (a bot token) first."))
-    changed: dict[str, object] = {}
+    changed: dict[str, object] = {}  # what was set or cleared, by name: never a value
     secret = (signing_secret or "").strip()
     if secret:
         if secret == "clear":
-            workspace.signing_secret, changed["signing_secret"] = "", "cleared"
+            workspace.signing_secret, changed["signing"] = "", "cleared"
         elif not (secret.isalnum() and 16 <= len(secret) <= 128):
             raise ApplicationError(gettext("A Slack signing secret is 16 to 128 letters and digits."),
                                    errors={"new_signing_secret": [gettext("Not a signing secret.")]})
         else:
-            workspace.signing_secret, changed["signing_secret"] = secrets.encrypt(secret), "set"
+            workspace.signing_secret, changed["signing"] = secrets.encrypt(secret), "set"
     token = (app_token or "").strip()
     if token:
         if token == "clear":
-            workspace.app_token, changed["app_token"] = "", "cleared"
+            workspace.app_token, changed["app_level"] = "", "cleared"
         elif not token.startswith("xapp-") or len(token) > 300 or any(c.isspace() for c in token):
             raise ApplicationError(gettext("A Slack app-level token starts with xapp-."),
                                    errors={"new_app_token": [gettext("Not an app-level token.")]})
         else:
-            workspace.app_token, changed["app_token"] = secrets.encrypt(token), "set"
+            workspace.app_token, changed["app_level"] = secrets.encrypt(token), "set"
     if approvals_channel is not _UNSET:
         channel = _channel_id(str(approvals_channel or ""), "approvals_channel")
         if channel != workspace.approvals_channel:

@@ -265,7 +265,7 @@ def interaction_receive(*, key: str, source: str, payload: dict) -> InteractionR
     if workspace is None:
         return _finish(row, SlackInteractionOutcome.IGNORED, "Slack is not connected", None, None)
     api = _api_or_none(workspace)
-    user = _warden_user(api, slack_user) if api is not None else None
+    user = _warden_user(api, slack_user, workspace) if api is not None else None
     if user is None:
         message = _("Your Slack account is not linked to an active Warden user of this organisation (by email); "
                     "nothing was decided.")
@@ -295,11 +295,15 @@ def _api_or_none(workspace: SlackWorkspace) -> WebClient | None:
         return None
 
 
-def _warden_user(api: WebClient, slack_user: str) -> User | None:
-    """The active Warden user of this tenant whose email is the Slack user's, or None."""
+def _warden_user(api: WebClient, slack_user: str, workspace: SlackWorkspace) -> User | None:
+    """The active Warden user of this tenant whose email is the Slack user's, or None.
+    The Slack user's email is remembered for an hour (users.info is rate limited);
+    connecting again (a new token, perhaps another workspace) starts afresh."""
     if not slack_user:
         return None
-    key = f"triage:slack-email:{connection.schema_name}:{hashlib.sha256(slack_user.encode()).hexdigest()[:24]}"
+    connected = hashlib.sha256(workspace.bot_token.encode()).hexdigest()[:16]
+    key = (f"triage:slack-email:{connection.schema_name}:{connected}:"
+           f"{hashlib.sha256(slack_user.encode()).hexdigest()[:24]}")
     email = cache.get(key)
     if email is None:
         try:
