@@ -292,3 +292,12 @@ def test_the_events_url_answers_the_challenge_and_checks_the_signature(slack):
     assert response.status_code == 401
     other = json.dumps({"type": "event_callback", "event": {"type": "app_mention"}}).encode()
     assert signed_post(other, path="/hooks/slack/events/", content_type="application/json").status_code == 200
+
+
+def test_no_card_when_slack_is_connected_for_notifications_only(slack, admin_user, make_rule, new_ticket, relay):
+    slack_approvals_configure(actor=admin_user, signing_secret="clear", app_token="clear")
+    make_rule()
+    new_ticket()
+    relay()
+    assert not slack.posts
+    assert not SlackCard.objects.exists()

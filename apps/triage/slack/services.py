@@ -2,7 +2,8 @@
 
 * `card_post(proposal_id)`: a waiting proposal's card goes to the Slack channel of the
   ticket's team (notifications' `TeamChannel`), else to the workspace's approvals channel;
-  nowhere when neither is set or Slack is not connected. Once per proposal (`SlackCard`).
+  nowhere when neither is set, Slack is not connected, or neither a signing secret nor an
+  app-level token is set (nothing would receive the clicks). Once per proposal (`SlackCard`).
 * `card_refresh(proposal_id)`: the card shows the proposal as it is now (`chat.update`):
   decided (by whom, through which channel), written back, superseded.
   Both run as outbox subscribers (after commit, retried); Slack's 429 waits for its
@@ -190,8 +191,8 @@ def card_post(*, proposal_id: int) -> SlackCard | None:
     if proposal is None or proposal.status != ProposalStatus.PENDING:
         return None  # approved automatically, superseded... before we got here
     workspace = workspace_get()
-    if workspace is None:
-        return None
+    if workspace is None or not (workspace.signing_secret or workspace.app_token):
+        return None  # Slack connected for notifications only: nothing could receive the clicks
     channel = card_channel(proposal, workspace)
     if not channel:
         return None
