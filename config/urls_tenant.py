@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from apps.accounts import views as account_views
 from apps.core import problems
 from apps.tenants import views as tenant_views
+from apps.triage.slack import hooks as slack_hooks
 
 api_v1 = [
     path("auth/", include("apps.accounts.api.urls")),
@@ -32,6 +33,8 @@ urlpatterns = [
     path("portal/", include("apps.portal.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("hooks/github/", include("apps.connectors.github.urls")),
+    path("hooks/slack/interactivity/", slack_hooks.slack_interactivity, name="slack-interactivity"),
+    path("hooks/slack/events/", slack_hooks.slack_events, name="slack-events"),
     path("admin/security/", admin.site.admin_view(tenant_views.security_view), name="tenant-security"),
     path("admin/time-zone/", admin.site.admin_view(tenant_views.time_zone_view), name="tenant-time-zone"),
     path("profile/", account_views.profile_view, name="profile"),

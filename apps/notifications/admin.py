@@ -116,9 +116,33 @@ class SlackForm(ServiceModelForm):
                     "Leave it empty to keep the token that is set."),
     )
 
+    new_signing_secret = forms.CharField(
+        label=_("Signing secret"), required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("For approvals in Slack: the app's signing secret (Basic Information), which signs the requests "
+                    "Slack sends. Never shown again; leave it empty to keep the one that is set, type clear to "
+                    "remove it."),
+    )
+    new_app_token = forms.CharField(
+        label=_("App-level token"), required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("For Socket Mode only: starts with xapp- (scope connections:write). Never shown again; leave it "
+                    "empty to keep the one that is set, type clear to remove it."),
+    )
+    approvals_channel = forms.CharField(
+        label=_("Approvals channel id"), required=False, max_length=40, strip=True,
+        help_text=_("Where triage approval cards go when the ticket's team has no Slack channel, e.g. C0123ABCDEF. "
+                    "Empty: only teams' channels."),
+    )
+
     class Meta:
         model = SlackWorkspace
         fields: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["approvals_channel"].initial = self.instance.approvals_channel
 
     def clean_new_token(self) -> str:
         token = self.cleaned_data.get("new_token") or ""
@@ -127,25 +151,43 @@ class SlackForm(ServiceModelForm):
         return token
 
     def save_through_service(self, actor):
-        token = self.cleaned_data["new_token"]
-        if not token:
-            return self.instance  # the token that is set stays (write-only: it is never shown)
-        return slack.slack_connect(actor=actor, bot_token=token)
+        data = self.cleaned_data
+        workspace = self.instance
+        if data["new_token"]:
+            workspace = slack.slack_connect(actor=actor, bot_token=data["new_token"])
+        # The token that is set stays when none is typed (write-only: it is never shown); the
+        # same for the signing secret and the app-level token.
+        if workspace.pk is not None:
+            workspace = slack.slack_approvals_configure(
+                actor=actor, signing_secret=data.get("new_signing_secret") or None,
+                app_token=data.get("new_app_token") or None, approvals_channel=data.get("approvals_channel") or "")
+        return workspace
 
 
 @admin.register(SlackWorkspace)
 class SlackWorkspaceAdmin(ServiceModelAdmin):
     form = SlackForm
     list_display = ("__str__", "enabled", "disabled_reason", "updated_at")
-    readonly_fields = ("name", "enabled", "disabled_reason", "token_status")
-    fields = ("name", "enabled", "disabled_reason", "token_status", "new_token")
+    readonly_fields = ("name", "enabled", "disabled_reason", "token_status", "signing_secret_status",
+                       "app_token_status")
+    fields = ("name", "enabled", "disabled_reason", "token_status", "new_token", "signing_secret_status",
+              "new_signing_secret", "app_token_status", "new_app_token", "approvals_channel")
 
     @admin.display(description=_("token"))
     def token_status(self, obj: SlackWorkspace) -> str:
         return str(_("set (not shown)")) if obj.pk and obj.bot_token else "-"
 
+    @admin.display(description=_("signing secret"))
+    def signing_secret_status(self, obj: SlackWorkspace) -> str:
+        return str(_("set (not shown)")) if obj.pk and obj.signing_secret else "-"
+
+    @admin.display(description=_("app-level token"))
+    def app_token_status(self, obj: SlackWorkspace) -> str:
+        return str(_("set (not shown)")) if obj.pk and obj.app_token else "-"
+
     def get_fields(self, request, obj=None):
-        return self.fields if obj is not None else ("new_token",)
+        return self.fields if obj is not None else ("new_token", "new_signing_secret", "new_app_token",
+                                                    "approvals_channel")
 
     def has_add_permission(self, request) -> bool:
         return super().has_add_permission(request) and not SlackWorkspace.objects.exists()

@@ -21,6 +21,8 @@ class NotificationsConfig(AppConfig):
         # The bot token is re-encrypted by `rotate_secrets` (an unreadable one is switched
         # off when Slack is next used, see channels/slack.py).
         secrets.register_field("notifications.SlackWorkspace", "bot_token")
+        secrets.register_field("notifications.SlackWorkspace", "signing_secret")
+        secrets.register_field("notifications.SlackWorkspace", "app_token")
         register_requester_access("notifications.cc", selectors.copied_in_condition)
         register_action(NOTIFICATION_CONFIGURE, "Change who is told what (notification rules, channel defaults, "
                                                 "templates, Slack)")

@@ -209,6 +209,14 @@ class SlackWorkspace(models.Model):
 
     name = models.CharField(_("workspace"), max_length=100, blank=True)
     bot_token = models.TextField(_("bot token (encrypted)"), editable=False)
+    # For approvals in Slack (apps.triage.slack): requests Slack sends are signed with the
+    # signing secret; Socket Mode connects with the app-level token (xapp-). Both
+    # encrypted, never shown back. Empty: not configured.
+    signing_secret = models.TextField(_("signing secret (encrypted)"), blank=True, editable=False)
+    app_token = models.TextField(_("app-level token (encrypted)"), blank=True, editable=False)
+    approvals_channel = models.CharField(
+        _("approvals channel id"), max_length=40, blank=True,
+        help_text=_("Where triage approval cards go when the ticket's team has no Slack channel, e.g. C0123ABCDEF."))
     enabled = models.BooleanField(_("enabled"), default=True)
     disabled_reason = models.CharField(_("why it was switched off"), max_length=300, blank=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)

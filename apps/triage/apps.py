@@ -18,8 +18,10 @@ class TriageConfig(AppConfig):
         from .services import TRIAGE_CONFIGURE, TRIAGE_DECIDE
         from .services.classify import register_classifier
         from .services.runs import TRIAGE_OPERATE
+        from .slack import consumers as slack_consumers
 
         consumers.register()
+        slack_consumers.register()
         register_action(TRIAGE_DECIDE, "Approve, edit or reject a routing proposal for a ticket "
                                        "(context: verdict, channel, classifier, confidence, fields)")
         register_action(TRIAGE_CONFIGURE, "Change the triage rules and settings")

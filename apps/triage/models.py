@@ -158,3 +158,4 @@ class Decision(models.Model):
         return f"{self.get_verdict_display()} ({self.decided_by_label})"
 from .models_llm import LlmProvider, LlmUsage  # noqa: E402, F401 - the language model (docs/triage-llm.md)
 from .models_runs import Run, RunState, RunStep, StepState  # noqa: E402, F401 - workflow runs
+from .models_slack import SlackCard, SlackInteraction  # noqa: E402,F401 - Slack approvals (apps/triage/slack)

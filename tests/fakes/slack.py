@@ -1,10 +1,14 @@
 """A fake Slack Web API on 127.0.0.1 for the tests: real HTTP, the methods Warden calls
-(`users.lookupByEmail`, `chat.postMessage`, `auth.test`), answers scripted per test.
+(`users.lookupByEmail`, `users.info`, `chat.postMessage`, `chat.update`,
+`chat.postEphemeral`, `auth.test`, and `apps.connections.open` with the app-level token,
+answering the `socket_url` of a fake Socket Mode server), answers scripted per test.
 
     with FakeSlack(users={"agent@alpha.test": "U1"}) as slack:
         settings.WARDEN_SLACK_API_URL = slack.url
         ...
         slack.posts  # [(channel, text, blocks, token)]
+        slack.updates  # [(channel, ts, text, blocks)]
+        slack.ephemerals  # [(channel, user, text)]
         slack.script = [(429, {"Retry-After": "7"}, {"ok": False, "error": "ratelimited"})]  # next answers
 """
 
@@ -22,10 +26,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeSlack:
-    def __init__(self, *, users: dict[str, str] | None = None, token: str = "xoxb-test-token") -> None:
-        self.users = dict(users or {})
+    def __init__(self, *, users: dict[str, str] | None = None, token: str = "xoxb-test-token",
+                 app_token: str = "xapp-test-token", socket_url: str = "") -> None:
+        self.users = dict(users or {})  # email -> Slack user id
         self.token = token
+        self.app_token = app_token
+        self.socket_url = socket_url
         self.posts: list[tuple[str, str, list, str]] = []
+        self.updates: list[tuple[str, str, str, list]] = []
+        self.ephemerals: list[tuple[str, str, str]] = []
         self.calls: list[str] = []
         self.script: list[tuple[int, dict, dict]] = []  # answers to give first, in order
         self.revoked = False
@@ -64,6 +73,10 @@ class FakeSlack:
         self.calls.append(method)
         if self.script:
             return self.script.pop(0)
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return 200, {}, {"ok": True, "url": self.socket_url}
         if self.revoked or token != self.token:
             return 200, {}, {"ok": False, "error": "token_revoked" if self.revoked else "invalid_auth"}
         if method == "auth.test":
@@ -73,6 +86,22 @@ class FakeSlack:
             if user is None:
                 return 200, {}, {"ok": False, "error": "users_not_found"}
             return 200, {}, {"ok": True, "user": {"id": user}}
+        if method == "users.info":
+            emails = {user_id: email for email, user_id in self.users.items()}
+            email = emails.get(data.get("user") or "")
+            if email is None:
+                return 200, {}, {"ok": False, "error": "user_not_found"}
+            return 200, {}, {"ok": True, "user": {"id": data.get("user"), "deleted": False,
+                                                  "profile": {"email": email}}}
+        if method == "chat.update":
+            blocks = data.get("blocks") or []
+            if isinstance(blocks, str):
+                blocks = json.loads(blocks)
+            self.updates.append((data.get("channel"), data.get("ts"), data.get("text"), blocks))
+            return 200, {}, {"ok": True, "channel": data.get("channel"), "ts": data.get("ts")}
+        if method == "chat.postEphemeral":
+            self.ephemerals.append((data.get("channel"), data.get("user"), data.get("text")))
+            return 200, {}, {"ok": True, "message_ts": "9.000"}
         if method == "chat.postMessage":
             blocks = data.get("blocks") or []
             if isinstance(blocks, str):
