@@ -82,14 +82,17 @@ class _Outcome(NamedTuple):
 
 
 def _claim_sql() -> str:
+    # The batch is picked in a MATERIALIZED CTE: a LIMIT ... SKIP LOCKED subquery joined in
+    # an UPDATE may be run again by the planner (a nested loop), each time skipping what it
+    # locked before, and so claim more rows than the batch.
     table = connection.ops.quote_name(Delivery._meta.db_table)
     return (
+        "WITH c AS MATERIALIZED (SELECT id, status FROM " + table + " "
+        "WHERE status IN ('pending', 'failed', 'running') AND next_attempt_at <= clock_timestamp() "
+        "ORDER BY next_attempt_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED) "
         f"UPDATE {table} AS d SET status = 'running', attempts = d.attempts + 1, claim = %(claim)s, "
         "next_attempt_at = clock_timestamp() + make_interval(secs => %(lease)s), updated_at = clock_timestamp() "
-        "FROM (SELECT id, status FROM " + table + " "
-        "WHERE status IN ('pending', 'failed', 'running') AND next_attempt_at <= clock_timestamp() "
-        "ORDER BY next_attempt_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED) AS c "
-        "WHERE d.id = c.id "
+        "FROM c WHERE d.id = c.id "
         "RETURNING d.id, d.event_id, d.subscriber, d.attempts, c.status"
     )
 
