@@ -28,6 +28,8 @@ WARDEN_SECRETS_KEY = env("WARDEN_SECRETS_KEY", default="")
 # Loopback fake services (http, any port, 127.0.0.1) for local demos against fakes only:
 # production settings refuse to start with it on.
 WARDEN_CONNECTORS_ALLOW_LOOPBACK = env.bool("WARDEN_CONNECTORS_ALLOW_LOOPBACK", default=False)
+# Slack's Web API (another one for GovSlack; a fake on loopback in benchmarks).
+WARDEN_SLACK_API_URL = env("WARDEN_SLACK_API_URL", default="https://slack.com/api/")
 WARDEN_CONNECTORS_CONNECT_TIMEOUT = env.float("WARDEN_CONNECTORS_CONNECT_TIMEOUT", default=5.0)
 WARDEN_CONNECTORS_READ_TIMEOUT = env.float("WARDEN_CONNECTORS_READ_TIMEOUT", default=20.0)
 WARDEN_CONNECTORS_MAX_ATTEMPTS = env.int("WARDEN_CONNECTORS_MAX_ATTEMPTS", default=4)
