@@ -121,6 +121,15 @@ def test_an_agent_approves_an_imported_ticket_and_servicenow_gets_the_routing(li
     entry.scroll_into_view_if_needed()
     screenshot(page, f"triage-queue-{locale}")
 
+    # The ticket page's card leads back to the entry.
+    page.goto(f"{base}/desk/tickets/{imported['number']}/")
+    card = page.locator("#triage")
+    card.wait_for()
+    screenshot(page, f"triage-ticket-card-{locale}")
+    card.locator("a").click()
+    page.wait_for_url(f"{base}/desk/triage/#proposal-{imported['proposal']}")
+    entry = page.locator(f"#proposal-{imported['proposal']}")
+
     entry.locator("form:has(input[name=verdict][value=approve]) button").click()
     done = page.locator(f"#proposal-{imported['proposal']} .triage-done")
     done.wait_for()

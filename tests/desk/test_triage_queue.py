@@ -229,3 +229,25 @@ def test_the_queue_reads_a_bounded_number_of_queries(make_rule, new_ticket, rela
     client = web_as(agent_user)
     with django_assert_max_num_queries(20):
         assert client.get(QUEUE).status_code == 200
+
+
+def test_a_policy_denial_shows_its_message_and_changes_nothing(proposed, web_as, agent_user, admin_user):
+    from apps.policies.baseline import BASELINE_RULES
+    from apps.policies.services import policy_publish
+
+    ticket, proposal = proposed
+    policy_publish(actor=admin_user, rules=[*BASELINE_RULES, {
+        "name": "no triage by agents", "subject": "role:agent", "action": "ticket.triage", "effect": "deny",
+        "priority": 50}])
+    client = web_as(agent_user)
+    response = client.post(decide_url(proposal), {"verdict": "approve", "version": 1})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Not allowed to ticket.triage" in html
+    assert 'role="alert"' in html
+    in_place = client.post(decide_url(proposal), {"verdict": "approve", "version": 1},
+                           HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"proposal-{proposal.pk}")
+    assert in_place.status_code == 422
+    assert "Not allowed to ticket.triage" in in_place.content.decode()
+    assert not Decision.objects.filter(proposal=proposal).exists()
+    assert Ticket.objects.get(pk=ticket.pk).category_id is None
