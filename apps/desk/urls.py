@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import connected, views, watching
+from . import connected, triage, views, watching
 
 app_name = "desk"
 
@@ -30,6 +30,10 @@ urlpatterns = [
         name="attachment-download",
     ),
     path("board/", views.board_view, name="board"),
+    path("triage/", triage.triage_view, name="triage"),
+    path("triage/bulk/", triage.triage_bulk_view, name="triage-bulk"),
+    path("triage/<int:proposal_id>/decide/", triage.triage_decide_view, name="triage-decide"),
+    path("triage/<int:proposal_id>/edit/", triage.triage_edit_view, name="triage-edit"),
     path("board/move/", views.board_move_view, name="board-move"),
     # SLA: dashboard, "New ticket" and its due-time preview (see sla_urls.py).
     path("", include("apps.desk.sla_urls")),

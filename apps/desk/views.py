@@ -34,7 +34,7 @@ from apps.tickets import selectors, services, workflow
 from apps.tickets.choices import Priority, ResolutionCode, TicketStatus
 from apps.tickets.markdown import render_markdown
 
-from . import edits, forms, lookups, queue, saved_views, sla_views, timeline
+from . import edits, forms, lookups, queue, saved_views, sla_views, timeline, triage
 from .access import agent_required
 
 RESULTS_TARGET = "queue-results"
@@ -459,6 +459,7 @@ def _render_detail(request: HttpRequest, ticket, *, status: int = 200, preview: 
         "resolution_labels": dict(ResolutionCode.choices),
         "open_form": bound.get("open_form", ""),
         "sla": sla_views.sla_panel(ticket),
+        "triage_proposal": triage.waiting_proposal(ticket),
         **_edit_context(ticket),
     }
     return render(request, "desk/detail.html", context, status=status)
