@@ -40,6 +40,7 @@ def nav_links(request: HttpRequest) -> list[NavLink]:
         links += [
             (_("Queue"), _url("desk:queue", "/desk/")),
             (_("Board"), _url("desk:board", "/desk/board/")),
+            (_("Triage"), _url("desk:triage", "/desk/triage/")),
             (_("Dashboard"), _url("desk:dashboard", "/desk/dashboard/")),
             (_("New ticket"), _url("desk:ticket-new", "/desk/tickets/new/")),
         ]

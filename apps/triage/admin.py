@@ -25,7 +25,7 @@ from apps.connectors.admin_access import TenantAdminsOnly, tenant_admin
 from apps.core.errors import ApplicationError
 from apps.tickets.admin import ServiceModelAdmin
 
-from . import selectors
+from . import admin_llm, admin_runs, selectors  # noqa: F401 - their ModelAdmins register themselves
 from .forms import RuleForm, RuleListForm, RuleTryForm, SettingsForm
 from .models import Decision, Proposal, Rule, TriageSettings
 from .services import rule_delete, rule_dry_run, rule_test
@@ -156,7 +156,8 @@ class TriageSettingsAdmin(TenantAdminsOnly, ServiceModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        row = selectors.settings_get()
+        # The defaults are stored when an admin first opens them (reading elsewhere never writes).
+        row, _ = TriageSettings.objects.get_or_create(singleton=True)
         return HttpResponseRedirect(reverse("admin:triage_triagesettings_change", args=[row.pk]))
 
 

@@ -407,7 +407,61 @@ def _notification_row(model_name: str):
     return make
 
 
+def _triage_row(model_name: str):
+    """Triage rows as the tenant gets them: a rule and the settings through the services, a
+    proposal for a new ticket the rule matches (through the outbox), its decision, its run,
+    the language model set up (the provider's default endpoint) and a month of usage."""
+
+    def make(site: Site):
+        from apps.events.services.relay import relay_run
+        from apps.tickets import services as tickets
+        from apps.triage import models
+        from apps.triage.services import proposal_decide, rule_save, settings_update
+        from apps.triage.services.llm import llm_provider_save
+        from apps.triage.services.runs import run_sweep
+
+        model = getattr(models, model_name)
+        found = _first(model)
+        if found is not None:
+            return found
+        if model is models.TriageSettings:
+            return settings_update(actor=site.user, confidence_floor="0.70")
+        if model is models.LlmProvider:
+            return llm_provider_save(actor=site.user, api_key="sk-round-trip-key", provider=models.LlmProvider(
+                kind="openai", base_url="", region="eu", model="gpt-test"))
+        if model is models.LlmUsage:
+            return models.LlmUsage.objects.create(month=timezone.now().date().replace(day=1), requests=1)
+        rule = _first(models.Rule) or rule_save(actor=site.user, rule=models.Rule(
+            name="Round trip", keywords="roundtrip", set_urgency=1, work_note="Routed."))
+        if model is models.Rule:
+            return rule
+        proposal = _first(models.Proposal)
+        if proposal is None:
+            tickets.ticket_create(actor=site.user, title="A roundtrip ticket")
+            relay_run(budget_seconds=10)
+            run_sweep()
+            proposal = models.Proposal.objects.get()
+        if model is models.Proposal:
+            return proposal
+        if model is models.Decision:
+            proposal_decide(actor=site.user, proposal_id=proposal.pk, verdict="reject", version=proposal.version,
+                            reason="round trip")
+            return models.Decision.objects.get()
+        if model is models.Run:
+            return models.Run.objects.order_by("pk").first()
+        return None
+
+    return make
+
+
 MAKERS: dict[str, Callable[[Site], Model | None]] = {
+    "triage.rule": _triage_row("Rule"),
+    "triage.triagesettings": _triage_row("TriageSettings"),
+    "triage.proposal": _triage_row("Proposal"),
+    "triage.decision": _triage_row("Decision"),
+    "triage.run": _triage_row("Run"),
+    "triage.llmprovider": _triage_row("LlmProvider"),
+    "triage.llmusage": _triage_row("LlmUsage"),
     "connectors.connector": _connector_row("Connector"),
     "connectors.deadletter": _connector_row("DeadLetter"),
     "connectors.connectordomain": _connector_row("ConnectorDomain"),

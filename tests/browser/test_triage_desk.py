@@ -28,10 +28,15 @@ TOKEN = "triage-browser-token"  # noqa: S105 - the fake's own bearer token
 
 
 def _relay() -> None:
+    """What the worker does after the live server's commits: the outbox relay, and the
+    triage runs it resumes (the `triage.run_advance` tasks), until nothing is left."""
     from apps.events.services.relay import relay_run
+    from apps.triage.services.runs import run_sweep
 
     for _ in range(10):
-        if not relay_run(budget_seconds=30).claimed:
+        claimed = relay_run(budget_seconds=30).claimed
+        swept = run_sweep()
+        if not claimed and not swept["advanced"] and not swept["resumed"]:
             break
 
 
@@ -116,8 +121,10 @@ def test_an_agent_approves_an_imported_ticket_and_servicenow_gets_the_routing(li
     assert f"Printers {imported['marker']}" in text  # the rule that proposed it
     assert f"Routed to Ops by triage ({imported['marker']})." in text  # the work note
     assert "Ops" in text
-    # The desk's link to the queue is current, the page runs without console errors.
-    assert page.locator(".desk-nav a[aria-current=page]").count() == 1
+    # The header's Triage link is the current page (not Queue).
+    current = page.locator(".mainnav a[aria-current=page]")
+    assert current.count() == 1
+    assert current.get_attribute("href") == "/desk/triage/"
     entry.scroll_into_view_if_needed()
     screenshot(page, f"triage-queue-{locale}")
 

@@ -13,7 +13,7 @@ from apps.tickets.models import Ticket, TicketComment
 from apps.triage import services
 from apps.triage.choices import ProposalStatus
 from apps.triage.models import Decision, Proposal
-from tests.triage.conftest import categories, make_rule, new_ticket, ops  # noqa: F401 - fixtures
+from tests.triage.conftest import categories, make_rule, new_ticket, ops, relay  # noqa: F401 - fixtures (relay: and the runs)
 
 pytestmark = pytest.mark.django_db
 

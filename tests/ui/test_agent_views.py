@@ -158,6 +158,10 @@ ROUTES = {
     "mentions": ("GET", True, None, 200),
     "github": ("POST", True, lambda n, ctx: {"action": "none"}, 302),  # refused on the page
     "servicenow-undo": ("POST", True, lambda n, ctx: {"reason": "wrong"}, 404),  # no such write-back
+    "triage": ("GET", False, None, 200),
+    "triage-bulk": ("POST", False, lambda n, ctx: {"proposal": []}, 302),  # nothing chosen: back to the queue
+    "triage-decide": ("POST", False, lambda n, ctx: {"decision": "approve", "version": "1"}, 404),  # no such proposal
+    "triage-edit": ("GET", False, None, 404),
 }
 
 
@@ -171,6 +175,8 @@ def _path(name: str, number: int, ctx) -> str:
         return url(name, number=number, attachment_id=ctx["attachments"].get(number, 999_999))
     if name == "saved-view-delete":
         return url(name, view_id=999_999)
+    if name in ("triage-decide", "triage-edit"):
+        return url(name, proposal_id=999_999)
     return url(name)
 
 

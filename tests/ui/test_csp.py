@@ -335,7 +335,8 @@ def _desk_post_routes(ticket, view_id: int) -> dict[str, str]:
     from django.urls import URLPattern, get_resolver
 
     n = ticket.number
-    kwargs = {"number": n, "attachment_id": ticket.attachments.first().pk, "view_id": view_id, "writeback_id": 1}
+    kwargs = {"number": n, "attachment_id": ticket.attachments.first().pk, "view_id": view_id, "writeback_id": 1,
+              "proposal_id": 1}
     urls = {}
     for module in ("apps.desk.urls", "apps.desk.sla_urls"):
         for pattern in get_resolver(module).url_patterns:
