@@ -130,6 +130,19 @@ def rules_path(admin, tickets: int, rules: int) -> None:
           f"{seconds:.2f} s, {seconds / len(single) * 1000:.0f} ms each")
 
 
+def raise_write_cap(admin) -> None:
+    """The baseline's connector-write rule with its approval and cap obligations, the cap
+    raised for the run (it would stop the run after a few dozen writes)."""
+    from apps.policies.baseline import BASELINE_RULES
+    from apps.policies.services import policy_publish
+
+    rules = json.loads(json.dumps(BASELINE_RULES))
+    for rule in rules:
+        if rule["action"] == "connector.write":
+            rule["obligations"]["cap"]["limit"] = 1_000_000
+    policy_publish(actor=admin, rules=rules, comment="bench: connector write cap raised")
+
+
 def start_fake() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, "-m", "fakes.servicenow", "--port", "0", "--token", TOKEN],  # noqa: S603
                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -164,6 +177,7 @@ def approvals(admin, count: int) -> None:
     from apps.triage.services.runs import run_sweep
 
     settings.WARDEN_CONNECTORS_ALLOW_LOOPBACK = True
+    raise_write_cap(admin)
     fake, url = start_fake()
     log = Path(tempfile.gettempdir()) / f"bench-triage-worker-{os.getpid()}.log"
     worker = None
@@ -187,7 +201,7 @@ def approvals(admin, count: int) -> None:
             sys_id = links[run.ticket_id]
             started = time.perf_counter()
             proposal_decide(actor=admin, proposal_id=run.proposal_id, verdict="approve", version=run.proposal.version)
-            deadline = started + 30
+            deadline = started + (30 if latencies else 180)  # the first waits for the backlog of the runs above
             while time.perf_counter() < deadline:
                 record = session.get(f"{url}/api/now/table/incident/{sys_id}", params={"sysparm_fields": "urgency"},
                                      timeout=5).json()["result"]
@@ -195,7 +209,10 @@ def approvals(admin, count: int) -> None:
                     break
                 time.sleep(0.005)
             else:
-                raise SystemExit(f"the write-back of run {run.pk} did not land in 30 s; worker log: {log}")
+                run.proposal.refresh_from_db()
+                raise SystemExit(f"the write-back of run {run.pk} did not land in 30 s (write-back: "
+                                 f"{run.proposal.writeback_status or 'not yet'} {run.proposal.writeback_detail}); "
+                                 f"worker log: {log}")
             latencies.append(time.perf_counter() - started)
         first, latencies = latencies[0], latencies[1:]
         print(f"\n2. Approval to write-back applied, a real worker, one approval after the other ({load_line()})")
