@@ -95,6 +95,14 @@ CASES: dict[str, Case] = {
                               obj((403, 403), (403, 403), (204, 404), objects=OWN_FOREIGN), objects=OWN_FOREIGN),
     "list calendars": Case("sla-api:calendar-list", "GET", "/api/v1/sla/calendars/", flat(403, 200)),
     "sla dashboard": Case("sla-api:dashboard", "GET", "/api/v1/sla/dashboard/", flat(403, 200)),
+    # --- triage (agents and admins; CONTRACT.md)
+    "list triage proposals": Case("triage-api:proposals", "GET", "/api/v1/triage/proposals/", flat(403, 200)),
+    "view triage proposal": Case("triage-api:proposal", "GET", "/api/v1/triage/proposals/{proposal}/",
+                                 obj((403, 403), (200, 404), objects=OWN_FOREIGN), objects=OWN_FOREIGN),
+    "decide triage proposal": Case("triage-api:decision", "POST", "/api/v1/triage/proposals/{proposal}/decision/",
+                                   obj((403, 403), (200, 404), objects=OWN_FOREIGN),
+                                   body={"decision": "reject", "reason": "Not ours", "version": 1},
+                                   objects=OWN_FOREIGN),
     # --- notifications: everyone's own
     "list notifications": Case("notifications-api:list", "GET", "/api/v1/notifications/", flat(200, 200)),
     "mark notifications read": Case("notifications-api:read", "POST", "/api/v1/notifications/read/", flat(200, 200),
@@ -361,7 +369,29 @@ class World:
         return {"connector": {"own": own[0], "foreign": foreign[0]},
                 "dead_letter": {"own": own[1], "foreign": foreign[1]}}
 
+    @cached_property
+    def proposals(self) -> dict:
+        """A waiting triage proposal by ownership (beta's id far above alpha's)."""
+        from apps.triage.models import Proposal
+
+        def make(requester):
+            ticket = services.ticket_create(actor=requester, title="Printer jams")
+            return Proposal.objects.create(ticket=ticket, classifier="rules", confidence="0.90",
+                                           changes={"urgency": 1}, before={"urgency": ticket.urgency},
+                                           ticket_updated_at=ticket.updated_at).pk
+
+        own = make(self.users["requester"])
+
+        def beta():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), 900000)", [Proposal._meta.db_table])
+            return make(self.beta_user("requester"))
+
+        return {"own": own, "foreign": self.in_beta(beta)}
+
     def placeholder(self, name: str, role: str, key: str):
+        if name == "proposal":
+            return self.proposals[key]
         if name in ("connector", "dead_letter"):
             return self.connectors[name][key]
         if name in ("number", "attachment"):

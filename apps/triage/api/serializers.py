@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import InputSerializer
+
 from ..choices import Verdict
 from ..models import Decision, Proposal
 
@@ -38,7 +40,7 @@ class ProposalOutputSerializer(serializers.ModelSerializer):
         return {"status": proposal.writeback_status, "detail": proposal.writeback_detail, "id": proposal.writeback_id}
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class DecisionInputSerializer(InputSerializer):
     decision = serializers.ChoiceField(choices=Verdict.choices)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     version = serializers.IntegerField(min_value=1)
