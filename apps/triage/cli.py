@@ -35,17 +35,15 @@ def run_record(run: Run) -> dict:
 
 
 class RunCommand(OperatorCommand):
-    """`--tenant`, `--run`, `--reason`, `--json`; `act(run_id, reason, label, **opts)` does the work
-    inside the tenant and returns the run."""
+    """`--tenant`, `--run`, `--reason`, `--json`. Each command defines
+    `act(self, *, run_id, reason, label, **opts) -> Run`: the service call that does its
+    work, inside the tenant."""
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
         parser.add_argument("--run", required=True, type=int, help="The run's id (desk, admin, API).")
         parser.add_argument("--reason", required=True, help="Why (recorded in the audit log).")
         parser.add_argument("--json", action="store_true", help="JSON instead of one line.")
-
-    def act(self, *, run_id: int, reason: str, label: str, **opts) -> Run:
-        raise NotImplementedError
 
     def line(self, run: Run) -> str:
         return (f"run {run.pk} ({run.template} v{run.template_version}) on ticket #{run.ticket.number}: {run.state}"
