@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.connectors.servicenow.models import WriteBackStatus
-from apps.connectors.servicenow.selectors import ticket_source
+from apps.connectors.servicenow.selectors import ticket_sources
 from apps.core.errors import ApplicationError
 from apps.core.problems import persist_denial
 from apps.tickets import selectors as ticket_selectors
@@ -178,18 +178,21 @@ class Entry:
         return self.proposal.status == ProposalStatus.PENDING
 
 
-def _source(ticket) -> dict | None:
+def _source(ticket, imported: dict[int, dict]) -> dict | None:
     """Where the ticket came from: the ServiceNow incident when it was imported."""
-    if ticket.source == TicketSource.SERVICENOW:
-        found = ticket_source(ticket_id=ticket.pk)
-        if found is not None:
-            return {"label": f"{found['system']} {found['number']}", "url": found["url"]}
+    found = imported.get(ticket.pk)
+    if found is not None:
+        return {"label": f"{found['system']} {found['number']}", "url": found["url"]}
     return {"label": ticket.get_source_display(), "url": ""}
 
 
-def _entry(proposal: Proposal, names: Names, floor: Decimal) -> Entry:
-    return Entry(proposal=proposal, diff=proposal_diff(proposal, names), source=_source(proposal.ticket),
-                 bulk=proposal.classifier == Classifier.RULES and proposal.confidence >= floor)
+def _with_entries(proposals: list[Proposal], floor: Decimal) -> list[Entry]:
+    """The entries of these proposals: the names and the imported tickets' incidents read once."""
+    names = Names.load()
+    imported_ids = [p.ticket_id for p in proposals if p.ticket.source == TicketSource.SERVICENOW]
+    imported = ticket_sources(ticket_ids=imported_ids) if imported_ids else {}
+    return [Entry(proposal=p, diff=proposal_diff(p, names), source=_source(p.ticket, imported),
+                  bulk=p.classifier == Classifier.RULES and p.confidence >= floor) for p in proposals]
 
 
 def _entries(tab: str, floor: Decimal) -> list[Entry]:
@@ -200,15 +203,14 @@ def _entries(tab: str, floor: Decimal) -> list[Entry]:
                      .select_related("ticket__requester")[:DECIDED_LIMIT])
     else:
         proposals = triage_selectors.proposal_queue()[:QUEUE_LIMIT]
-    names = Names.load()
-    return [_entry(p, names, floor) for p in proposals]
+    return _with_entries(list(proposals), floor)
 
 
 def _one_entry(proposal_id: int) -> Entry:
     proposal = triage_selectors.proposal_get(proposal_id=proposal_id)
     if proposal is None:
         raise Http404(_("There is no such proposal."))
-    return _entry(proposal, Names.load(), triage_selectors.settings_get().confidence_floor)
+    return _with_entries([proposal], triage_selectors.settings_get().confidence_floor)[0]
 
 
 def waiting_proposal(ticket) -> Proposal | None:
