@@ -79,6 +79,7 @@ def seed_demo() -> list[dict]:
                                 validate=False)
                 logins.append((email, "requester"))
             _seed_extras(tenant)
+            _seed_triage()  # also for a demo seeded before triage existed
             if spec.slug == DEMO_SERVICENOW_TENANT:
                 _seed_servicenow()
                 _seed_llm()
@@ -157,14 +158,23 @@ SAMPLE_TICKETS = (
 )
 
 
-def _seed_triage(admin, categories, first_team, second_team) -> None:
+def _seed_triage() -> None:
     """Triage rules for the sample tickets and for incidents from the demo ServiceNow: the
-    desk's triage queue has proposals to approve from the start (docs/triage.md)."""
+    desk's triage queue has proposals to approve from the start (docs/triage.md). Idempotent
+    by rule name; skipped until the sample categories exist."""
     from decimal import Decimal
 
+    from apps.accounts.models import Role, User
+    from apps.tickets.models import Category
     from apps.triage.models import Rule
     from apps.triage.services import rule_save
 
+    categories = {c.name: c for c in Category.objects.filter(name__in=("Printers", "VPN", "Software"))}
+    agents = list(User.objects.filter(role=Role.AGENT).order_by("pk"))
+    if len(categories) < 3 or not agents:
+        return
+    admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
+    first_team, second_team = agents[0].teams.first(), agents[1 % len(agents)].teams.first()
     rules = (
         {"name": "Printers and scanners", "keywords": "printer, printers, scanner, toner, jams", "set_category":
          categories["Printers"], "set_team": second_team, "work_note": "Printer problem: the infrastructure team "
@@ -218,7 +228,7 @@ def _seed_extras(tenant) -> None:
     first_team, second_team = agents[0].teams.first(), agents[1 % len(agents)].teams.first()
     desk_settings_update(actor=admin, default_team=first_team)
     category_update(actor=admin, category=categories["Access"], default_team=second_team)
-    _seed_triage(admin, categories, first_team, second_team)  # before the tickets: they get proposals
+    _seed_triage()  # before the tickets: they get proposals
     for title, description, category, impact, urgency, req, agent, status, comments in SAMPLE_TICKETS:
         requester = requesters[req % len(requesters)]
         ticket = ticket_create(
